@@ -1,0 +1,18 @@
+// rt/csp.hpp — everything librt-csp offers, in one include: Go's concurrency model for C++.
+//
+//   #include <rt/csp.hpp>
+//   int main() {
+//     return rt::run([] {
+//       rt::wait_group wg;
+//       wg.add(1);
+//       rt::go([&] { std::puts("hello from a fiber"); wg.done(); });
+//       wg.wait();
+//     });
+//   }
+#pragma once
+
+#include "rt/errors.hpp"
+#include "rt/options.hpp"
+#include "rt/runtime.hpp"
+#include "rt/this_fiber.hpp"
+#include "rt/wait_group.hpp"

@@ -1,0 +1,42 @@
+// rt/options.hpp — how a runtime started by rt::run is configured.
+//
+//   rt::options opts;
+//   opts.workers = 4;              // four worker threads, whatever the core count
+//   opts.stack_size = 128 * 1024;  // deeper recursion per fiber
+//   rt::run(main_fn, opts);
+#pragma once
+
+#include <cstddef>
+
+namespace rt {
+
+// How fiber stacks are protected against overflow.
+enum class guard_policy {
+  // Guard pages installed with madvise(MADV_GUARD_INSTALL) (Linux 6.13+), which do not split the
+  // mapping; where the kernel lacks it, falls back to `mprotect` and then `canary`.
+  automatic,
+  // mprotect(PROT_NONE) guard pages. Each splits a mapping, so only `mprotect_budget` stacks get
+  // one; stacks beyond the budget get a canary instead (vm.max_map_count is 65530 by default).
+  mprotect,
+  // No guard page: a canary word at the stack's limit, checked each time the fiber switches out.
+  // Catches an overflow after the fact, and only if the canary itself was overwritten.
+  canary,
+};
+
+// Settings for one rt::run. Every field has a default that suits most programs.
+struct options {
+  // Worker threads. 0: RT_MAXPROCS from the environment, else one per core.
+  unsigned workers = 0;
+  // Usable bytes per fiber stack, rounded up to whole pages (plus one guard page).
+  std::size_t stack_size = 64 * 1024;
+  // How stacks are guarded against overflow; see guard_policy.
+  guard_policy guard = guard_policy::automatic;
+  // Under guard_policy::mprotect: how many stacks get an mprotect guard page before the rest
+  // fall back to a canary (each guard costs two entries of vm.max_map_count).
+  std::size_t mprotect_budget = 16384;
+  // Stacks each worker keeps warm for reuse; beyond this, finished fibers' stacks are returned
+  // to the OS with madvise(MADV_DONTNEED) so RSS falls again after a burst.
+  std::size_t stack_pool_high_water = 256;
+};
+
+}  // namespace rt

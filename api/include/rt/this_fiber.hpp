@@ -1,0 +1,14 @@
+// rt/this_fiber.hpp — questions a fiber asks about itself.
+//
+//   rt::go([] { std::printf("I am fiber %llu\n", (unsigned long long)rt::this_fiber::id()); });
+#pragma once
+
+#include <cstdint>
+
+namespace rt::this_fiber {
+
+// The calling fiber's id: unique and stable for its life; the main fiber is 1. 0 on a plain
+// thread (one that is not running a fiber).
+std::uint64_t id() noexcept;
+
+}  // namespace rt::this_fiber

@@ -1,0 +1,3 @@
+module rtcsp/peers/go
+
+go 1.19

@@ -1,0 +1,44 @@
+// runtime/fatal.hpp — the runtime's fatal exits, worded as Go words them.
+//
+// Every fatal exit first flushes what the program already wrote (stdio and so std::cout), then
+// prints to stderr and exits with status 2, as an unrecovered Go panic or fatal error does.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+
+namespace rt::detail {
+
+struct fiber;
+
+// Prints "fatal error: <message>" and exits with status 2.
+[[noreturn]] void fatal_error(const char* fmt, ...) noexcept __attribute__((format(printf, 1, 2)));
+
+// Prints "panic: <what>" for the exception `e` escaping fiber f, then "fiber N [running]:" and
+// its spawn site, and exits with status 2.
+[[noreturn]] void panic_from(std::exception_ptr e, const fiber* f) noexcept;
+
+// Writes " <file>:<line>" (or the raw address) for a spawn site to `out`, for reports.
+void describe_spawn_site(void* pc, char* out, std::size_t size) noexcept;
+
+// Installs the SIGSEGV handler that turns a fault on a fiber's guard page into
+// "fatal error: fiber N: stack overflow (stack size K KiB)". Idempotent, process-wide.
+void install_overflow_handler() noexcept;
+// Gives the calling (worker) thread an alternate signal stack so the handler can run even though
+// the faulting stack is exhausted. Returns the memory to free with free_signal_stack().
+void* install_signal_stack() noexcept;
+void free_signal_stack(void* p) noexcept;
+
+// What the SIGSEGV handler needs to know about the fiber running on the faulting thread.
+struct overflow_context {
+  std::uint64_t fiber_id;
+  const char* stack_bottom;  // lowest usable address
+  std::size_t stack_size;    // usable bytes
+  std::size_t guard_size;
+};
+// Fills `out` for the fiber running on the calling thread; false on a plain thread or a worker's
+// own stack. Async-signal-safe (scheduler.cpp).
+bool current_fiber_stack(overflow_context& out) noexcept;
+
+}  // namespace rt::detail

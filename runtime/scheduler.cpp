@@ -1,0 +1,691 @@
+// runtime/scheduler.cpp — see scheduler.hpp for the design and the wake protocol's argument.
+#include "scheduler.hpp"
+
+#include <cxxabi.h>
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "fatal.hpp"
+#include "futex.hpp"
+#include "rt/errors.hpp"
+#include "rt/runtime.hpp"
+#include "rt/this_fiber.hpp"
+
+namespace rt::detail {
+namespace {
+
+// The worker this OS thread is. initial-exec: one TLS load, no __tls_get_addr call.
+[[gnu::tls_model("initial-exec")]] thread_local worker* tls_worker = nullptr;
+
+// The runtime rt::run is running, for plain threads (fibers reach theirs through their worker).
+std::atomic<runtime*> g_runtime{nullptr};
+// Plain threads inside a call that uses g_runtime; rt::run waits for them before tearing down.
+std::atomic<unsigned> g_plain_users{0};
+// Serialises rt::run: one runtime per process at a time.
+std::mutex g_run_mu;
+
+// The C++ runtime's per-thread exception state (libstdc++/libsupc++'s __cxa_eh_globals): the
+// stack of caught exceptions and the uncaught count. A fiber that switches inside a catch block
+// or a destructor during unwinding must take its own state with it, not leave it on the thread.
+struct eh_globals {
+  void* caught;
+  unsigned int uncaught;
+};
+
+// The stack allocator boost::context::fiber is given: the stack was already taken from the
+// worker's cache; deallocation (run by Boost on the scheduler stack once the fiber has exited)
+// gives it back to whichever worker the fiber ended on.
+struct pooled_stack {
+  stack_slot slot;
+  runtime* rt;
+  boost::context::stack_context allocate() {
+    boost::context::stack_context sc;
+    sc.sp = rt->stacks.top(slot);
+    sc.size = rt->stacks.usable_size();
+    return sc;
+  }
+  void deallocate(boost::context::stack_context&) noexcept {
+    current_worker()->stacks.give(rt->stacks, slot);
+  }
+};
+
+unsigned cores_available() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+constexpr unsigned max_workers = 1024;
+
+options resolve_options(const options& in) {
+  options o = in;
+  if (o.workers == 0) {
+    if (const char* env = std::getenv("RT_MAXPROCS"); env && *env) {
+      unsigned v = 0;
+      auto [end, ec] = std::from_chars(env, env + std::strlen(env), v);
+      if (ec != std::errc{} || *end != '\0' || v == 0 || v > max_workers) {
+        throw rt::runtime_error(std::string("RT_MAXPROCS=\"") + env +
+                                "\" is not a worker count: set it to a whole number from 1 to " +
+                                std::to_string(max_workers) + ", or unset it for one per core");
+      }
+      o.workers = v;
+    } else {
+      o.workers = cores_available();
+    }
+  }
+  if (o.workers > max_workers) {
+    throw rt::runtime_error("rt::options::workers is " + std::to_string(o.workers) +
+                            ": at most " + std::to_string(max_workers) + " workers are supported");
+  }
+  if (o.stack_size < 16 * 1024 || o.stack_size > (std::size_t{1} << 30)) {
+    throw rt::runtime_error("rt::options::stack_size is " + std::to_string(o.stack_size) +
+                            " bytes: it must be between 16384 (16 KiB) and 1073741824 (1 GiB)");
+  }
+  return o;
+}
+
+// Callables too large for a control block live on the heap, at this alignment.
+constexpr std::align_val_t heap_task_align{64};
+
+void free_task_storage(fiber* f) noexcept {
+  if (f->task != f->inline_task) ::operator delete(f->task, heap_task_align);
+  f->task = nullptr;
+}
+
+// The main fiber's callable: runs rt::run's body, then tells rt::run's thread it is done.
+struct main_task {
+  void (*body)(void*);
+  void* ctx;
+  runtime* rt;
+  void operator()() const {
+    body(ctx);
+    rt->main_done.store(1, std::memory_order_release);  // pairs with run_main's acquire load
+    futex_wake(&rt->main_done);
+  }
+};
+
+}  // namespace
+
+[[gnu::noipa]] worker* current_worker() noexcept { return tls_worker; }
+
+[[gnu::noipa]] fiber* current_fiber() noexcept {
+  worker* w = tls_worker;
+  return w ? w->current : nullptr;
+}
+
+runtime* current_runtime() noexcept {
+  worker* w = current_worker();
+  return w ? &w->rt : g_runtime.load();
+}
+
+bool current_fiber_stack(overflow_context& out) noexcept {
+  worker* w = tls_worker;
+  if (!w || !w->current) return false;
+  out.fiber_id = w->current->id;
+  out.stack_bottom = static_cast<const char*>(w->current->san.stack_bottom);
+  out.stack_size = w->rt.stacks.usable_size();
+  out.guard_size = w->rt.stacks.guard_size();
+  return out.stack_bottom != nullptr;
+}
+
+void init_thread_context(sanitizer_context& c) noexcept {
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void* addr = nullptr;
+    std::size_t size = 0;
+    pthread_attr_getstack(&attr, &addr, &size);
+    c.stack_bottom = addr;
+    c.stack_size = size;
+    pthread_attr_destroy(&attr);
+  }
+#if RT_TSAN
+  c.tsan_fiber = __tsan_get_current_fiber();
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------
+// worker and runtime construction
+// ---------------------------------------------------------------------------------------------
+
+worker::worker(runtime& r, unsigned i)
+    : rt(r),
+      index(i),
+      local(256),
+      local_producer(local),
+      local_consumer(local),
+      rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
+
+runtime::runtime(const options& o) : opts(o), stacks(o), global(256) {
+  workers.reserve(opts.workers);
+  for (unsigned i = 0; i < opts.workers; ++i) workers.push_back(std::make_unique<worker>(*this, i));
+}
+
+runtime::~runtime() = default;
+
+// ---------------------------------------------------------------------------------------------
+// control blocks
+// ---------------------------------------------------------------------------------------------
+
+fiber* runtime::allocate_fiber(worker* w) {
+  if (w && w->free_fibers) {
+    fiber* f = w->free_fibers;
+    w->free_fibers = f->next;
+    --w->n_free_fibers;
+    return f;
+  }
+  std::lock_guard lk(chunks_mu);
+  if (!shared_free) {
+    constexpr std::size_t chunk = 256;
+    auto block = std::make_unique<fiber[]>(chunk);
+    for (std::size_t i = 0; i < chunk; ++i) {
+      block[i].next = shared_free;
+      shared_free = &block[i];
+    }
+    chunks.push_back(std::move(block));
+  }
+  fiber* f = shared_free;
+  shared_free = f->next;
+  // Refill the worker's cache while we hold the lock anyway.
+  for (int i = 0; w && i < 64 && shared_free; ++i) {
+    fiber* g = shared_free;
+    shared_free = g->next;
+    g->next = w->free_fibers;
+    w->free_fibers = g;
+    ++w->n_free_fibers;
+  }
+  return f;
+}
+
+void runtime::recycle_fiber(worker* w, fiber* f) noexcept {
+  f->state.store(fiber_state::free, std::memory_order_relaxed);
+  f->canary = nullptr;
+  f->unwinding = false;
+  if (w && w->n_free_fibers < fiber_cache_max) {
+    f->next = w->free_fibers;
+    w->free_fibers = f;
+    ++w->n_free_fibers;
+    return;
+  }
+  std::lock_guard lk(chunks_mu);
+  f->next = shared_free;
+  shared_free = f;
+}
+
+std::uint64_t runtime::next_fiber_id(worker* w) noexcept {
+  if (!w) return id_counter.fetch_add(1, std::memory_order_relaxed);  // relaxed: only uniqueness
+  if (w->next_id == w->id_limit) {
+    w->next_id = id_counter.fetch_add(id_block, std::memory_order_relaxed);
+    w->id_limit = w->next_id + id_block;
+  }
+  return w->next_id++;
+}
+
+// ---------------------------------------------------------------------------------------------
+// making fibers runnable, and the submitter side of the wake protocol
+// ---------------------------------------------------------------------------------------------
+
+void runtime::make_runnable(fiber* f, bool prefer_next) noexcept {
+  f->state.store(fiber_state::runnable, std::memory_order_relaxed);
+  worker* w = current_worker();
+  if (w && &w->rt == this) {
+    if (prefer_next) {
+      fiber* old = w->run_next;
+      w->run_next = f;
+      if (!old) return;  // run_next is not stealable: nothing for an idle worker to take
+      f = old;
+    }
+    w->local.enqueue(w->local_producer, f);
+  } else {
+    global.enqueue(f);
+  }
+  wake_if_needed();
+}
+
+void runtime::wake_if_needed() noexcept {
+  // The submitter's fence of the wake protocol: orders the enqueue above before the counter
+  // loads below (see "Why no wakeup is lost" in scheduler.hpp). The loads may then be relaxed.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (n_spinning.load(std::memory_order_relaxed) != 0) return;
+  if (n_idle.load(std::memory_order_relaxed) == 0) return;
+  wake_one_idle();
+}
+
+void runtime::wake_one_idle() noexcept {
+  unsigned expected = 0;
+  if (!n_spinning.compare_exchange_strong(expected, 1)) return;  // someone is already searching
+  worker* v = nullptr;
+  {
+    std::lock_guard lk(idle_mu);
+    if (!idle_list.empty()) {
+      v = idle_list.back();
+      idle_list.pop_back();
+      v->idle = false;
+      n_idle.fetch_sub(1);
+    }
+  }
+  if (!v) {
+    n_spinning.fetch_sub(1);
+    return;
+  }
+  // v is asleep or about to be, and touches `spinning` only after consuming wake_word: the
+  // release store below hands this write over together with the wakeup.
+  v->spinning = true;
+  v->wake_word.store(1, std::memory_order_release);
+  futex_wake(&v->wake_word);
+}
+
+// ---------------------------------------------------------------------------------------------
+// the worker loop
+// ---------------------------------------------------------------------------------------------
+
+bool runtime::take_global(worker& w, fiber*& out) {
+  if (global.size_approx() == 0) return false;
+  fiber* buf[32];
+  std::size_t fair = global.size_approx() / workers.size() + 1;
+  std::size_t got = global.try_dequeue_bulk(buf, std::min<std::size_t>(fair, 32));
+  if (got == 0) return false;
+  out = buf[0];
+  if (got > 1) w.local.enqueue_bulk(w.local_producer, buf + 1, got - 1);
+  return true;
+}
+
+bool runtime::steal_half(worker& thief, worker& victim, fiber*& out) {
+  std::size_t n = victim.local.size_approx();
+  if (n == 0) return false;
+  fiber* buf[128];
+  std::size_t got = victim.local.try_dequeue_bulk(buf, std::min<std::size_t>((n + 1) / 2, 128));
+  if (got == 0) return false;
+  out = buf[0];
+  if (got > 1) thief.local.enqueue_bulk(thief.local_producer, buf + 1, got - 1);
+  return true;
+}
+
+fiber* runtime::steal_work(worker& w) {
+  const std::size_t n = workers.size();
+  for (int round = 0; round < 4; ++round) {
+    w.rng ^= w.rng << 13;
+    w.rng ^= w.rng >> 7;
+    w.rng ^= w.rng << 17;
+    std::size_t start = w.rng % n;
+    for (std::size_t k = 0; k < n; ++k) {
+      worker& victim = *workers[(start + k) % n];
+      fiber* f = nullptr;
+      if (&victim != &w && steal_half(w, victim, f)) return f;
+    }
+    fiber* f = nullptr;
+    if (take_global(w, f)) return f;
+    if (stopping.load(std::memory_order_relaxed)) return nullptr;
+  }
+  return nullptr;
+}
+
+bool runtime::any_work_visible() const noexcept {
+  if (global.size_approx() != 0) return true;
+  for (auto& w : workers) {
+    if (w->local.size_approx() != 0) return true;
+  }
+  return false;
+}
+
+void runtime::stop_spinning(worker& w) noexcept {
+  w.spinning = false;
+  // The last searcher to find work wakes a successor when more work is waiting, so a burst of
+  // work spreads over the idle workers one wakeup at a time.
+  if (n_spinning.fetch_sub(1) == 1 && any_work_visible()) wake_if_needed();
+}
+
+void runtime::park_worker(worker& w) {
+  if (w.spinning) {
+    w.spinning = false;
+    n_spinning.fetch_sub(1);
+  }
+  {
+    std::lock_guard lk(idle_mu);
+    idle_list.push_back(&w);
+    w.idle = true;
+    n_idle.fetch_add(1);
+  }
+  // The parking worker's fence of the wake protocol: orders the n_idle store before the queue
+  // loads of the re-check.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (any_work_visible() || stopping.load()) {
+    std::unique_lock lk(idle_mu);
+    if (w.idle) {
+      idle_list.erase(std::find(idle_list.begin(), idle_list.end(), &w));
+      w.idle = false;
+      n_idle.fetch_sub(1);
+      lk.unlock();
+      w.spinning = true;  // search for what we saw, counted, so nobody else is woken for it
+      n_spinning.fetch_add(1);
+      return;
+    }
+    // A waker already took us off the idle list: its wakeup is on the way; consume it below.
+  }
+  // acquire: pairs with wake_one_idle()'s release store.
+  while (w.wake_word.exchange(0, std::memory_order_acquire) == 0) futex_wait(&w.wake_word, 0);
+}
+
+fiber* runtime::find_runnable(worker& w) {
+  fiber* f = find_runnable_or_park(w);
+  // A worker runs a fiber only once it has left the searching state: a "spinner" busy running a
+  // long fiber would make submitters think somebody is looking for their work.
+  if (f && w.spinning) stop_spinning(w);
+  return f;
+}
+
+fiber* runtime::find_runnable_or_park(worker& w) {
+  for (;;) {
+    if (stopping.load(std::memory_order_relaxed)) return nullptr;
+    fiber* f = nullptr;
+    if (++w.tick % global_poll_interval == 0 && take_global(w, f)) return f;
+    if (w.run_next && w.run_next_streak < run_next_streak_cap) {
+      f = w.run_next;
+      w.run_next = nullptr;
+      ++w.run_next_streak;
+      return f;
+    }
+    w.run_next_streak = 0;
+    if (w.local.try_dequeue(w.local_consumer, f)) return f;
+    if (w.run_next) {
+      f = w.run_next;
+      w.run_next = nullptr;
+      w.run_next_streak = 1;
+      return f;
+    }
+    if (take_global(w, f)) return f;
+    if (!w.spinning) {
+      // At most half the busy workers search at once; the rest park straight away.
+      unsigned busy = static_cast<unsigned>(workers.size()) - n_idle.load();
+      if (2 * n_spinning.load() < busy) {
+        w.spinning = true;
+        n_spinning.fetch_add(1);
+      }
+    }
+    if (w.spinning) {
+      f = steal_work(w);
+      if (f) return f;
+    }
+    park_worker(w);
+  }
+}
+
+void runtime::worker_main(worker& w) {
+  tls_worker = &w;
+  init_thread_context(w.san);
+  void* sigstack = install_signal_stack();
+  w.exception_globals[0] = abi::__cxa_get_globals();  // this thread's, fixed for its life
+  while (fiber* f = find_runnable(w)) run_fiber(w, f);
+  if (w.spinning) {
+    w.spinning = false;
+    n_spinning.fetch_sub(1);
+  }
+  free_signal_stack(sigstack);
+  tls_worker = nullptr;
+}
+
+// The first code a fiber runs on its own stack.
+static boost::context::fiber fiber_entry(fiber* f, boost::context::fiber&& sched) {
+  f->scheduler = std::move(sched);
+  sanitizer_after_switch(f->san);
+  try {
+    f->ops->invoke(f->task);
+  } catch (const fiber_unwind&) {
+    // Shutdown: the stack has been unwound; exit normally.
+  } catch (...) {
+    panic_from(std::current_exception(), f);
+  }
+  f->ops->destroy(f->task);
+  free_task_storage(f);
+  f->after = after_switch::exit;
+  sanitizer_before_switch(f->san, current_worker()->san, /*from_exiting=*/true);
+  return std::move(f->scheduler);
+}
+
+void runtime::run_fiber(worker& w, fiber* f) {
+  w.current = f;
+  f->state.store(fiber_state::running, std::memory_order_relaxed);
+  if (!f->context) {
+    // First run: bind a stack now, not at spawn, so unstarted fibers cost no stack.
+    stack_slot s = w.stacks.take(stacks);
+    f->canary = s.has_canary() ? reinterpret_cast<std::uint64_t*>(stacks.bottom(s)) : nullptr;
+    create_context(f->san, stacks.bottom(s), stacks.usable_size());
+#if RT_TSAN
+    // Boost runs the first instructions of the new context while creating it: let TSan see them
+    // on the fiber's own logical thread.
+    __tsan_switch_to_fiber(f->san.tsan_fiber, 0);
+#endif
+    f->context = boost::context::fiber(
+        std::allocator_arg, pooled_stack{s, this},
+        [f](boost::context::fiber&& sched) { return fiber_entry(f, std::move(sched)); });
+#if RT_TSAN
+    __tsan_switch_to_fiber(w.san.tsan_fiber, 0);
+#endif
+  }
+  // Swap the C++ exception state: the thread's becomes the fiber's while it runs.
+  auto* eh = static_cast<eh_globals*>(w.exception_globals[0]);
+  eh_globals sched_eh = *eh;
+  eh->caught = f->exception_globals[0];
+  eh->uncaught = static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(f->exception_globals[1]));
+
+  sanitizer_before_switch(w.san, f->san, false);
+  f->context = std::move(f->context).resume();
+  sanitizer_after_switch(w.san);
+
+  f->exception_globals[0] = eh->caught;
+  f->exception_globals[1] = reinterpret_cast<void*>(static_cast<std::uintptr_t>(eh->uncaught));
+  *eh = sched_eh;
+  w.current = nullptr;
+
+  if (f->canary && *f->canary != stack_pool::canary_value) {
+    fatal_error("fiber %llu: stack overflow (stack size %zu KiB; found by its stack canary)",
+                static_cast<unsigned long long>(f->id), stacks.usable_size() / 1024);
+  }
+  switch (f->after) {
+    case after_switch::requeue:
+      f->state.store(fiber_state::runnable, std::memory_order_relaxed);
+      w.local.enqueue(w.local_producer, f);
+      break;
+    case after_switch::park:
+      f->state.store(fiber_state::parked, std::memory_order_relaxed);
+      // From here on a waker may find f and resume it elsewhere: f is not touched again.
+      f->park_unlock(f->park_arg);
+      break;
+    case after_switch::exit:
+      destroy_context(f->san);
+      recycle_fiber(&w, f);
+      break;
+  }
+}
+
+void suspend(fiber* f, after_switch after) {
+  f->after = after;
+  worker* w = current_worker();
+  sanitizer_before_switch(f->san, w->san, false);
+  f->scheduler = std::move(f->scheduler).resume();
+  sanitizer_after_switch(f->san);
+  if (f->unwinding) throw fiber_unwind{};
+}
+
+// ---------------------------------------------------------------------------------------------
+// run and shutdown
+// ---------------------------------------------------------------------------------------------
+
+void runtime::run_main(void (*body)(void*), void* ctx) {
+  fiber* m = allocate_fiber(nullptr);
+  m->id = 1;
+  m->ops = &task_ops_for<main_task>;
+  m->task = m->inline_task;
+  m->spawn_pc = nullptr;
+  static_assert(sizeof(main_task) <= inline_task_bytes);
+  ::new (m->task) main_task{body, ctx, this};
+  m->state.store(fiber_state::runnable, std::memory_order_relaxed);
+  global.enqueue(m);
+
+  install_overflow_handler();
+  g_runtime.store(this);
+  for (auto& w : workers) {
+    worker* wp = w.get();
+    wp->thread = std::thread([this, wp] { worker_main(*wp); });
+  }
+  // acquire: pairs with main_task's release store; what main wrote is visible to run's caller.
+  while (main_done.load(std::memory_order_acquire) == 0) futex_wait(&main_done, 0);
+  shutdown();
+}
+
+void runtime::shutdown() {
+  // Plain threads must be out of the runtime before it is torn down; later ones see no runtime.
+  g_runtime.store(nullptr);
+  while (g_plain_users.load() != 0) std::this_thread::yield();
+
+  stopping.store(true);
+  {
+    std::lock_guard lk(idle_mu);
+    for (worker* w : idle_list) {
+      w->idle = false;
+      n_idle.fetch_sub(1);
+      w->wake_word.store(1, std::memory_order_release);
+      futex_wake(&w->wake_word);
+    }
+    idle_list.clear();
+  }
+  for (auto& w : workers) w->thread.join();
+
+  // Dispose of every fiber still alive, on this thread, acting as worker 0. Unwinding runs user
+  // destructors, which may ready or spawn fibers: repeat until a pass finds nothing to do.
+  worker& w0 = *workers[0];
+  tls_worker = &w0;
+  init_thread_context(w0.san);
+  w0.exception_globals[0] = abi::__cxa_get_globals();
+  w0.run_next = nullptr;
+  std::vector<fiber*> abandoned;  // re-parked while unwinding: cannot be unwound further
+  for (int pass = 0; pass < 16; ++pass) {
+    bool progress = false;
+    for (std::size_t c = 0; c < chunks.size(); ++c) {
+      for (std::size_t i = 0; i < 256; ++i) {
+        fiber* f = &chunks[c][i];
+        fiber_state st = f->state.load(std::memory_order_relaxed);
+        if (st == fiber_state::free || st == fiber_state::dead) continue;
+        if (std::find(abandoned.begin(), abandoned.end(), f) != abandoned.end()) continue;
+        progress = true;
+        if (!f->context) {  // never ran: destroy its callable
+          f->ops->destroy(f->task);
+          free_task_storage(f);
+          recycle_fiber(&w0, f);
+          continue;
+        }
+        f->unwinding = true;
+        run_fiber(w0, f);
+        if (f->state.load(std::memory_order_relaxed) != fiber_state::free) abandoned.push_back(f);
+      }
+    }
+    if (!progress) break;
+  }
+  // A fiber that blocked again while unwinding keeps its (about to be unmapped) stack; its
+  // context handle is dropped without Boost's destructor, which would try to unwind it again.
+  for (fiber* f : abandoned) {
+    alignas(boost::context::fiber) static unsigned char sink[sizeof(boost::context::fiber)];
+    ::new (sink) boost::context::fiber(std::move(f->context));
+  }
+  tls_worker = nullptr;
+}
+
+}  // namespace rt::detail
+
+// =============================================================================================
+// public entry points
+// =============================================================================================
+
+namespace rt {
+
+namespace detail {
+
+void run_main(void (*body)(void*), void* ctx, const options& opts) {
+  if (current_fiber() != nullptr || current_worker() != nullptr) {
+    throw rt::runtime_error(
+        "rt::run called from inside a fiber: a program has one runtime at a time; spawn more "
+        "work with rt::go instead");
+  }
+  std::unique_lock lk(g_run_mu, std::try_to_lock);
+  if (!lk.owns_lock()) {
+    throw rt::runtime_error(
+        "rt::run called while another rt::run is running in this process: one runtime at a "
+        "time; spawn into the running one with rt::go, or call rt::run after it returns");
+  }
+  options resolved = resolve_options(opts);
+  runtime rt(resolved);
+  rt.run_main(body, ctx);
+}
+
+// A plain thread's spawn holds the runtime (g_plain_users) from new_fiber until start_fiber or
+// discard_fiber, so rt::run cannot tear the runtime down in between.
+fiber* new_fiber(std::size_t size, std::size_t align, const task_ops* ops, void** storage) {
+  void* pc = __builtin_return_address(0);
+  worker* w = current_worker();
+  runtime* rt = w ? &w->rt : nullptr;
+  if (!rt) {
+    g_plain_users.fetch_add(1);
+    rt = g_runtime.load();
+    if (!rt) {
+      g_plain_users.fetch_sub(1);
+      throw rt::runtime_error(
+          "rt::go called with no runtime running: spawn fibers from inside rt::run(...), or "
+          "from another thread while rt::run is running");
+    }
+  }
+  fiber* f = rt->allocate_fiber(w);
+  f->ops = ops;
+  f->spawn_pc = pc;
+  f->id = rt->next_fiber_id(w);
+  f->reason.store(wait_reason::none, std::memory_order_relaxed);
+  if (size <= inline_task_bytes && align <= alignof(std::max_align_t)) {
+    f->task = f->inline_task;
+  } else {
+    f->task = ::operator new(size, heap_task_align);
+  }
+  *storage = f->task;
+  return f;
+}
+
+void start_fiber(fiber* f) noexcept {
+  if (worker* w = current_worker()) {
+    w->rt.make_runnable(f, /*prefer_next=*/true);  // like Go: the child runs next
+    return;
+  }
+  g_runtime.load()->make_runnable(f, /*prefer_next=*/false);
+  g_plain_users.fetch_sub(1);  // taken in new_fiber
+}
+
+void discard_fiber(fiber* f) noexcept {
+  free_task_storage(f);
+  if (worker* w = current_worker()) {
+    w->rt.recycle_fiber(w, f);
+    return;
+  }
+  g_runtime.load()->recycle_fiber(nullptr, f);
+  g_plain_users.fetch_sub(1);  // taken in new_fiber
+}
+
+}  // namespace detail
+
+void yield() {
+  detail::fiber* f = detail::current_fiber();
+  if (!f) {
+    std::this_thread::yield();
+    return;
+  }
+  detail::suspend(f, detail::after_switch::requeue);
+}
+
+std::uint64_t this_fiber::id() noexcept {
+  detail::fiber* f = detail::current_fiber();
+  return f ? f->id : 0;
+}
+
+}  // namespace rt

@@ -1,0 +1,187 @@
+// runtime/scheduler.hpp — the M:N scheduler: worker threads, run queues, stealing, parking.
+//
+// ============================================================================================
+// Design (read this before changing anything below)
+// ============================================================================================
+//
+// Workers. One OS thread per worker (options::workers, RT_MAXPROCS, else one per core). A worker
+// runs a loop on its own thread stack — the scheduler context — that picks a runnable fiber,
+// switches to it, and when the fiber switches back, finishes what the fiber asked for
+// (after_switch: requeue it, publish it as parked, or recycle it). Fibers never switch directly
+// to each other: every switch passes through a scheduler context, so "the fiber is off its
+// stack" is a fact by the time anyone else can see it (see Parking below).
+//
+// Queues. Each worker owns:
+//   - run_next: one fiber, the one it most recently spawned or readied. A communicating pair
+//     (a sender waking its receiver) runs back to back on one worker, cache-warm, without a trip
+//     through a queue. Only the owner touches it. At most `run_next_streak_cap` fibers in a row
+//     are taken from run_next, then the local queue gets a turn, so a ping-pong pair cannot starve
+//     the rest.
+//   - local: a moodycamel::ConcurrentQueue. The owner is its only producer (through one producer
+//     token, which makes it FIFO); the owner and thieves consume.
+// One global queue takes fibers readied from outside the workers (plain threads, rt::run) and
+// is polled every `global_poll_interval`th pick (61, as Go does) so it never starves.
+//
+// Stealing. A worker with nothing to run becomes a *spinning* worker: it tries each other
+// worker, from a random start, and takes about half of a victim's queue in one batch, then the
+// global queue. At most half the busy workers spin at once (more would only fight over crumbs).
+//
+// Parking and waking (the protocol that must never lose a wakeup):
+//   Counters: n_spinning (workers searching), n_idle (workers parked or about to park, with the
+//   idle list under idle_mu).
+//   Submitter (spawn, yield of a stealable fiber, plain-thread go): put the fiber in a queue;
+//     seq_cst fence; if n_spinning == 0 and n_idle > 0, wake one idle worker and count it as
+//     spinning (a CAS of n_spinning 0 -> 1, so a burst of submissions wakes one worker, not all).
+//   Spinning worker that finds work: leaves the spinning state; if it was the last spinner, it
+//     wakes another idle worker to carry on searching (work tends to come in bursts). This is
+//     the "last searcher wakes the next" rule from Go's proc.go.
+//   Worker giving up: leaves the spinning state; pushes itself on the idle list (n_idle++);
+//     seq_cst fence; re-checks every queue. If it sees work it takes itself off the idle list
+//     and searches again; otherwise it sleeps on its futex word until woken.
+//   Why no wakeup is lost: the submitter does (store to queue; fence; load counters) and the
+//   parking worker does (store counters; fence; load queues). With both fences seq_cst, at
+//   least one of them sees the other's store: either the submitter sees the worker idle (and
+//   wakes someone, possibly that worker — whose futex word is then already set, so its sleep
+//   returns at once) or the worker's re-check sees the work. If the submitter saw a spinning
+//   worker instead, that spinner has not yet passed its own re-check (it leaves the spinning
+//   state before re-checking), so it will see the work.
+//   A fully idle runtime therefore has every worker asleep in futex_wait: it burns no CPU.
+//
+// Migration and thread_local. Fibers move between workers when stolen, and a fiber can resume
+// on a different thread after any switch. Compilers cache thread_local addresses within a
+// function, so a fiber must never read a thread_local, switch, and read it again. Every access
+// to per-thread state goes through the non-inlined accessors current_worker() and
+// current_fiber(), which re-read the thread_local on every call.
+//
+// Shutdown. When the main fiber returns, rt::run sets `stopping`, wakes every worker and joins
+// them (each finishes the fiber it is running up to its next switch point). Then, on the
+// thread that called rt::run, every fiber still alive is disposed of: one that never ran has
+// its callable destroyed; one that ran is resumed with `unwinding` set, so the switch it is
+// suspended in throws fiber_unwind and its destructors run. Then stacks and control blocks are
+// freed. Nothing of the old runtime survives, so rt::run can be called again.
+// ============================================================================================
+#pragma once
+
+#include <concurrentqueue/concurrentqueue.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "fiber.hpp"
+#include "rt/options.hpp"
+#include "sanitizer.hpp"
+#include "stack_pool.hpp"
+
+namespace rt::detail {
+
+class runtime;
+
+// Picks from run_next at most this many times in a row before the local queue gets a turn.
+inline constexpr unsigned run_next_streak_cap = 16;
+// Every this many picks, the global queue is polled first (as Go's schedule() does with 61).
+inline constexpr unsigned global_poll_interval = 61;
+// Fiber ids are handed to workers in blocks of this many, so spawning needs no shared counter.
+inline constexpr std::uint64_t id_block = 1024;
+// Control blocks a worker keeps on its free list before sending extras to the shared list.
+inline constexpr std::size_t fiber_cache_max = 4096;
+
+struct alignas(64) worker {
+  worker(runtime& rt, unsigned index);
+
+  runtime& rt;
+  unsigned index;
+  moodycamel::ConcurrentQueue<fiber*> local;
+  moodycamel::ProducerToken local_producer;  // the owner's: makes `local` FIFO
+  moodycamel::ConsumerToken local_consumer;
+  fiber* run_next = nullptr;
+  unsigned run_next_streak = 0;
+  std::uint32_t tick = 0;
+  bool spinning = false;
+  std::uint64_t rng;  // xorshift state for victim choice
+
+  fiber* current = nullptr;  // the fiber this worker is running, if any
+  sanitizer_context san;     // this worker thread's own stack
+  void* exception_globals[2] = {nullptr, nullptr};  // the scheduler context's __cxa_eh_globals
+
+  // Parking: the futex word that wake_worker() sets to 1.
+  std::atomic<std::uint32_t> wake_word{0};
+  bool idle = false;  // on the idle list (guarded by runtime::idle_mu)
+
+  stack_cache stacks;
+  fiber* free_fibers = nullptr;  // recycled control blocks
+  std::size_t n_free_fibers = 0;
+  std::uint64_t next_id = 0, id_limit = 0;
+
+  std::thread thread;
+};
+
+class runtime {
+ public:
+  explicit runtime(const options& opts);
+  ~runtime();
+
+  // Starts the workers and runs body(ctx) as fiber 1; returns when it has returned, after
+  // shutting everything down (see Shutdown above).
+  void run_main(void (*body)(void*), void* ctx);
+
+  // Control blocks.
+  fiber* allocate_fiber(worker* w);
+  void recycle_fiber(worker* w, fiber* f) noexcept;
+  std::uint64_t next_fiber_id(worker* w) noexcept;
+
+  // Makes a fiber runnable: on a worker into its run_next (`prefer_next`) or local queue;
+  // elsewhere into the global queue. Wakes an idle worker when the fiber is stealable.
+  void make_runnable(fiber* f, bool prefer_next) noexcept;
+  // Wakes an idle worker if none is searching (the submitter side of the protocol).
+  void wake_if_needed() noexcept;
+
+  // The worker loop and its parts.
+  void worker_main(worker& w);
+  fiber* find_runnable(worker& w);
+  fiber* find_runnable_or_park(worker& w);
+  fiber* steal_work(worker& w);
+  bool steal_half(worker& thief, worker& victim, fiber*& out);
+  bool take_global(worker& w, fiber*& out);
+  bool any_work_visible() const noexcept;
+  void park_worker(worker& w);
+  void wake_one_idle() noexcept;
+  void stop_spinning(worker& w) noexcept;
+  void run_fiber(worker& w, fiber* f);
+  void shutdown();
+
+  options opts;
+  stack_pool stacks;
+  std::vector<std::unique_ptr<worker>> workers;
+  moodycamel::ConcurrentQueue<fiber*> global;
+
+  // n_spinning/n_idle/stopping are seq_cst: they are the Dekker half of the wake protocol.
+  std::atomic<unsigned> n_spinning{0};
+  std::atomic<unsigned> n_idle{0};
+  std::atomic<bool> stopping{false};
+  std::mutex idle_mu;
+  std::vector<worker*> idle_list;
+
+  // Every control block ever allocated, in chunks, for shutdown and fatal reports.
+  std::mutex chunks_mu;
+  std::vector<std::unique_ptr<fiber[]>> chunks;
+  fiber* shared_free = nullptr;  // extra control blocks from workers' caches (chunks_mu)
+  std::atomic<std::uint64_t> id_counter{2};  // 1 is the main fiber
+
+  // Main fiber completion: rt::run's thread sleeps on it.
+  std::atomic<std::uint32_t> main_done{0};
+};
+
+// The runtime that rt::run is running, or nullptr.
+runtime* current_runtime() noexcept;
+// The worker the calling thread is, or nullptr on a plain thread. Never inlined: see Migration.
+worker* current_worker() noexcept;
+
+// Suspends the running fiber; the worker then does `after` for it. Returns when the fiber is
+// resumed (possibly on another worker). Throws fiber_unwind when the runtime is shutting down.
+void suspend(fiber* f, after_switch after);
+
+}  // namespace rt::detail

@@ -1,0 +1,100 @@
+// runtime/stack_pool.hpp — fiber stacks carved from large mmap'd slabs.
+//
+// Guarantees:
+// - One mapping per slab (hundreds of stacks), never one per stack, so a million live fibers fit
+//   under the default vm.max_map_count (65530).
+// - Every stack has a guard page below it (MADV_GUARD_INSTALL, which does not split the slab's
+//   mapping), or, where the kernel lacks it, an mprotect guard page up to a budget of mappings and
+//   a canary word beyond it (see rt::guard_policy). A guarded overflow faults; the SIGSEGV handler
+//   in fatal.cpp reports it.
+// - Pages are only touched by the fiber that runs on them: a parked fiber whose frames fit in a
+//   page costs one page of RSS.
+// - Stacks are recycled through a per-worker cache (no lock, no syscall in the common case);
+//   beyond a high-water mark they are madvise(MADV_DONTNEED)'d in batches and moved to a shared
+//   cold list, so RSS falls again after a burst.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "rt/options.hpp"
+
+namespace rt::detail {
+
+// A stack as the pool hands it out: the slot's lowest address (page aligned) plus a flag bit that
+// says it has a canary instead of a guard page.
+struct stack_slot {
+  std::uintptr_t bits = 0;
+  char* base() const noexcept { return reinterpret_cast<char*>(bits & ~std::uintptr_t{1}); }
+  bool has_canary() const noexcept { return bits & 1; }
+};
+
+class stack_pool;
+
+// A worker's private cache of warm stacks. Only its worker touches it.
+class stack_cache {
+ public:
+  // Takes a stack: a warm one when cached, else a batch from the shared pool.
+  stack_slot take(stack_pool& pool);
+  // Gives a stack back; past the high-water mark, half the cache is released to the OS.
+  void give(stack_pool& pool, stack_slot s);
+  // Cached stacks now.
+  std::size_t size() const noexcept { return stacks_.size(); }
+
+ private:
+  std::vector<stack_slot> stacks_;
+};
+
+// The stacks of one runtime: slabs, guard policy, and the cold list shared by all workers.
+class stack_pool {
+ public:
+  explicit stack_pool(const options& opts);
+  ~stack_pool();
+  stack_pool(const stack_pool&) = delete;
+  stack_pool& operator=(const stack_pool&) = delete;
+
+  // Usable bytes per stack (options::stack_size rounded up to pages).
+  std::size_t usable_size() const noexcept { return usable_; }
+  // Bytes below the usable part of each stack: the guard page.
+  std::size_t guard_size() const noexcept { return guard_; }
+  // The usable stack's lowest and one-past-highest addresses.
+  char* bottom(stack_slot s) const noexcept { return s.base() + guard_; }
+  char* top(stack_slot s) const noexcept { return s.base() + guard_ + usable_; }
+  // The kind of guard that stacks get from now on, for docs and tests.
+  const char* guard_kind() const noexcept;
+  // The canary value written at a canary stack's lowest word.
+  static constexpr std::uint64_t canary_value = 0x5ca1ab1e0ddba11ull;
+
+ private:
+  friend class stack_cache;
+  // Appends up to n stacks to out: cold ones first, then freshly carved ones.
+  void take_batch(std::vector<stack_slot>& out, std::size_t n);
+  // Releases the pages of these stacks to the OS and keeps them on the cold list.
+  void release(const stack_slot* stacks, std::size_t n);
+  // Maps a new slab; called with mu_ held.
+  void map_slab();
+  // Installs guard pages on the slab's first slots; returns how many got one (the rest get a
+  // canary).
+  std::size_t guard_slab(char* slab, std::size_t nslots);
+
+  std::size_t usable_;
+  std::size_t guard_;
+  std::size_t slot_;           // guard + usable
+  std::size_t slab_slots_;     // slots per slab
+  std::size_t high_water_;
+  guard_policy policy_;        // becomes mprotect/canary when the kernel lacks a feature
+  std::size_t mprotect_left_;  // mprotect guards still allowed
+
+  std::mutex mu_;  // guards everything below
+  std::vector<std::pair<char*, std::size_t>> slabs_;
+  char* carve_slab_ = nullptr;     // the newest slab
+  std::size_t carve_index_ = 0;    // its next uncarved slot
+  std::size_t carve_guarded_ = 0;  // its slots [0, carve_guarded_) have guard pages
+  std::vector<stack_slot> cold_;
+  bool process_madvise_ok_ = true;
+};
+
+}  // namespace rt::detail

@@ -1,0 +1,106 @@
+// runtime/wait.cpp — spinlock, waiter queues, block() and wake(); see rt/detail/wait.hpp.
+#include <immintrin.h>
+
+#include <thread>
+
+#include "fiber.hpp"
+#include "futex.hpp"
+#include "rt/detail/wait.hpp"
+#include "scheduler.hpp"
+
+namespace rt::detail {
+namespace {
+
+void unlock_spinlock(void* lk) { static_cast<spinlock*>(lk)->unlock(); }
+
+}  // namespace
+
+void spinlock::lock_slow() noexcept {
+  for (unsigned spins = 0;; ++spins) {
+    // Test before test-and-set: spin on a shared cache line, not on the bus.
+    while (held_.load(std::memory_order_relaxed)) {
+      if (spins < 64) {
+        _mm_pause();
+        ++spins;
+      } else {
+        // The holder may have been descheduled by the OS: give it the core.
+        std::this_thread::yield();
+      }
+    }
+    if (!held_.exchange(true, std::memory_order_acquire)) return;
+  }
+}
+
+void waiter_queue::push_back(waiter* w) noexcept {
+  w->next = nullptr;
+  w->prev = tail_;
+  if (tail_) {
+    tail_->next = w;
+  } else {
+    head_ = w;
+  }
+  tail_ = w;
+  w->queued = true;
+}
+
+waiter* waiter_queue::pop_front() noexcept {
+  waiter* w = head_;
+  if (!w) return nullptr;
+  head_ = w->next;
+  if (head_) {
+    head_->prev = nullptr;
+  } else {
+    tail_ = nullptr;
+  }
+  w->queued = false;
+  return w;
+}
+
+waiter* waiter_queue::take_all() noexcept {
+  waiter* list = head_;
+  head_ = tail_ = nullptr;
+  return list;
+}
+
+void waiter_queue::remove(waiter* w) noexcept {
+  if (!w->queued) return;
+  if (w->prev) {
+    w->prev->next = w->next;
+  } else {
+    head_ = w->next;
+  }
+  if (w->next) {
+    w->next->prev = w->prev;
+  } else {
+    tail_ = w->prev;
+  }
+  w->queued = false;
+}
+
+void block(waiter& w, spinlock& lk, wait_reason why) {
+  if (fiber* f = current_fiber()) {
+    w.owner = f;
+    f->park_unlock = unlock_spinlock;
+    f->park_arg = &lk;
+    f->reason.store(why, std::memory_order_relaxed);
+    suspend(f, after_switch::park);
+    return;
+  }
+  w.owner = nullptr;
+  lk.unlock();
+  // acquire: pairs with wake()'s release store; what the waker wrote is visible after.
+  while (w.thread_woken.load(std::memory_order_acquire) == 0) futex_wait(&w.thread_woken, 0);
+}
+
+void wake(waiter& w) noexcept {
+  if (fiber* f = w.owner) {
+    if (runtime* rt = current_runtime()) rt->make_runnable(f, /*prefer_next=*/true);
+    return;
+  }
+  w.thread_woken.store(1, std::memory_order_release);
+  // w may be gone by now (the thread may have seen the store and returned), but futex_wake on
+  // its address is harmless: at worst it wakes nobody.
+  futex_wake(&w.thread_woken);
+}
+
+}  // namespace rt::detail
