@@ -1,0 +1,103 @@
+// tests/idle_test.cpp — a runtime with nothing to run burns no CPU: every worker parks on its
+// futex instead of spinning or polling. While all fibers are blocked (on a wait_group that only a
+// plain thread will release), the process's CPU time (getrusage: user + system, all threads)
+// over ~300 ms of wall time must stay far below what one spinning worker would use.
+//
+// This is a resource bound, not a speed threshold: the plain thread sleeps only to let wall time
+// pass while it measures; nothing is synchronised by sleeping.
+#include <gtest/gtest.h>
+#include <rt/csp.hpp>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include "test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+std::chrono::microseconds cpu_time() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto us = [](const timeval& tv) {
+    return std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec);
+  };
+  return std::chrono::duration_cast<std::chrono::microseconds>(us(ru.ru_utime) + us(ru.ru_stime));
+}
+
+// Generous: a single spinning worker would use ~300 ms over the window. Sanitizer runtimes have
+// background threads of their own.
+constexpr auto kBudget = rt_test::kSanitized ? 100ms : 30ms;
+constexpr auto kWindow = 300ms;
+
+// Inside rt::run with `workers` workers, optionally after a burst of work and with `parked`
+// extra fibers blocked: the main fiber blocks on a wait_group that a plain thread releases after
+// measuring the CPU used over kWindow.
+std::chrono::microseconds idle_cpu(unsigned workers, bool burst_first, int parked) {
+  std::chrono::microseconds used{};
+  // Parked fibers block on this one for good; it must outlive run(), which unwinds them.
+  auto forever = std::make_unique<rt::wait_group>();
+  forever->add(1);
+  rt::run([&] {
+    if (burst_first) {  // make every worker busy first, so they must park again afterwards
+      rt::wait_group wg;
+      wg.add(10000);
+      for (int i = 0; i < 10000; ++i) {
+        rt::go([&] {
+          for (int j = 0; j < 10; ++j) rt::yield();
+          wg.done();
+        });
+      }
+      wg.wait();
+    }
+    rt::wait_group all_parked_soon;
+    all_parked_soon.add(parked);
+    for (int i = 0; i < parked; ++i) {
+      rt::go([w = forever.get(), &all_parked_soon] {
+        all_parked_soon.done();
+        w->wait();
+      });
+    }
+    all_parked_soon.wait();
+
+    rt::wait_group release;
+    release.add(1);
+    std::thread meter([&] {
+      std::this_thread::sleep_for(50ms);  // let the workers settle into their parked state
+      auto t0 = cpu_time();
+      std::this_thread::sleep_for(kWindow);
+      used = cpu_time() - t0;
+      release.done();
+    });
+    release.wait();
+    meter.join();
+  }, rt_test::with_workers(workers));
+  return used;
+}
+
+TEST(Idle, OneWorkerUsesNoCpu) {
+  auto used = idle_cpu(1, false, 0);
+  std::printf("[ measured ] idle CPU over %lld ms: %lld us\n",
+              static_cast<long long>(kWindow.count()), static_cast<long long>(used.count()));
+  EXPECT_LT(used, kBudget);
+}
+
+TEST(Idle, FourWorkersAfterABurstUseNoCpu) {
+  auto used = idle_cpu(4, true, 1000);
+  std::printf("[ measured ] idle CPU over %lld ms: %lld us\n",
+              static_cast<long long>(kWindow.count()), static_cast<long long>(used.count()));
+  EXPECT_LT(used, kBudget);
+}
+
+TEST(Idle, DefaultWorkersUseNoCpu) {
+  rt_test::env_guard env("RT_MAXPROCS", nullptr);
+  auto used = idle_cpu(0, true, 100);
+  EXPECT_LT(used, kBudget);
+}
+
+}  // namespace

@@ -1,0 +1,213 @@
+// tests/options_test.cpp — how many workers rt::run starts and which options it rejects:
+// RT_MAXPROCS sets the worker count when options.workers is 0 (counted as distinct thread ids
+// that fibers observe), options.workers overrides it, one worker per available core otherwise,
+// and bad values (RT_MAXPROCS, workers, stack_size) make rt::run throw rt::runtime_error naming
+// the culprit before main_fn runs; the runtime stays usable after.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <rt/csp.hpp>
+#include <sched.h>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "test_support.hpp"
+
+namespace {
+
+using rt_test::current_thread;
+using rt_test::env_guard;
+using rt_test::what_of;
+using rt_test::with_workers;
+using ::testing::HasSubstr;
+
+// Distinct worker threads seen by fibers, over rounds of uneven fibers (so idle workers wake up
+// and steal) until `want` threads were seen or max_rounds passed.
+std::size_t observe_threads(const rt::options& opts, std::size_t want, int max_rounds) {
+  std::mutex mu;
+  std::set<std::thread::id> seen;
+  rt::run([&] {
+    for (int round = 0; round < max_rounds; ++round) {
+      {
+        std::lock_guard lk(mu);
+        if (seen.size() >= want) break;
+      }
+      constexpr int n = 32;
+      rt::wait_group wg;
+      wg.add(n);
+      for (int i = 0; i < n; ++i) {
+        rt::go([&, i] {
+          for (int j = 0; j <= 4 * i; ++j) {
+            {
+              std::lock_guard lk(mu);
+              seen.insert(current_thread());
+            }
+            rt::yield();
+          }
+          wg.done();
+        });
+      }
+      wg.wait();
+    }
+  }, opts);
+  return seen.size();
+}
+
+unsigned cores_available() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return static_cast<unsigned>(CPU_COUNT(&set));
+  return std::thread::hardware_concurrency();
+}
+
+TEST(MaxProcs, EnvironmentSetsWorkerCount) {
+  env_guard env("RT_MAXPROCS", "3");
+  std::size_t n = observe_threads(rt::options{}, 4, 3000);
+  EXPECT_EQ(n, 3u) << "RT_MAXPROCS=3 should give exactly 3 worker threads";
+}
+
+TEST(MaxProcs, OneWorkerFromEnvironment) {
+  env_guard env("RT_MAXPROCS", "1");
+  EXPECT_EQ(observe_threads(rt::options{}, 2, 200), 1u);
+}
+
+TEST(MaxProcs, OptionsOverrideEnvironment) {
+  env_guard env("RT_MAXPROCS", "3");
+  EXPECT_EQ(observe_threads(with_workers(1), 2, 200), 1u);
+  EXPECT_EQ(observe_threads(with_workers(2), 3, 3000), 2u);
+}
+
+// The environment is only consulted when options.workers is 0, so an explicit count works even
+// when RT_MAXPROCS is garbage.
+TEST(MaxProcs, OptionsIgnoreInvalidEnvironment) {
+  env_guard env("RT_MAXPROCS", "abc");
+  EXPECT_EQ(observe_threads(with_workers(1), 2, 200), 1u);
+}
+
+TEST(MaxProcs, DefaultIsOnePerCore) {
+  env_guard env("RT_MAXPROCS", nullptr);
+  std::size_t n = observe_threads(rt::options{}, cores_available() + 1, 300);
+  EXPECT_GE(n, 1u);
+  EXPECT_LE(n, cores_available());
+}
+
+TEST(MaxProcs, EmptyEnvironmentMeansUnset) {
+  env_guard env("RT_MAXPROCS", "");
+  int rc = -1;
+  EXPECT_NO_THROW(rc = rt::run([] { return 7; }));
+  EXPECT_EQ(rc, 7);
+}
+
+TEST(MaxProcs, InvalidValuesThrowNamingTheVariable) {
+  for (const char* bad : {"0", "abc", "99999", "-1", "1025", "3x", " 3", "2.5", "18446744073709551617"}) {
+    env_guard env("RT_MAXPROCS", bad);
+    bool ran = false;
+    std::string what = what_of<rt::runtime_error>([&] { rt::run([&] { ran = true; }); });
+    EXPECT_THAT(what, HasSubstr("RT_MAXPROCS")) << "value \"" << bad << "\"";
+    EXPECT_THAT(what, HasSubstr(bad)) << "the message should quote the bad value";
+    EXPECT_FALSE(ran) << "main_fn ran despite RT_MAXPROCS=\"" << bad << "\"";
+  }
+  // And the runtime still starts once the variable is fixed.
+  env_guard env("RT_MAXPROCS", "2");
+  EXPECT_EQ(rt::run([] { return 3; }), 3);
+}
+
+TEST(MaxProcs, UpperBoundIsAccepted) {
+  env_guard env("RT_MAXPROCS", "1024");
+  std::atomic<int> ran{0};
+  rt::run([&] {
+    rt::wait_group wg;
+    wg.add(100);
+    for (int i = 0; i < 100; ++i) {
+      rt::go([&] {
+        ran.fetch_add(1);
+        wg.done();
+      });
+    }
+    wg.wait();
+  });
+  EXPECT_EQ(ran.load(), 100);
+}
+
+TEST(Options, TooManyWorkersThrows) {
+  env_guard env("RT_MAXPROCS", nullptr);
+  bool ran = false;
+  std::string what = what_of<rt::runtime_error>([&] { rt::run([&] { ran = true; }, with_workers(1025)); });
+  EXPECT_THAT(what, HasSubstr("workers"));
+  EXPECT_THAT(what, HasSubstr("1025"));
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(rt::run([] { return 1; }, with_workers(1024)), 1);
+}
+
+TEST(Options, StackSizeOutOfRangeThrows) {
+  for (std::size_t bad : {std::size_t{0}, std::size_t{1}, std::size_t{4096}, std::size_t{16383},
+                          (std::size_t{1} << 30) + 1, ~std::size_t{0}}) {
+    rt::options o;
+    o.workers = 1;
+    o.stack_size = bad;
+    bool ran = false;
+    std::string what = what_of<rt::runtime_error>([&] { rt::run([&] { ran = true; }, o); });
+    EXPECT_THAT(what, HasSubstr("stack_size")) << bad;
+    EXPECT_FALSE(ran) << bad;
+  }
+}
+
+// Bounds: 16 KiB and 1 GiB are accepted, and a fiber runs on such a stack; odd sizes are
+// rounded up to pages.
+TEST(Options, StackSizeBoundsAreAccepted) {
+  for (std::size_t good : {std::size_t{16384}, std::size_t{16384 + 1}, std::size_t{100000},
+                           std::size_t{1} << 30}) {
+    rt::options o;
+    o.workers = 2;
+    o.stack_size = good;
+    std::atomic<int> ran{0};
+    EXPECT_NO_THROW(rt::run([&] {
+      rt::wait_group wg;
+      wg.add(4);
+      for (int i = 0; i < 4; ++i) {
+        rt::go([&] {
+          volatile char buf[8192];  // half the smallest stack
+          buf[0] = 1;
+          buf[sizeof buf - 1] = 1;
+          ran.fetch_add(buf[0] + buf[sizeof buf - 1] - 1);
+          wg.done();
+        });
+      }
+      wg.wait();
+    }, o)) << good;
+    EXPECT_EQ(ran.load(), 4) << good;
+  }
+}
+
+// Every guard policy and pool setting runs fibers correctly.
+TEST(Options, EveryGuardPolicyRunsFibers) {
+  for (rt::guard_policy g :
+       {rt::guard_policy::automatic, rt::guard_policy::mprotect, rt::guard_policy::canary}) {
+    for (std::size_t budget : {std::size_t{0}, std::size_t{3}, std::size_t{16384}}) {
+      rt::options o;
+      o.workers = 2;
+      o.guard = g;
+      o.mprotect_budget = budget;
+      o.stack_pool_high_water = 0;  // release stacks eagerly: exercises the cold list
+      std::atomic<long> ran{0};
+      rt::run([&] {
+        rt::wait_group wg;
+        wg.add(2000);
+        for (int i = 0; i < 2000; ++i) {
+          rt::go([&] {
+            rt::yield();
+            ran.fetch_add(1);
+            wg.done();
+          });
+        }
+        wg.wait();
+      }, o);
+      EXPECT_EQ(ran.load(), 2000) << "policy " << static_cast<int>(g) << " budget " << budget;
+    }
+  }
+}
+
+}  // namespace

@@ -1,0 +1,223 @@
+// tests/stress_test.cpp — the scheduler under load at 1, 2, 4 and 8 workers (more workers than
+// this machine has cores, on purpose): spawn trees, yield storms, many waiters on one
+// wait_group, wake chains that hop between workers, many short wait_group rounds (a lost wakeup
+// hangs them, which the ctest timeout turns into a failure), and plain threads spawning and
+// signalling concurrently. Every check is an exact count or order, never a time.
+#include <gtest/gtest.h>
+#include <rt/csp.hpp>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace {
+
+using rt_test::scaled;
+using rt_test::with_workers;
+
+class Stress : public ::testing::TestWithParam<unsigned> {
+ protected:
+  rt::options opts() const { return with_workers(GetParam()); }
+};
+
+void tree(int depth, std::atomic<long>& nodes, rt::wait_group& wg) {
+  nodes.fetch_add(1, std::memory_order_relaxed);
+  if (depth > 0) {
+    wg.add(2);
+    rt::go(tree, depth - 1, std::ref(nodes), std::ref(wg));
+    rt::yield();
+    rt::go(tree, depth - 1, std::ref(nodes), std::ref(wg));
+  }
+  wg.done();
+}
+
+TEST_P(Stress, SpawnTree) {
+  const int depth = static_cast<int>(scaled(15, 12));
+  std::atomic<long> nodes{0};
+  rt::run([&] {
+    rt::wait_group wg;
+    wg.add(1);
+    rt::go(tree, depth, std::ref(nodes), std::ref(wg));
+    wg.wait();
+  }, opts());
+  EXPECT_EQ(nodes.load(), (2L << depth) - 1);
+}
+
+TEST_P(Stress, YieldStorm) {
+  const int kFibers = 256, kYields = static_cast<int>(scaled(400, 100));
+  std::atomic<long> total{0};
+  rt::run([&] {
+    rt::wait_group wg;
+    wg.add(kFibers);
+    for (int i = 0; i < kFibers; ++i) {
+      rt::go([&] {
+        for (int j = 0; j < kYields; ++j) {
+          total.fetch_add(1, std::memory_order_relaxed);
+          rt::yield();
+        }
+        wg.done();
+      });
+    }
+    wg.wait();
+  }, opts());
+  EXPECT_EQ(total.load(), static_cast<long>(kFibers) * kYields);
+}
+
+// Many waiters on one gate, over several rounds with a fresh gate each round.
+TEST_P(Stress, ManyWaiters) {
+  const int kWaiters = static_cast<int>(scaled(5000, 1000));
+  constexpr int kRounds = 5;
+  std::atomic<long> woke{0};
+  rt::run([&] {
+    for (int r = 0; r < kRounds; ++r) {
+      rt::wait_group gate, started, done;
+      gate.add(1);
+      started.add(kWaiters);
+      done.add(kWaiters);
+      for (int i = 0; i < kWaiters; ++i) {
+        rt::go([&] {
+          started.done();
+          gate.wait();
+          woke.fetch_add(1, std::memory_order_relaxed);
+          done.done();
+        });
+      }
+      started.wait();
+      gate.done();
+      done.wait();
+    }
+  }, opts());
+  EXPECT_EQ(woke.load(), static_cast<long>(kWaiters) * kRounds);
+}
+
+// A chain of N fibers: fiber i waits for link i, then releases link i+1. The order of arrivals
+// must be exactly 0, 1, ..., N-1, whichever worker each one resumes on.
+TEST_P(Stress, WakeChainKeepsOrder) {
+  const int N = static_cast<int>(scaled(5000, 1000));
+  std::vector<std::unique_ptr<rt::wait_group>> links;
+  for (int i = 0; i <= N; ++i) {
+    links.push_back(std::make_unique<rt::wait_group>());
+    links.back()->add(1);
+  }
+  std::vector<int> order;
+  order.reserve(N);
+  std::mutex mu;
+  rt::run([&] {
+    for (int i = 0; i < N; ++i) {
+      rt::go([&, i] {
+        links[i]->wait();
+        {
+          std::lock_guard lk(mu);
+          order.push_back(i);
+        }
+        links[i + 1]->done();
+      });
+    }
+    links[0]->done();
+    links[N]->wait();
+  }, opts());
+  ASSERT_EQ(order.size(), static_cast<std::size_t>(N));
+  for (int i = 0; i < N; ++i) ASSERT_EQ(order[i], i);
+}
+
+// Many short rounds: main waits for 4 fibers that finish on whatever worker. A lost wakeup (the
+// main fiber parked after the last done()) hangs here.
+TEST_P(Stress, ManyShortRounds) {
+  const int kRounds = static_cast<int>(scaled(20000, 3000));
+  std::atomic<long> total{0};
+  rt::run([&] {
+    for (int r = 0; r < kRounds; ++r) {
+      rt::wait_group wg;
+      wg.add(4);
+      for (int i = 0; i < 4; ++i) {
+        rt::go([&] {
+          total.fetch_add(1, std::memory_order_relaxed);
+          wg.done();
+        });
+      }
+      wg.wait();
+    }
+  }, opts());
+  EXPECT_EQ(total.load(), 4L * kRounds);
+}
+
+// Parked workers must be woken for work that appears while they sleep: bursts separated by
+// idle moments (main blocked while a plain thread does the submitting).
+TEST_P(Stress, BurstsFromPlainThreads) {
+  const int kBursts = static_cast<int>(scaled(200, 50)), kPerBurst = 50;
+  std::atomic<long> ran{0};
+  rt::run([&] {
+    for (int b = 0; b < kBursts; ++b) {
+      rt::wait_group wg;
+      wg.add(kPerBurst);
+      std::thread t([&] {
+        for (int i = 0; i < kPerBurst; ++i) {
+          rt::go([&] {
+            ran.fetch_add(1, std::memory_order_relaxed);
+            wg.done();
+          });
+        }
+      });
+      wg.wait();
+      t.join();
+    }
+  }, opts());
+  EXPECT_EQ(ran.load(), static_cast<long>(kBursts) * kPerBurst);
+}
+
+// Everything at once: fibers spawning fibers, yielding, waiting on shared wait_groups, plain
+// threads spawning and calling done().
+TEST_P(Stress, Mixed) {
+  const int kGroups = static_cast<int>(scaled(40, 10)), kPerGroup = 50, kThreads = 2;
+  std::atomic<long> leaves{0}, thread_fibers{0};
+  rt::run([&] {
+    rt::wait_group all;
+    all.add(kGroups + kThreads);
+    for (int g = 0; g < kGroups; ++g) {
+      rt::go([&] {
+        rt::wait_group group;
+        group.add(kPerGroup);
+        for (int i = 0; i < kPerGroup; ++i) {
+          rt::go([&, i] {
+            for (int k = 0; k < i % 5; ++k) rt::yield();
+            leaves.fetch_add(1, std::memory_order_relaxed);
+            group.done();
+          });
+        }
+        group.wait();
+        all.done();
+      });
+    }
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&] {
+        rt::wait_group mine;  // a plain thread waiting for the fibers it spawned
+        mine.add(100);
+        for (int i = 0; i < 100; ++i) {
+          rt::go([&] {
+            rt::yield();
+            thread_fibers.fetch_add(1, std::memory_order_relaxed);
+            mine.done();
+          });
+        }
+        mine.wait();
+        all.done();
+      });
+    }
+    all.wait();
+    for (auto& t : threads) t.join();
+  }, opts());
+  EXPECT_EQ(leaves.load(), static_cast<long>(kGroups) * kPerGroup);
+  EXPECT_EQ(thread_fibers.load(), 100L * kThreads);
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers, Stress, ::testing::Values(1u, 2u, 4u, 8u),
+                         [](const ::testing::TestParamInfo<unsigned>& info) {
+                           return std::to_string(info.param) + "workers";
+                         });
+
+}  // namespace

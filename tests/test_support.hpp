@@ -1,0 +1,133 @@
+// tests/test_support.hpp — small helpers every librt-csp test shares: options for a worker count,
+// sanitizer detection, lifetime counting, exception-message checks, and /proc readers.
+//
+// Thread identity helpers are [[gnu::noipa]] on purpose: pthread_self() (behind
+// std::this_thread::get_id()) is declared __attribute__((const)), so the compiler may fold two
+// calls on either side of an rt::yield() into one — exactly what a migrating fiber must not do.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <rt/csp.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <thread>
+
+namespace rt_test {
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kAsan = true;
+#else
+inline constexpr bool kAsan = false;
+#endif
+
+// Scales a workload down under sanitizers (they cost 5-20x in time and memory).
+inline constexpr long scaled(long normal, long sanitized) { return kSanitized ? sanitized : normal; }
+
+inline rt::options with_workers(unsigned n) {
+  rt::options o;
+  o.workers = n;
+  return o;
+}
+
+// The calling OS thread's id, re-read on every call (see the note at the top).
+[[gnu::noipa]] inline std::thread::id current_thread() { return std::this_thread::get_id(); }
+
+// Counts constructions and destructions of `tracked` objects (copies and moves included), so a
+// test can check that every object a fiber owned was destroyed exactly once.
+struct lifetime_counter {
+  std::atomic<long> constructed{0};
+  std::atomic<long> destroyed{0};
+  long live() const { return constructed.load() - destroyed.load(); }
+};
+
+class tracked {
+ public:
+  explicit tracked(lifetime_counter& c) : c_(&c) { c_->constructed.fetch_add(1); }
+  tracked(const tracked& o) : c_(o.c_) { c_->constructed.fetch_add(1); }
+  tracked(tracked&& o) noexcept : c_(o.c_) { c_->constructed.fetch_add(1); }
+  tracked& operator=(const tracked&) = delete;
+  ~tracked() { c_->destroyed.fetch_add(1); }
+
+ private:
+  lifetime_counter* c_;
+};
+
+// Runs f, expects it to throw E, and returns what(); records a failure otherwise.
+template <class E, class F>
+std::string what_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "threw a different exception: " << e.what();
+    return {};
+  }
+  ADD_FAILURE() << "did not throw";
+  return {};
+}
+
+// Resident set size of this process, in KiB (VmRSS of /proc/self/status).
+inline long vm_rss_kib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  }
+  return -1;
+}
+
+// Mappings of this process: lines of /proc/self/maps (what vm.max_map_count limits).
+inline long maps_count() {
+  std::ifstream in("/proc/self/maps");
+  std::string line;
+  long n = 0;
+  while (std::getline(in, line)) ++n;
+  return n;
+}
+
+// Sets an environment variable for the life of the guard and restores the old value after.
+class env_guard {
+ public:
+  env_guard(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) {
+      ::setenv(name, value, 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  env_guard(const env_guard&) = delete;
+  env_guard& operator=(const env_guard&) = delete;
+  ~env_guard() {
+    if (old_) {
+      ::setenv(name_.c_str(), old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_.c_str());
+    }
+  }
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
+
+}  // namespace rt_test
