@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -99,6 +100,33 @@ void free_task_storage(fiber* f) noexcept {
   f->task = nullptr;
 }
 
+// Threads that a sanitizer runtime runs in the background (TSan has one).
+#if RT_TSAN
+constexpr std::size_t sanitizer_threads = 1;
+#else
+constexpr std::size_t sanitizer_threads = 0;
+#endif
+
+// Threads in this process now (the num_threads field of /proc/self/stat); a large number when
+// it cannot be read, so that deadlock detection errs on the side of silence.
+std::size_t process_thread_count() noexcept {
+  FILE* f = std::fopen("/proc/self/stat", "r");
+  if (!f) return static_cast<std::size_t>(-1);
+  char buf[1024];
+  std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  // Fields after the command name (which may hold spaces) start after the last ')'.
+  const char* p = std::strrchr(buf, ')');
+  if (!p) return static_cast<std::size_t>(-1);
+  // num_threads is field 20; field 3 (state) follows ") ".
+  int field = 2;
+  for (; *p && field < 20; ++p) {
+    if (*p == ' ') ++field;
+  }
+  return static_cast<std::size_t>(std::strtoul(p, nullptr, 10));
+}
+
 // The main fiber's callable: runs rt::run's body, then tells rt::run's thread it is done.
 struct main_task {
   void (*body)(void*);
@@ -182,9 +210,8 @@ fiber* runtime::allocate_fiber(worker* w) {
   }
   std::lock_guard lk(chunks_mu);
   if (!shared_free) {
-    constexpr std::size_t chunk = 256;
-    auto block = std::make_unique<fiber[]>(chunk);
-    for (std::size_t i = 0; i < chunk; ++i) {
+    auto block = std::make_unique<fiber[]>(fiber_chunk);
+    for (std::size_t i = 0; i < fiber_chunk; ++i) {
       block[i].next = shared_free;
       shared_free = &block[i];
     }
@@ -316,8 +343,15 @@ fiber* runtime::steal_work(worker& w) {
     std::size_t start = w.rng % n;
     for (std::size_t k = 0; k < n; ++k) {
       worker& victim = *workers[(start + k) % n];
+      if (&victim == &w) continue;
+      // A victim busy with a long fiber cannot run its own timers: run the due ones for it.
+      if (const std::int64_t next = victim.next_timer.load(std::memory_order_relaxed);
+          next != no_deadline && now_ns() >= next) {
+        run_due_timers(victim, now_ns(), /*try_only=*/true);
+        if (w.run_next || w.local.size_approx() != 0) return nullptr;  // found work: look again
+      }
       fiber* f = nullptr;
-      if (&victim != &w && steal_half(w, victim, f)) return f;
+      if (steal_half(w, victim, f)) return f;
     }
     fiber* f = nullptr;
     if (take_global(w, f)) return f;
@@ -341,6 +375,15 @@ void runtime::stop_spinning(worker& w) noexcept {
   if (n_spinning.fetch_sub(1) == 1 && any_work_visible()) wake_if_needed();
 }
 
+bool runtime::leave_idle_list(worker& w) noexcept {
+  std::lock_guard lk(idle_mu);
+  if (!w.idle) return false;  // a waker took us off already: its wakeup is on the way
+  idle_list.erase(std::find(idle_list.begin(), idle_list.end(), &w));
+  w.idle = false;
+  n_idle.fetch_sub(1);
+  return true;
+}
+
 void runtime::park_worker(worker& w) {
   if (w.spinning) {
     w.spinning = false;
@@ -356,20 +399,72 @@ void runtime::park_worker(worker& w) {
   // loads of the re-check.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (any_work_visible() || stopping.load()) {
-    std::unique_lock lk(idle_mu);
-    if (w.idle) {
-      idle_list.erase(std::find(idle_list.begin(), idle_list.end(), &w));
-      w.idle = false;
-      n_idle.fetch_sub(1);
-      lk.unlock();
+    if (leave_idle_list(w)) {
       w.spinning = true;  // search for what we saw, counted, so nobody else is woken for it
       n_spinning.fetch_add(1);
       return;
     }
-    // A waker already took us off the idle list: its wakeup is on the way; consume it below.
+    // Otherwise a waker already took us off the idle list: consume its wakeup below.
+  } else {
+    check_deadlock();
   }
-  // acquire: pairs with wake_one_idle()'s release store.
-  while (w.wake_word.exchange(0, std::memory_order_acquire) == 0) futex_wait(&w.wake_word, 0);
+  for (;;) {
+    // acquire: pairs with wake_one_idle()'s release store.
+    if (w.wake_word.exchange(0, std::memory_order_acquire) != 0) return;
+    const std::int64_t next = w.next_timer.load(std::memory_order_relaxed);
+    if (next == no_deadline) {
+      futex_wait(&w.wake_word, 0);
+      continue;
+    }
+    std::int64_t now = now_ns();
+    if (now < next) {
+      const std::int64_t d = next - now;
+      timespec ts{static_cast<time_t>(d / 1000000000), static_cast<long>(d % 1000000000)};
+      futex_wait(&w.wake_word, 0, &ts);
+      now = now_ns();
+    }
+    // A timer is due: leave the idle list on our own and go run it.
+    if (now >= next && leave_idle_list(w)) return;
+  }
+}
+
+void runtime::check_deadlock() noexcept {
+  if (stopping.load() || main_done.load() != 0 || plain_thread_used.load()) return;
+  {
+    std::lock_guard lk(idle_mu);
+    if (idle_list.size() != workers.size()) return;
+  }
+  if (any_work_visible()) return;
+  for (auto& w : workers) {
+    std::lock_guard lk(w->timer_lock);
+    if (!w->timers.empty()) return;
+  }
+  // Any thread besides ours might still use a channel: then nothing is provable.
+  if (process_thread_count() > workers.size() + 1 + sanitizer_threads) return;
+  report_deadlock();
+}
+
+void runtime::report_deadlock() noexcept {
+  std::vector<const fiber*> parked;
+  {
+    std::lock_guard lk(chunks_mu);
+    for (auto& c : chunks) {
+      for (std::size_t i = 0; i < fiber_chunk; ++i) {
+        if (c[i].state.load(std::memory_order_relaxed) == fiber_state::parked) {
+          parked.push_back(&c[i]);
+        }
+      }
+    }
+  }
+  std::sort(parked.begin(), parked.end(),
+            [](const fiber* a, const fiber* b) { return a->id < b->id; });
+  std::vector<fiber_report> report;
+  report.reserve(parked.size());
+  for (const fiber* f : parked) {
+    report.push_back({f->id, wait_reason_text(f->reason.load(std::memory_order_relaxed)),
+                      f->spawn_pc});
+  }
+  fatal_deadlock(report);
 }
 
 fiber* runtime::find_runnable(worker& w) {
@@ -383,6 +478,10 @@ fiber* runtime::find_runnable(worker& w) {
 fiber* runtime::find_runnable_or_park(worker& w) {
   for (;;) {
     if (stopping.load(std::memory_order_relaxed)) return nullptr;
+    if (const std::int64_t next = w.next_timer.load(std::memory_order_relaxed);
+        next != no_deadline) {
+      if (const std::int64_t now = now_ns(); now >= next) run_due_timers(w, now, false);
+    }
     fiber* f = nullptr;
     if (++w.tick % global_poll_interval == 0 && take_global(w, f)) return f;
     if (w.run_next && w.run_next_streak < run_next_streak_cap) {
@@ -411,6 +510,7 @@ fiber* runtime::find_runnable_or_park(worker& w) {
     if (w.spinning) {
       f = steal_work(w);
       if (f) return f;
+      if (w.run_next || w.local.size_approx() != 0) continue;  // timers made work here
     }
     park_worker(w);
   }
@@ -522,7 +622,7 @@ void runtime::run_main(void (*body)(void*), void* ctx) {
   m->id = 1;
   m->ops = &task_ops_for<main_task>;
   m->task = m->inline_task;
-  m->spawn_pc = nullptr;
+  m->spawn_pc = main_spawn_pc;
   static_assert(sizeof(main_task) <= inline_task_bytes);
   ::new (m->task) main_task{body, ctx, this};
   m->state.store(fiber_state::runnable, std::memory_order_relaxed);
@@ -568,7 +668,7 @@ void runtime::shutdown() {
   for (int pass = 0; pass < 16; ++pass) {
     bool progress = false;
     for (std::size_t c = 0; c < chunks.size(); ++c) {
-      for (std::size_t i = 0; i < 256; ++i) {
+      for (std::size_t i = 0; i < fiber_chunk; ++i) {
         fiber* f = &chunks[c][i];
         fiber_state st = f->state.load(std::memory_order_relaxed);
         if (st == fiber_state::free || st == fiber_state::dead) continue;
@@ -586,6 +686,13 @@ void runtime::shutdown() {
       }
     }
     if (!progress) break;
+  }
+  // Timers still armed belong to nobody now (those of unwound fibers were cancelled).
+  for (auto& w : workers) {
+    for (timer* t : w->timers) {
+      if (t->drop) t->drop(t);
+    }
+    w->timers.clear();
   }
   // A fiber that blocked again while unwinding keeps its (about to be unmapped) stack; its
   // context handle is dropped without Boost's destructor, which would try to unwind it again.
@@ -620,6 +727,7 @@ void run_main(void (*body)(void*), void* ctx, const options& opts) {
   }
   options resolved = resolve_options(opts);
   runtime rt(resolved);
+  rt.main_spawn_pc = __builtin_return_address(0);  // in the caller of rt::run (always inlined)
   rt.run_main(body, ctx);
 }
 
@@ -632,6 +740,7 @@ fiber* new_fiber(std::size_t size, std::size_t align, const task_ops* ops, void*
   if (!rt) {
     g_plain_users.fetch_add(1);
     rt = g_runtime.load();
+    if (rt) rt->plain_thread_used.store(true, std::memory_order_relaxed);
     if (!rt) {
       g_plain_users.fetch_sub(1);
       throw rt::runtime_error(
@@ -651,6 +760,25 @@ fiber* new_fiber(std::size_t size, std::size_t align, const task_ops* ops, void*
   }
   *storage = f->task;
   return f;
+}
+
+void note_plain_thread_use() noexcept {
+  if (current_worker()) return;
+  if (runtime* rt = g_runtime.load()) rt->plain_thread_used.store(true, std::memory_order_relaxed);
+}
+
+std::uint64_t fast_random() noexcept {
+  if (worker* w = current_worker()) {
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    return w->rng;
+  }
+  thread_local std::uint64_t state = 0x2545F4914F6CDD1Dull ^ reinterpret_cast<std::uintptr_t>(&state);
+  state ^= state << 13;
+  state ^= state >> 7;
+  state ^= state << 17;
+  return state;
 }
 
 void start_fiber(fiber* f) noexcept {
@@ -681,6 +809,11 @@ void yield() {
     return;
   }
   detail::suspend(f, detail::after_switch::requeue);
+}
+
+unsigned worker_count() noexcept {
+  detail::runtime* rt = detail::current_runtime();
+  return rt ? static_cast<unsigned>(rt->workers.size()) : 0;
 }
 
 std::uint64_t this_fiber::id() noexcept {
