@@ -203,9 +203,16 @@ std::vector<std::string> symbolize(const std::vector<void*>& pcs) {
     }
     pclose(p);
     for (std::size_t k = 0; k < blocks.size() && k < idx.size(); ++k) {
+      // (function, file:line) pairs, innermost inlined frame first: report the first frame
+      // outside librt-csp's own headers (rt::go and its helpers are inlined into the caller).
       const auto& b = blocks[k];
-      if (b.size() < 2 || b[b.size() - 1].rfind("??", 0) == 0) continue;  // no debug info
-      out[idx[k]] = b[b.size() - 2] + "\n\t" + b[b.size() - 1];
+      for (std::size_t f = 0; f + 1 < b.size(); f += 2) {
+        const std::string& file = b[f + 1];
+        if (file.rfind("??", 0) == 0) break;  // no debug information
+        if (file.find("/include/rt/") != std::string::npos && f + 3 < b.size()) continue;
+        out[idx[k]] = b[f] + "\n\t" + file;
+        break;
+      }
     }
   }
   return out;

@@ -134,6 +134,9 @@ struct main_task {
   runtime* rt;
   void operator()() const {
     body(ctx);
+    // Like a Go program when main returns: stop now. Workers pick up no more fibers from here on
+    // (each finishes the one it is running up to its next switch point).
+    rt->stopping.store(true);
     rt->main_done.store(1, std::memory_order_release);  // pairs with run_main's acquire load
     futex_wake(&rt->main_done);
   }

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <iterator>
+#include <ostream>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -267,6 +268,14 @@ class chan {
   friend chan<U> make_chan(std::size_t);
   std::shared_ptr<detail::chan_state<T>> state_;
 };
+
+// Prints a channel as Go's fmt.Println does: its address (0x0 for nil).
+template <class T>
+std::ostream& operator<<(std::ostream& os, const chan<T>& c) {
+  const void* p = c.state();
+  if (!p) return os << "0x0";
+  return os << p;
+}
 
 // Makes a channel with room for `capacity` buffered elements; 0 (the default) makes an
 // unbuffered channel, where each send waits for its receiver.
