@@ -487,20 +487,7 @@ fiber* runtime::find_runnable_or_park(worker& w) {
     }
     fiber* f = nullptr;
     if (++w.tick % global_poll_interval == 0 && take_global(w, f)) return f;
-    if (w.run_next && w.run_next_streak < run_next_streak_cap) {
-      f = w.run_next;
-      w.run_next = nullptr;
-      ++w.run_next_streak;
-      return f;
-    }
-    w.run_next_streak = 0;
-    if (w.local.try_dequeue(w.local_consumer, f)) return f;
-    if (w.run_next) {
-      f = w.run_next;
-      w.run_next = nullptr;
-      w.run_next_streak = 1;
-      return f;
-    }
+    if ((f = pick_local(w))) return f;
     if (take_global(w, f)) return f;
     if (!w.spinning) {
       // At most half the busy workers search at once; the rest park straight away.
@@ -551,41 +538,25 @@ static boost::context::fiber fiber_entry(fiber* f, boost::context::fiber&& sched
   return std::move(f->scheduler);
 }
 
-void runtime::run_fiber(worker& w, fiber* f) {
-  w.current = f;
-  f->state.store(fiber_state::running, std::memory_order_relaxed);
-  if (!f->context) {
-    // First run: bind a stack now, not at spawn, so unstarted fibers cost no stack.
-    stack_slot s = w.stacks.take(stacks);
-    f->canary = s.has_canary() ? reinterpret_cast<std::uint64_t*>(stacks.bottom(s)) : nullptr;
-    create_context(f->san, stacks.bottom(s), stacks.usable_size());
+void runtime::bind_stack(worker& w, fiber* f) {
+  stack_slot s = w.stacks.take(stacks);
+  f->canary = s.has_canary() ? reinterpret_cast<std::uint64_t*>(stacks.bottom(s)) : nullptr;
+  create_context(f->san, stacks.bottom(s), stacks.usable_size());
 #if RT_TSAN
-    // Boost runs the first instructions of the new context while creating it: let TSan see them
-    // on the fiber's own logical thread.
-    __tsan_switch_to_fiber(f->san.tsan_fiber, 0);
+  // Boost runs the first instructions of the new context while creating it: let TSan see them
+  // on the fiber's own logical thread.
+  void* creator = __tsan_get_current_fiber();
+  __tsan_switch_to_fiber(f->san.tsan_fiber, 0);
 #endif
-    f->context = boost::context::fiber(
-        std::allocator_arg, pooled_stack{s, this},
-        [f](boost::context::fiber&& sched) { return fiber_entry(f, std::move(sched)); });
+  f->context = boost::context::fiber(
+      std::allocator_arg, pooled_stack{s, this},
+      [f](boost::context::fiber&& sched) { return fiber_entry(f, std::move(sched)); });
 #if RT_TSAN
-    __tsan_switch_to_fiber(w.san.tsan_fiber, 0);
+  __tsan_switch_to_fiber(creator, 0);
 #endif
-  }
-  // Swap the C++ exception state: the thread's becomes the fiber's while it runs.
-  auto* eh = static_cast<eh_globals*>(w.exception_globals[0]);
-  eh_globals sched_eh = *eh;
-  eh->caught = f->exception_globals[0];
-  eh->uncaught = static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(f->exception_globals[1]));
+}
 
-  sanitizer_before_switch(w.san, f->san, false);
-  f->context = std::move(f->context).resume();
-  sanitizer_after_switch(w.san);
-
-  f->exception_globals[0] = eh->caught;
-  f->exception_globals[1] = reinterpret_cast<void*>(static_cast<std::uintptr_t>(eh->uncaught));
-  *eh = sched_eh;
-  w.current = nullptr;
-
+void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
   if (f->canary && *f->canary != stack_pool::canary_value) {
     fatal_error("fiber %llu: stack overflow (stack size %zu KiB; found by its stack canary)",
                 static_cast<unsigned long long>(f->id), stacks.usable_size() / 1024);
@@ -607,11 +578,105 @@ void runtime::run_fiber(worker& w, fiber* f) {
   }
 }
 
+namespace {
+
+void save_exception_state(const worker& w, fiber* f) noexcept {
+  auto* eh = static_cast<const eh_globals*>(w.exception_globals[0]);
+  f->exception_globals[0] = eh->caught;
+  f->exception_globals[1] = reinterpret_cast<void*>(static_cast<std::uintptr_t>(eh->uncaught));
+}
+
+void load_exception_state(worker& w, const fiber* f) noexcept {
+  auto* eh = static_cast<eh_globals*>(w.exception_globals[0]);
+  eh->caught = f->exception_globals[0];
+  eh->uncaught = static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(f->exception_globals[1]));
+}
+
+}  // namespace
+
+void runtime::run_fiber(worker& w, fiber* f) {
+  w.current = f;
+  f->state.store(fiber_state::running, std::memory_order_relaxed);
+  if (!f->context) bind_stack(w, f);  // first run: a stack now, not at spawn
+  // The thread's C++ exception state becomes the fiber's while it runs.
+  auto* eh = static_cast<eh_globals*>(w.exception_globals[0]);
+  const eh_globals sched_eh = *eh;
+  load_exception_state(w, f);
+
+  sanitizer_before_switch(w.san, f->san, false);
+  boost::context::fiber back_context = std::move(f->context).resume();
+  sanitizer_after_switch(w.san);
+
+  // The fiber that switched back is f, or one that f (or its successors) switched to directly.
+  fiber* back = w.current;
+  back->context = std::move(back_context);
+  save_exception_state(w, back);
+  *eh = sched_eh;
+  w.current = nullptr;
+  finish_switch_out(w, back);
+}
+
+fiber* runtime::pick_local(worker& w) noexcept {
+  fiber* f = nullptr;
+  if (w.run_next && w.run_next_streak < run_next_streak_cap) {
+    f = w.run_next;
+    w.run_next = nullptr;
+    ++w.run_next_streak;
+    return f;
+  }
+  w.run_next_streak = 0;
+  if (w.local.try_dequeue(w.local_consumer, f)) return f;
+  if (w.run_next) {
+    f = w.run_next;
+    w.run_next = nullptr;
+    w.run_next_streak = 1;
+  }
+  return f;
+}
+
+fiber* runtime::pick_for_direct_switch(worker& w) noexcept {
+  if (stopping.load(std::memory_order_relaxed)) return nullptr;
+  // Leave to the scheduler loop what only it does: polling the global queue on its tick, and
+  // running due timers.
+  if ((w.tick + 1) % global_poll_interval == 0) return nullptr;
+  if (const std::int64_t next = w.next_timer.load(std::memory_order_relaxed);
+      next != no_deadline && now_ns() >= next) {
+    return nullptr;
+  }
+  fiber* f = pick_local(w);
+  if (f) ++w.tick;
+  return f;
+}
+
 void suspend(fiber* f, after_switch after) {
   f->after = after;
   worker* w = current_worker();
-  sanitizer_before_switch(f->san, w->san, false);
-  f->scheduler = std::move(f->scheduler).resume();
+  runtime& rt = w->rt;
+  boost::context::fiber scheduler;
+  if (fiber* next = rt.pick_for_direct_switch(*w)) {
+    // Switch straight to the next fiber, skipping the scheduler context: one stack switch
+    // instead of two. What the scheduler would have done for f once it is off its stack runs
+    // on next's stack, right after the switch (resume_with).
+    w->current = next;
+    next->state.store(fiber_state::running, std::memory_order_relaxed);
+    if (!next->context) rt.bind_stack(*w, next);
+    save_exception_state(*w, f);
+    load_exception_state(*w, next);
+    sanitizer_before_switch(f->san, next->san, false);
+    scheduler = std::move(next->context).resume_with([f](boost::context::fiber&& from) {
+      f->context = std::move(from);
+      worker* self = current_worker();
+      boost::context::fiber sched = std::move(f->scheduler);
+      self->rt.finish_switch_out(*self, f);
+      return sched;  // becomes next's scheduler: the worker's context passes along
+    });
+  } else {
+    sanitizer_before_switch(f->san, w->san, false);
+    scheduler = std::move(f->scheduler).resume();
+  }
+  // Resumed, by a worker's scheduler or directly by another fiber; either way `scheduler` is
+  // the context of the worker we now run on.
+  f->scheduler = std::move(scheduler);
   sanitizer_after_switch(f->san);
   if (f->unwinding) throw fiber_unwind{};
 }

@@ -6,10 +6,15 @@
 //
 // Workers. One OS thread per worker (options::workers, RT_MAXPROCS, else one per core). A worker
 // runs a loop on its own thread stack — the scheduler context — that picks a runnable fiber,
-// switches to it, and when the fiber switches back, finishes what the fiber asked for
-// (after_switch: requeue it, publish it as parked, or recycle it). Fibers never switch directly
-// to each other: every switch passes through a scheduler context, so "the fiber is off its
-// stack" is a fact by the time anyone else can see it (see Parking below).
+// switches to it, and when a fiber switches back, finishes what that fiber asked for
+// (after_switch: requeue it, publish it as parked, or recycle it).
+//   Direct switches: a fiber that parks or yields while its worker has another fiber ready
+// locally (run_next or the local queue) switches straight to it, and the after_switch step runs
+// on the new fiber's stack right after the switch (boost's resume_with). Either way the step runs
+// only once the old fiber is off its stack, so "the fiber is off its stack" is a fact by the time
+// anyone else can find it (see Parking below). The worker's scheduler context is handed from
+// fiber to fiber and gets control back when no local fiber is ready, every
+// `global_poll_interval`th pick, when a timer is due, or when a fiber exits.
 //
 // Queues. Each worker owns:
 //   - run_next: one fiber, the one it most recently spawned or readied. A communicating pair
@@ -172,6 +177,10 @@ class runtime {
   void check_deadlock() noexcept;
   [[noreturn]] void report_deadlock() noexcept;
   void run_fiber(worker& w, fiber* f);
+  void bind_stack(worker& w, fiber* f);
+  void finish_switch_out(worker& w, fiber* f) noexcept;
+  fiber* pick_local(worker& w) noexcept;
+  fiber* pick_for_direct_switch(worker& w) noexcept;
   void shutdown();
 
   options opts;
