@@ -79,8 +79,13 @@ struct lock_set {
   void lock_all() {
     for (std::size_t i = 0; i < size; ++i) chans[i]->lock.lock();
   }
+  // Careful: as the park's after-switch step, this runs while the select may already have been
+  // claimed and woken. The woken select re-locks every channel before touching its lock_set
+  // again, so the set may be read until the last unlock — but not after it: hence the copies.
   void unlock_all() {
-    for (std::size_t i = 0; i < size; ++i) chans[i]->lock.unlock();
+    chan_core** const c = chans;
+    const std::size_t n = size;
+    for (std::size_t i = 0; i < n; ++i) c[i]->lock.unlock();
   }
   static void unlock_all_cb(void* self) { static_cast<lock_set*>(self)->unlock_all(); }
 };
