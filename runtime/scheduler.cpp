@@ -411,6 +411,7 @@ void runtime::park_worker(worker& w) {
   } else {
     check_deadlock();
   }
+  w.stacks.trim(stacks);  // idle: give the stacks of the last burst back to the OS
   for (;;) {
     // acquire: pairs with wake_one_idle()'s release store.
     if (w.wake_word.exchange(0, std::memory_order_acquire) != 0) return;
@@ -757,8 +758,8 @@ void runtime::shutdown() {
   }
   // Timers still armed belong to nobody now (those of unwound fibers were cancelled).
   for (auto& w : workers) {
-    for (timer* t : w->timers) {
-      if (t->drop) t->drop(t);
+    for (timer_entry& e : w->timers) {
+      if (e.t->drop) e.t->drop(e.t);
     }
     w->timers.clear();
   }

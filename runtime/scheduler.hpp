@@ -131,7 +131,7 @@ struct alignas(64) worker {
 
   // Timers armed by fibers on this worker: a min-heap on `when` (see timer.hpp).
   spinlock timer_lock;
-  std::vector<timer*> timers;
+  std::vector<timer_entry> timers;
   std::atomic<std::int64_t> next_timer{no_deadline};
 
   stack_cache stacks;

@@ -43,6 +43,12 @@ struct timer {
   void finish() noexcept { state.store(done, std::memory_order_release); }
 };
 
+// An entry of a worker's timer heap.
+struct timer_entry {
+  std::int64_t when;
+  timer* t;
+};
+
 // Arms t in the calling worker's heap. Call on a worker thread (fiber or scheduler context).
 void add_timer(timer* t) noexcept;
 // Disarms t: true if it had not fired; false if it fired (waits until its fire has finished).
