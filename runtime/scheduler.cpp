@@ -215,6 +215,7 @@ fiber* runtime::allocate_fiber(worker* w) {
   if (!shared_free) {
     auto block = std::make_unique<fiber[]>(fiber_chunk);
     for (std::size_t i = 0; i < fiber_chunk; ++i) {
+      block[i].rt = this;
       block[i].next = shared_free;
       shared_free = &block[i];
     }
@@ -831,6 +832,21 @@ fiber* new_fiber(std::size_t size, std::size_t align, const task_ops* ops, void*
   return f;
 }
 
+void make_runnable_from_anywhere(fiber* f) noexcept {
+  if (worker* w = current_worker()) {
+    w->rt.make_runnable(f, /*prefer_next=*/true);
+    return;
+  }
+  // A plain thread: hold the runtime so that rt::run cannot tear it down meanwhile. If it is
+  // already shutting down, f is about to be unwound anyway.
+  g_plain_users.fetch_add(1);
+  if (runtime* rt = g_runtime.load()) {
+    rt->plain_thread_used.store(true, std::memory_order_relaxed);
+    rt->make_runnable(f, /*prefer_next=*/false);
+  }
+  g_plain_users.fetch_sub(1);
+}
+
 void note_plain_thread_use() noexcept {
   if (current_worker()) return;
   if (runtime* rt = g_runtime.load()) rt->plain_thread_used.store(true, std::memory_order_relaxed);
@@ -855,8 +871,8 @@ void start_fiber(fiber* f) noexcept {
     w->rt.make_runnable(f, /*prefer_next=*/true);  // like Go: the child runs next
     return;
   }
-  g_runtime.load()->make_runnable(f, /*prefer_next=*/false);
-  g_plain_users.fetch_sub(1);  // taken in new_fiber
+  f->rt->make_runnable(f, /*prefer_next=*/false);  // not g_runtime: it may be nulled by now
+  g_plain_users.fetch_sub(1);                       // taken in new_fiber
 }
 
 void discard_fiber(fiber* f) noexcept {
@@ -865,7 +881,7 @@ void discard_fiber(fiber* f) noexcept {
     w->rt.recycle_fiber(w, f);
     return;
   }
-  g_runtime.load()->recycle_fiber(nullptr, f);
+  f->rt->recycle_fiber(nullptr, f);
   g_plain_users.fetch_sub(1);  // taken in new_fiber
 }
 

@@ -214,6 +214,8 @@ runtime* current_runtime() noexcept;
 // The worker the calling thread is, or nullptr on a plain thread. Never inlined: see Migration.
 worker* current_worker() noexcept;
 
+// Makes a parked fiber runnable, from a fiber, a worker, or a plain thread.
+void make_runnable_from_anywhere(fiber* f) noexcept;
 // Records that a plain thread used the runtime (see runtime::plain_thread_used).
 void note_plain_thread_use() noexcept;
 

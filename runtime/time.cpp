@@ -17,7 +17,7 @@ struct sleep_timer : detail::timer {
 void wake_sleeper(detail::timer* t) {
   detail::fiber* f = static_cast<sleep_timer*>(t)->sleeper;
   t->finish();
-  detail::current_runtime()->make_runnable(f, /*prefer_next=*/true);
+  detail::make_runnable_from_anywhere(f);
 }
 
 void arm_timer(void* t) { detail::add_timer(static_cast<detail::timer*>(t)); }

@@ -132,7 +132,7 @@ void wake(waiter& target) noexcept {
   // A select case wakes its select's one waiter, which knows the fiber or thread.
   waiter& w = target.sel ? *target.sel->target : target;
   if (fiber* f = w.owner) {
-    if (runtime* rt = current_runtime()) rt->make_runnable(f, /*prefer_next=*/true);
+    make_runnable_from_anywhere(f);
     return;
   }
   w.thread_woken.store(1, std::memory_order_release);
