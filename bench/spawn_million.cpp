@@ -2,6 +2,9 @@
 //
 //   spawn_million run       each fiber does a small piece of work and finishes
 //   spawn_million park      all of them park at once, then all are released
+//   spawn_million tutorial  the seed tutorial's fixed program with n workers: each sends its 3
+//                           lines on one unbuffered channel, a closer fiber closes it after a
+//                           wait_group, main counts the lines (3n)
 //   [--n N] [--workers W]   fiber count (default 1,000,000); worker threads
 //
 // Prints one JSON line (bench_common.hpp). bench/peers/go does the same in Go, side by side.
@@ -10,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <string>
 
 #include "bench_common.hpp"
 
@@ -52,6 +56,28 @@ std::uint64_t park_mode(std::uint64_t n) {
   return count.load();
 }
 
+// The tutorial's worker: three progress lines on an unbuffered channel, then done.
+void tutorial_worker(std::string task, rt::chan<std::string> ch, rt::wait_group& wg) {
+  for (int i = 1; i <= 3; ++i) ch.send(task + " " + std::to_string(i) + " complete\n");
+  wg.done();
+}
+
+std::uint64_t tutorial_mode(std::uint64_t n) {
+  auto ch = rt::make_chan<std::string>();
+  rt::wait_group wg;
+  for (std::uint64_t k = 1; k <= n; ++k) {
+    wg.add(1);
+    rt::go(tutorial_worker, "worker " + std::to_string(k), ch, std::ref(wg));
+  }
+  rt::go([&wg, ch]() mutable {
+    wg.wait();
+    ch.close();
+  });
+  std::uint64_t lines = 0;
+  for (const std::string& line : ch) lines += !line.empty();
+  return lines;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -66,14 +92,16 @@ int main(int argc, char** argv) {
   std::chrono::nanoseconds wall{};
   int rc = rt::run(
       [&]() -> int {
-        workers = 0;
+        workers = rt::worker_count();
         auto t0 = std::chrono::steady_clock::now();
         if (mode == "run") {
           checksum = run_mode(n);
         } else if (mode == "park") {
           checksum = park_mode(n);
+        } else if (mode == "tutorial") {
+          checksum = tutorial_mode(n);
         } else {
-          std::fprintf(stderr, "usage: spawn_million run|park [--n N] [--workers W]\n");
+          std::fprintf(stderr, "usage: spawn_million run|park|tutorial [--n N] [--workers W]\n");
           return 2;
         }
         wall = std::chrono::steady_clock::now() - t0;
@@ -84,14 +112,13 @@ int main(int argc, char** argv) {
   if (mode == "run") {
     for (std::uint64_t i = 0; i < n; ++i) expected += work(i);
   } else {
-    expected = n;
+    expected = mode == "tutorial" ? 3 * n : n;
   }
   if (checksum != expected) {
     std::fprintf(stderr, "spawn_million %s: checksum %llu, expected %llu\n", mode.c_str(),
                  (unsigned long long)checksum, (unsigned long long)expected);
     return 1;
   }
-  workers = opts.workers ? opts.workers : 0;
   bench::print_result("spawn_million", mode, n, workers, wall, n, checksum);
   return 0;
 }

@@ -3,6 +3,7 @@
 
 #include <cxxabi.h>
 #include <dlfcn.h>
+#include <link.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -12,6 +13,8 @@
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <string>
+#include <vector>
 #include <typeinfo>
 
 #include "fiber.hpp"
@@ -36,6 +39,8 @@ std::mutex& report_mutex() {
   static std::mutex m;
   return m;
 }
+
+std::string loc_or(const std::string& s, const char* alt) { return s.empty() ? alt : s; }
 
 void write_all(int fd, const char* s, std::size_t n) noexcept {
   while (n > 0) {
@@ -119,25 +124,121 @@ void fatal_error(const char* fmt, ...) noexcept {
   _exit(2);
 }
 
-void describe_spawn_site(void* pc, char* out, std::size_t size) noexcept {
+namespace {
+
+// Where a spawn-site return address lies: which object file, and the address to give addr2line.
+struct code_location {
+  std::string object;   // path of the executable or shared library
+  std::uintptr_t addr;  // object-relative for position-independent objects, else absolute
+  std::string symbol;   // nearest dynamic symbol (dladdr), demangled, may be empty
+};
+
+code_location locate(void* pc) {
+  code_location loc{"", reinterpret_cast<std::uintptr_t>(pc), ""};
   Dl_info info{};
-  if (pc == nullptr) {
-    std::snprintf(out, size, "(runtime)");
-    return;
-  }
-  if (dladdr(pc, &info) && info.dli_sname) {
+  if (!dladdr(pc, &info)) return loc;
+  loc.object = info.dli_fname ? info.dli_fname : "";
+  if (loc.object.empty() || loc.object.find('/') == std::string::npos) loc.object = "/proc/self/exe";
+  // The call instruction is just before the return address.
+  const auto* ehdr = static_cast<const ElfW(Ehdr)*>(info.dli_fbase);
+  std::uintptr_t a = reinterpret_cast<std::uintptr_t>(pc) - 1;
+  if (ehdr && ehdr->e_type == ET_DYN) a -= reinterpret_cast<std::uintptr_t>(info.dli_fbase);
+  loc.addr = a;
+  if (info.dli_sname) {
     int status = 0;
-    char* demangled = abi::__cxa_demangle(info.dli_sname, nullptr, nullptr, &status);
-    std::snprintf(out, size, "%s+0x%zx (%s)", status == 0 ? demangled : info.dli_sname,
-                  static_cast<std::size_t>(static_cast<char*>(pc) -
-                                           static_cast<char*>(info.dli_saddr)),
-                  info.dli_fname ? info.dli_fname : "?");
-    std::free(demangled);
-    return;
+    char* d = abi::__cxa_demangle(info.dli_sname, nullptr, nullptr, &status);
+    loc.symbol = status == 0 && d ? d : info.dli_sname;
+    std::free(d);
   }
-  std::snprintf(out, size, "%p (%s+0x%zx)", pc, info.dli_fname ? info.dli_fname : "?",
-                static_cast<std::size_t>(static_cast<char*>(pc) -
-                                         static_cast<char*>(info.dli_fbase)));
+  return loc;
+}
+
+// Resolves return addresses to "function\n\tfile:line" with addr2line (binutils), taking the
+// outermost of any inlined frames — the user's code that called rt::go. Falls back to the
+// dynamic symbol or the raw address when addr2line or debug information is missing.
+std::vector<std::string> symbolize(const std::vector<void*>& pcs) {
+  std::vector<std::string> out(pcs.size());
+  std::vector<code_location> locs;
+  locs.reserve(pcs.size());
+  for (void* pc : pcs) locs.push_back(locate(pc));
+  for (std::size_t i = 0; i < pcs.size(); ++i) {
+    if (!pcs[i]) {
+      out[i] = "rt::run\n\t(the main fiber)";
+      continue;
+    }
+    char fallback[256];
+    std::snprintf(fallback, sizeof fallback, "%s\n\t%s+0x%zx", loc_or(locs[i].symbol, "?").c_str(),
+                  locs[i].object.c_str(), static_cast<std::size_t>(locs[i].addr));
+    out[i] = fallback;
+  }
+  // One addr2line run per object file, all its addresses at once.
+  for (std::size_t i = 0; i < pcs.size(); ++i) {
+    if (!pcs[i] || locs[i].object.empty()) continue;
+    bool first = true;
+    for (std::size_t j = 0; j < i; ++j) first &= !(pcs[j] && locs[j].object == locs[i].object);
+    if (!first) continue;
+    std::string cmd = "addr2line -C -f -i -a -e '" + locs[i].object + "'";
+    std::vector<std::size_t> idx;
+    for (std::size_t j = i; j < pcs.size(); ++j) {
+      if (pcs[j] && locs[j].object == locs[i].object) {
+        char a[32];
+        std::snprintf(a, sizeof a, " 0x%zx", static_cast<std::size_t>(locs[j].addr));
+        cmd += a;
+        idx.push_back(j);
+      }
+    }
+    cmd += " 2>/dev/null";
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) continue;
+    std::vector<std::vector<std::string>> blocks;
+    char line[4096];
+    while (std::fgets(line, sizeof line, p)) {
+      std::string l(line);
+      while (!l.empty() && (l.back() == '\n' || l.back() == '\r')) l.pop_back();
+      if (l.rfind("0x", 0) == 0) {
+        blocks.emplace_back();
+      } else if (!blocks.empty()) {
+        blocks.back().push_back(l);
+      }
+    }
+    pclose(p);
+    for (std::size_t k = 0; k < blocks.size() && k < idx.size(); ++k) {
+      // (function, file:line) pairs, innermost inlined frame first: report the first frame
+      // outside librt-csp's own headers (rt::go and its helpers are inlined into the caller).
+      const auto& b = blocks[k];
+      for (std::size_t f = 0; f + 1 < b.size(); f += 2) {
+        const std::string& file = b[f + 1];
+        if (file.rfind("??", 0) == 0) break;  // no debug information
+        if (file.find("/include/rt/") != std::string::npos && f + 3 < b.size()) continue;
+        out[idx[k]] = b[f] + "\n\t" + file;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void fatal_deadlock(const std::vector<fiber_report>& fibers) noexcept {
+  flush_program_output();
+  std::lock_guard lk(report_mutex());
+  std::fputs("fatal error: all goroutines are asleep - deadlock!\n", stderr);
+  // Go prints every goroutine; a million identical lines help nobody, so past a limit we count.
+  constexpr std::size_t limit = 1000;
+  const std::size_t shown = std::min(limit, fibers.size());
+  std::vector<void*> pcs;
+  for (std::size_t i = 0; i < shown; ++i) pcs.push_back(fibers[i].spawn_pc);
+  std::vector<std::string> sites = symbolize(pcs);
+  for (std::size_t i = 0; i < shown; ++i) {
+    std::fprintf(stderr, "\nfiber %llu [%s]:\n%s\n", static_cast<unsigned long long>(fibers[i].id),
+                 fibers[i].reason, sites[i].c_str());
+  }
+  if (fibers.size() > shown) {
+    std::fprintf(stderr, "\n... and %zu more parked fibers\n", fibers.size() - shown);
+  }
+  std::fflush(stderr);
+  _exit(2);
 }
 
 void panic_from(std::exception_ptr e, const fiber* f) noexcept {
@@ -156,10 +257,9 @@ void panic_from(std::exception_ptr e, const fiber* f) noexcept {
            (name ? name : (t ? t->name() : "unknown"));
     std::free(name);
   }
-  char site[512];
-  describe_spawn_site(f ? f->spawn_pc : nullptr, site, sizeof site);
-  std::fprintf(stderr, "panic: %s\n\nfiber %llu [running]:\ncreated at %s\n", what.c_str(),
-               static_cast<unsigned long long>(f ? f->id : 0), site);
+  std::string site = symbolize({f ? f->spawn_pc : nullptr})[0];
+  std::fprintf(stderr, "panic: %s\n\nfiber %llu [running]:\n%s\n", what.c_str(),
+               static_cast<unsigned long long>(f ? f->id : 0), site.c_str());
   std::fflush(stderr);
   _exit(2);
 }

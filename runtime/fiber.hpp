@@ -32,8 +32,11 @@ enum class after_switch : std::uint8_t {
 // Bytes of callable stored in the control block itself; larger callables go to the heap.
 inline constexpr std::size_t inline_task_bytes = 64;
 
+class runtime;
+
 struct fiber {
   // --- set at spawn ---
+  runtime* rt = nullptr;          // the runtime whose control block this is
   const task_ops* ops = nullptr;  // how to run and destroy the callable
   void* task = nullptr;           // the callable: &inline_task, or a heap block
   std::uint64_t id = 0;           // unique for the process's life; main fiber is 1

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -99,6 +100,33 @@ void free_task_storage(fiber* f) noexcept {
   f->task = nullptr;
 }
 
+// Threads that a sanitizer runtime runs in the background (TSan has one).
+#if RT_TSAN
+constexpr std::size_t sanitizer_threads = 1;
+#else
+constexpr std::size_t sanitizer_threads = 0;
+#endif
+
+// Threads in this process now (the num_threads field of /proc/self/stat); a large number when
+// it cannot be read, so that deadlock detection errs on the side of silence.
+std::size_t process_thread_count() noexcept {
+  FILE* f = std::fopen("/proc/self/stat", "r");
+  if (!f) return static_cast<std::size_t>(-1);
+  char buf[1024];
+  std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  // Fields after the command name (which may hold spaces) start after the last ')'.
+  const char* p = std::strrchr(buf, ')');
+  if (!p) return static_cast<std::size_t>(-1);
+  // num_threads is field 20; field 3 (state) follows ") ".
+  int field = 2;
+  for (; *p && field < 20; ++p) {
+    if (*p == ' ') ++field;
+  }
+  return static_cast<std::size_t>(std::strtoul(p, nullptr, 10));
+}
+
 // The main fiber's callable: runs rt::run's body, then tells rt::run's thread it is done.
 struct main_task {
   void (*body)(void*);
@@ -106,6 +134,9 @@ struct main_task {
   runtime* rt;
   void operator()() const {
     body(ctx);
+    // Like a Go program when main returns: stop now. Workers pick up no more fibers from here on
+    // (each finishes the one it is running up to its next switch point).
+    rt->stopping.store(true);
     rt->main_done.store(1, std::memory_order_release);  // pairs with run_main's acquire load
     futex_wake(&rt->main_done);
   }
@@ -182,9 +213,9 @@ fiber* runtime::allocate_fiber(worker* w) {
   }
   std::lock_guard lk(chunks_mu);
   if (!shared_free) {
-    constexpr std::size_t chunk = 256;
-    auto block = std::make_unique<fiber[]>(chunk);
-    for (std::size_t i = 0; i < chunk; ++i) {
+    auto block = std::make_unique<fiber[]>(fiber_chunk);
+    for (std::size_t i = 0; i < fiber_chunk; ++i) {
+      block[i].rt = this;
       block[i].next = shared_free;
       shared_free = &block[i];
     }
@@ -316,8 +347,15 @@ fiber* runtime::steal_work(worker& w) {
     std::size_t start = w.rng % n;
     for (std::size_t k = 0; k < n; ++k) {
       worker& victim = *workers[(start + k) % n];
+      if (&victim == &w) continue;
+      // A victim busy with a long fiber cannot run its own timers: run the due ones for it.
+      if (const std::int64_t next = victim.next_timer.load(std::memory_order_relaxed);
+          next != no_deadline && now_ns() >= next) {
+        run_due_timers(victim, now_ns(), /*try_only=*/true);
+        if (w.run_next || w.local.size_approx() != 0) return nullptr;  // found work: look again
+      }
       fiber* f = nullptr;
-      if (&victim != &w && steal_half(w, victim, f)) return f;
+      if (steal_half(w, victim, f)) return f;
     }
     fiber* f = nullptr;
     if (take_global(w, f)) return f;
@@ -341,6 +379,15 @@ void runtime::stop_spinning(worker& w) noexcept {
   if (n_spinning.fetch_sub(1) == 1 && any_work_visible()) wake_if_needed();
 }
 
+bool runtime::leave_idle_list(worker& w) noexcept {
+  std::lock_guard lk(idle_mu);
+  if (!w.idle) return false;  // a waker took us off already: its wakeup is on the way
+  idle_list.erase(std::find(idle_list.begin(), idle_list.end(), &w));
+  w.idle = false;
+  n_idle.fetch_sub(1);
+  return true;
+}
+
 void runtime::park_worker(worker& w) {
   if (w.spinning) {
     w.spinning = false;
@@ -356,20 +403,73 @@ void runtime::park_worker(worker& w) {
   // loads of the re-check.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (any_work_visible() || stopping.load()) {
-    std::unique_lock lk(idle_mu);
-    if (w.idle) {
-      idle_list.erase(std::find(idle_list.begin(), idle_list.end(), &w));
-      w.idle = false;
-      n_idle.fetch_sub(1);
-      lk.unlock();
+    if (leave_idle_list(w)) {
       w.spinning = true;  // search for what we saw, counted, so nobody else is woken for it
       n_spinning.fetch_add(1);
       return;
     }
-    // A waker already took us off the idle list: its wakeup is on the way; consume it below.
+    // Otherwise a waker already took us off the idle list: consume its wakeup below.
+  } else {
+    check_deadlock();
   }
-  // acquire: pairs with wake_one_idle()'s release store.
-  while (w.wake_word.exchange(0, std::memory_order_acquire) == 0) futex_wait(&w.wake_word, 0);
+  w.stacks.trim(stacks);  // idle: give the stacks of the last burst back to the OS
+  for (;;) {
+    // acquire: pairs with wake_one_idle()'s release store.
+    if (w.wake_word.exchange(0, std::memory_order_acquire) != 0) return;
+    const std::int64_t next = w.next_timer.load(std::memory_order_relaxed);
+    if (next == no_deadline) {
+      futex_wait(&w.wake_word, 0);
+      continue;
+    }
+    std::int64_t now = now_ns();
+    if (now < next) {
+      const std::int64_t d = next - now;
+      timespec ts{static_cast<time_t>(d / 1000000000), static_cast<long>(d % 1000000000)};
+      futex_wait(&w.wake_word, 0, &ts);
+      now = now_ns();
+    }
+    // A timer is due: leave the idle list on our own and go run it.
+    if (now >= next && leave_idle_list(w)) return;
+  }
+}
+
+void runtime::check_deadlock() noexcept {
+  if (stopping.load() || main_done.load() != 0 || plain_thread_used.load()) return;
+  {
+    std::lock_guard lk(idle_mu);
+    if (idle_list.size() != workers.size()) return;
+  }
+  if (any_work_visible()) return;
+  for (auto& w : workers) {
+    std::lock_guard lk(w->timer_lock);
+    if (!w->timers.empty()) return;
+  }
+  // Any thread besides ours might still use a channel: then nothing is provable.
+  if (process_thread_count() > workers.size() + 1 + sanitizer_threads) return;
+  report_deadlock();
+}
+
+void runtime::report_deadlock() noexcept {
+  std::vector<const fiber*> parked;
+  {
+    std::lock_guard lk(chunks_mu);
+    for (auto& c : chunks) {
+      for (std::size_t i = 0; i < fiber_chunk; ++i) {
+        if (c[i].state.load(std::memory_order_relaxed) == fiber_state::parked) {
+          parked.push_back(&c[i]);
+        }
+      }
+    }
+  }
+  std::sort(parked.begin(), parked.end(),
+            [](const fiber* a, const fiber* b) { return a->id < b->id; });
+  std::vector<fiber_report> report;
+  report.reserve(parked.size());
+  for (const fiber* f : parked) {
+    report.push_back({f->id, wait_reason_text(f->reason.load(std::memory_order_relaxed)),
+                      f->spawn_pc});
+  }
+  fatal_deadlock(report);
 }
 
 fiber* runtime::find_runnable(worker& w) {
@@ -383,22 +483,13 @@ fiber* runtime::find_runnable(worker& w) {
 fiber* runtime::find_runnable_or_park(worker& w) {
   for (;;) {
     if (stopping.load(std::memory_order_relaxed)) return nullptr;
+    if (const std::int64_t next = w.next_timer.load(std::memory_order_relaxed);
+        next != no_deadline) {
+      if (const std::int64_t now = now_ns(); now >= next) run_due_timers(w, now, false);
+    }
     fiber* f = nullptr;
     if (++w.tick % global_poll_interval == 0 && take_global(w, f)) return f;
-    if (w.run_next && w.run_next_streak < run_next_streak_cap) {
-      f = w.run_next;
-      w.run_next = nullptr;
-      ++w.run_next_streak;
-      return f;
-    }
-    w.run_next_streak = 0;
-    if (w.local.try_dequeue(w.local_consumer, f)) return f;
-    if (w.run_next) {
-      f = w.run_next;
-      w.run_next = nullptr;
-      w.run_next_streak = 1;
-      return f;
-    }
+    if ((f = pick_local(w))) return f;
     if (take_global(w, f)) return f;
     if (!w.spinning) {
       // At most half the busy workers search at once; the rest park straight away.
@@ -411,6 +502,7 @@ fiber* runtime::find_runnable_or_park(worker& w) {
     if (w.spinning) {
       f = steal_work(w);
       if (f) return f;
+      if (w.run_next || w.local.size_approx() != 0) continue;  // timers made work here
     }
     park_worker(w);
   }
@@ -448,41 +540,25 @@ static boost::context::fiber fiber_entry(fiber* f, boost::context::fiber&& sched
   return std::move(f->scheduler);
 }
 
-void runtime::run_fiber(worker& w, fiber* f) {
-  w.current = f;
-  f->state.store(fiber_state::running, std::memory_order_relaxed);
-  if (!f->context) {
-    // First run: bind a stack now, not at spawn, so unstarted fibers cost no stack.
-    stack_slot s = w.stacks.take(stacks);
-    f->canary = s.has_canary() ? reinterpret_cast<std::uint64_t*>(stacks.bottom(s)) : nullptr;
-    create_context(f->san, stacks.bottom(s), stacks.usable_size());
+void runtime::bind_stack(worker& w, fiber* f) {
+  stack_slot s = w.stacks.take(stacks);
+  f->canary = s.has_canary() ? reinterpret_cast<std::uint64_t*>(stacks.bottom(s)) : nullptr;
+  create_context(f->san, stacks.bottom(s), stacks.usable_size());
 #if RT_TSAN
-    // Boost runs the first instructions of the new context while creating it: let TSan see them
-    // on the fiber's own logical thread.
-    __tsan_switch_to_fiber(f->san.tsan_fiber, 0);
+  // Boost runs the first instructions of the new context while creating it: let TSan see them
+  // on the fiber's own logical thread.
+  void* creator = __tsan_get_current_fiber();
+  __tsan_switch_to_fiber(f->san.tsan_fiber, 0);
 #endif
-    f->context = boost::context::fiber(
-        std::allocator_arg, pooled_stack{s, this},
-        [f](boost::context::fiber&& sched) { return fiber_entry(f, std::move(sched)); });
+  f->context = boost::context::fiber(
+      std::allocator_arg, pooled_stack{s, this},
+      [f](boost::context::fiber&& sched) { return fiber_entry(f, std::move(sched)); });
 #if RT_TSAN
-    __tsan_switch_to_fiber(w.san.tsan_fiber, 0);
+  __tsan_switch_to_fiber(creator, 0);
 #endif
-  }
-  // Swap the C++ exception state: the thread's becomes the fiber's while it runs.
-  auto* eh = static_cast<eh_globals*>(w.exception_globals[0]);
-  eh_globals sched_eh = *eh;
-  eh->caught = f->exception_globals[0];
-  eh->uncaught = static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(f->exception_globals[1]));
+}
 
-  sanitizer_before_switch(w.san, f->san, false);
-  f->context = std::move(f->context).resume();
-  sanitizer_after_switch(w.san);
-
-  f->exception_globals[0] = eh->caught;
-  f->exception_globals[1] = reinterpret_cast<void*>(static_cast<std::uintptr_t>(eh->uncaught));
-  *eh = sched_eh;
-  w.current = nullptr;
-
+void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
   if (f->canary && *f->canary != stack_pool::canary_value) {
     fatal_error("fiber %llu: stack overflow (stack size %zu KiB; found by its stack canary)",
                 static_cast<unsigned long long>(f->id), stacks.usable_size() / 1024);
@@ -504,11 +580,105 @@ void runtime::run_fiber(worker& w, fiber* f) {
   }
 }
 
+namespace {
+
+void save_exception_state(const worker& w, fiber* f) noexcept {
+  auto* eh = static_cast<const eh_globals*>(w.exception_globals[0]);
+  f->exception_globals[0] = eh->caught;
+  f->exception_globals[1] = reinterpret_cast<void*>(static_cast<std::uintptr_t>(eh->uncaught));
+}
+
+void load_exception_state(worker& w, const fiber* f) noexcept {
+  auto* eh = static_cast<eh_globals*>(w.exception_globals[0]);
+  eh->caught = f->exception_globals[0];
+  eh->uncaught = static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(f->exception_globals[1]));
+}
+
+}  // namespace
+
+void runtime::run_fiber(worker& w, fiber* f) {
+  w.current = f;
+  f->state.store(fiber_state::running, std::memory_order_relaxed);
+  if (!f->context) bind_stack(w, f);  // first run: a stack now, not at spawn
+  // The thread's C++ exception state becomes the fiber's while it runs.
+  auto* eh = static_cast<eh_globals*>(w.exception_globals[0]);
+  const eh_globals sched_eh = *eh;
+  load_exception_state(w, f);
+
+  sanitizer_before_switch(w.san, f->san, false);
+  boost::context::fiber back_context = std::move(f->context).resume();
+  sanitizer_after_switch(w.san);
+
+  // The fiber that switched back is f, or one that f (or its successors) switched to directly.
+  fiber* back = w.current;
+  back->context = std::move(back_context);
+  save_exception_state(w, back);
+  *eh = sched_eh;
+  w.current = nullptr;
+  finish_switch_out(w, back);
+}
+
+fiber* runtime::pick_local(worker& w) noexcept {
+  fiber* f = nullptr;
+  if (w.run_next && w.run_next_streak < run_next_streak_cap) {
+    f = w.run_next;
+    w.run_next = nullptr;
+    ++w.run_next_streak;
+    return f;
+  }
+  w.run_next_streak = 0;
+  if (w.local.try_dequeue(w.local_consumer, f)) return f;
+  if (w.run_next) {
+    f = w.run_next;
+    w.run_next = nullptr;
+    w.run_next_streak = 1;
+  }
+  return f;
+}
+
+fiber* runtime::pick_for_direct_switch(worker& w) noexcept {
+  if (stopping.load(std::memory_order_relaxed)) return nullptr;
+  // Leave to the scheduler loop what only it does: polling the global queue on its tick, and
+  // running due timers.
+  if ((w.tick + 1) % global_poll_interval == 0) return nullptr;
+  if (const std::int64_t next = w.next_timer.load(std::memory_order_relaxed);
+      next != no_deadline && now_ns() >= next) {
+    return nullptr;
+  }
+  fiber* f = pick_local(w);
+  if (f) ++w.tick;
+  return f;
+}
+
 void suspend(fiber* f, after_switch after) {
   f->after = after;
   worker* w = current_worker();
-  sanitizer_before_switch(f->san, w->san, false);
-  f->scheduler = std::move(f->scheduler).resume();
+  runtime& rt = w->rt;
+  boost::context::fiber scheduler;
+  if (fiber* next = rt.pick_for_direct_switch(*w)) {
+    // Switch straight to the next fiber, skipping the scheduler context: one stack switch
+    // instead of two. What the scheduler would have done for f once it is off its stack runs
+    // on next's stack, right after the switch (resume_with).
+    w->current = next;
+    next->state.store(fiber_state::running, std::memory_order_relaxed);
+    if (!next->context) rt.bind_stack(*w, next);
+    save_exception_state(*w, f);
+    load_exception_state(*w, next);
+    sanitizer_before_switch(f->san, next->san, false);
+    scheduler = std::move(next->context).resume_with([f](boost::context::fiber&& from) {
+      f->context = std::move(from);
+      worker* self = current_worker();
+      boost::context::fiber sched = std::move(f->scheduler);
+      self->rt.finish_switch_out(*self, f);
+      return sched;  // becomes next's scheduler: the worker's context passes along
+    });
+  } else {
+    sanitizer_before_switch(f->san, w->san, false);
+    scheduler = std::move(f->scheduler).resume();
+  }
+  // Resumed, by a worker's scheduler or directly by another fiber; either way `scheduler` is
+  // the context of the worker we now run on.
+  f->scheduler = std::move(scheduler);
   sanitizer_after_switch(f->san);
   if (f->unwinding) throw fiber_unwind{};
 }
@@ -522,7 +692,7 @@ void runtime::run_main(void (*body)(void*), void* ctx) {
   m->id = 1;
   m->ops = &task_ops_for<main_task>;
   m->task = m->inline_task;
-  m->spawn_pc = nullptr;
+  m->spawn_pc = main_spawn_pc;
   static_assert(sizeof(main_task) <= inline_task_bytes);
   ::new (m->task) main_task{body, ctx, this};
   m->state.store(fiber_state::runnable, std::memory_order_relaxed);
@@ -568,7 +738,7 @@ void runtime::shutdown() {
   for (int pass = 0; pass < 16; ++pass) {
     bool progress = false;
     for (std::size_t c = 0; c < chunks.size(); ++c) {
-      for (std::size_t i = 0; i < 256; ++i) {
+      for (std::size_t i = 0; i < fiber_chunk; ++i) {
         fiber* f = &chunks[c][i];
         fiber_state st = f->state.load(std::memory_order_relaxed);
         if (st == fiber_state::free || st == fiber_state::dead) continue;
@@ -586,6 +756,13 @@ void runtime::shutdown() {
       }
     }
     if (!progress) break;
+  }
+  // Timers still armed belong to nobody now (those of unwound fibers were cancelled).
+  for (auto& w : workers) {
+    for (timer_entry& e : w->timers) {
+      if (e.t->drop) e.t->drop(e.t);
+    }
+    w->timers.clear();
   }
   // A fiber that blocked again while unwinding keeps its (about to be unmapped) stack; its
   // context handle is dropped without Boost's destructor, which would try to unwind it again.
@@ -620,6 +797,7 @@ void run_main(void (*body)(void*), void* ctx, const options& opts) {
   }
   options resolved = resolve_options(opts);
   runtime rt(resolved);
+  rt.main_spawn_pc = __builtin_return_address(0);  // in the caller of rt::run (always inlined)
   rt.run_main(body, ctx);
 }
 
@@ -632,6 +810,7 @@ fiber* new_fiber(std::size_t size, std::size_t align, const task_ops* ops, void*
   if (!rt) {
     g_plain_users.fetch_add(1);
     rt = g_runtime.load();
+    if (rt) rt->plain_thread_used.store(true, std::memory_order_relaxed);
     if (!rt) {
       g_plain_users.fetch_sub(1);
       throw rt::runtime_error(
@@ -653,13 +832,47 @@ fiber* new_fiber(std::size_t size, std::size_t align, const task_ops* ops, void*
   return f;
 }
 
+void make_runnable_from_anywhere(fiber* f) noexcept {
+  if (worker* w = current_worker()) {
+    w->rt.make_runnable(f, /*prefer_next=*/true);
+    return;
+  }
+  // A plain thread: hold the runtime so that rt::run cannot tear it down meanwhile. If it is
+  // already shutting down, f is about to be unwound anyway.
+  g_plain_users.fetch_add(1);
+  if (runtime* rt = g_runtime.load()) {
+    rt->plain_thread_used.store(true, std::memory_order_relaxed);
+    rt->make_runnable(f, /*prefer_next=*/false);
+  }
+  g_plain_users.fetch_sub(1);
+}
+
+void note_plain_thread_use() noexcept {
+  if (current_worker()) return;
+  if (runtime* rt = g_runtime.load()) rt->plain_thread_used.store(true, std::memory_order_relaxed);
+}
+
+std::uint64_t fast_random() noexcept {
+  if (worker* w = current_worker()) {
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    return w->rng;
+  }
+  thread_local std::uint64_t state = 0x2545F4914F6CDD1Dull ^ reinterpret_cast<std::uintptr_t>(&state);
+  state ^= state << 13;
+  state ^= state >> 7;
+  state ^= state << 17;
+  return state;
+}
+
 void start_fiber(fiber* f) noexcept {
   if (worker* w = current_worker()) {
     w->rt.make_runnable(f, /*prefer_next=*/true);  // like Go: the child runs next
     return;
   }
-  g_runtime.load()->make_runnable(f, /*prefer_next=*/false);
-  g_plain_users.fetch_sub(1);  // taken in new_fiber
+  f->rt->make_runnable(f, /*prefer_next=*/false);  // not g_runtime: it may be nulled by now
+  g_plain_users.fetch_sub(1);                       // taken in new_fiber
 }
 
 void discard_fiber(fiber* f) noexcept {
@@ -668,7 +881,7 @@ void discard_fiber(fiber* f) noexcept {
     w->rt.recycle_fiber(w, f);
     return;
   }
-  g_runtime.load()->recycle_fiber(nullptr, f);
+  f->rt->recycle_fiber(nullptr, f);
   g_plain_users.fetch_sub(1);  // taken in new_fiber
 }
 
@@ -681,6 +894,11 @@ void yield() {
     return;
   }
   detail::suspend(f, detail::after_switch::requeue);
+}
+
+unsigned worker_count() noexcept {
+  detail::runtime* rt = detail::current_runtime();
+  return rt ? static_cast<unsigned>(rt->workers.size()) : 0;
 }
 
 std::uint64_t this_fiber::id() noexcept {

@@ -6,10 +6,15 @@
 //
 // Workers. One OS thread per worker (options::workers, RT_MAXPROCS, else one per core). A worker
 // runs a loop on its own thread stack — the scheduler context — that picks a runnable fiber,
-// switches to it, and when the fiber switches back, finishes what the fiber asked for
-// (after_switch: requeue it, publish it as parked, or recycle it). Fibers never switch directly
-// to each other: every switch passes through a scheduler context, so "the fiber is off its
-// stack" is a fact by the time anyone else can see it (see Parking below).
+// switches to it, and when a fiber switches back, finishes what that fiber asked for
+// (after_switch: requeue it, publish it as parked, or recycle it).
+//   Direct switches: a fiber that parks or yields while its worker has another fiber ready
+// locally (run_next or the local queue) switches straight to it, and the after_switch step runs
+// on the new fiber's stack right after the switch (boost's resume_with). Either way the step runs
+// only once the old fiber is off its stack, so "the fiber is off its stack" is a fact by the time
+// anyone else can find it (see Parking below). The worker's scheduler context is handed from
+// fiber to fiber and gets control back when no local fiber is ready, every
+// `global_poll_interval`th pick, when a timer is due, or when a fiber exits.
 //
 // Queues. Each worker owns:
 //   - run_next: one fiber, the one it most recently spawned or readied. A communicating pair
@@ -53,6 +58,16 @@
 // to per-thread state goes through the non-inlined accessors current_worker() and
 // current_fiber(), which re-read the thread_local on every call.
 //
+// Timers. Each worker has a timer heap (timer.hpp). It runs its due timers whenever it looks
+// for work; parked, it sleeps on its futex only until its earliest timer; searching, it also runs
+// the due timers of other workers.
+//
+// Deadlock detection. When the last worker is about to sleep, with no work queued anywhere, no
+// timer armed, and no thread in the process other than the runtime's (any other thread might
+// still send on a channel), every fiber is parked on something only a fiber could signal: the
+// program can never progress. check_deadlock() then prints Go's report and exits with status 2.
+// It runs only on that idle path, so it costs nothing while fibers run.
+//
 // Shutdown. When the main fiber returns, rt::run sets `stopping`, wakes every worker and joins
 // them (each finishes the fiber it is running up to its next switch point). Then, on the
 // thread that called rt::run, every fiber still alive is disposed of: one that never ran has
@@ -75,6 +90,7 @@
 #include "rt/options.hpp"
 #include "sanitizer.hpp"
 #include "stack_pool.hpp"
+#include "timer.hpp"
 
 namespace rt::detail {
 
@@ -86,6 +102,8 @@ inline constexpr unsigned run_next_streak_cap = 16;
 inline constexpr unsigned global_poll_interval = 61;
 // Fiber ids are handed to workers in blocks of this many, so spawning needs no shared counter.
 inline constexpr std::uint64_t id_block = 1024;
+// Control blocks are allocated this many at a time.
+inline constexpr std::size_t fiber_chunk = 256;
 // Control blocks a worker keeps on its free list before sending extras to the shared list.
 inline constexpr std::size_t fiber_cache_max = 4096;
 
@@ -110,6 +128,11 @@ struct alignas(64) worker {
   // Parking: the futex word that wake_worker() sets to 1.
   std::atomic<std::uint32_t> wake_word{0};
   bool idle = false;  // on the idle list (guarded by runtime::idle_mu)
+
+  // Timers armed by fibers on this worker: a min-heap on `when` (see timer.hpp).
+  spinlock timer_lock;
+  std::vector<timer_entry> timers;
+  std::atomic<std::int64_t> next_timer{no_deadline};
 
   stack_cache stacks;
   fiber* free_fibers = nullptr;  // recycled control blocks
@@ -150,7 +173,14 @@ class runtime {
   void park_worker(worker& w);
   void wake_one_idle() noexcept;
   void stop_spinning(worker& w) noexcept;
+  bool leave_idle_list(worker& w) noexcept;
+  void check_deadlock() noexcept;
+  [[noreturn]] void report_deadlock() noexcept;
   void run_fiber(worker& w, fiber* f);
+  void bind_stack(worker& w, fiber* f);
+  void finish_switch_out(worker& w, fiber* f) noexcept;
+  fiber* pick_local(worker& w) noexcept;
+  fiber* pick_for_direct_switch(worker& w) noexcept;
   void shutdown();
 
   options opts;
@@ -173,12 +203,21 @@ class runtime {
 
   // Main fiber completion: rt::run's thread sleeps on it.
   std::atomic<std::uint32_t> main_done{0};
+  // Set once a plain thread has blocked in, or woken a fiber through, this runtime: it might do
+  // so again, so a runtime whose fibers all sleep is no longer provably deadlocked.
+  std::atomic<bool> plain_thread_used{false};
+  void* main_spawn_pc = nullptr;  // where rt::run was called, for reports
 };
 
 // The runtime that rt::run is running, or nullptr.
 runtime* current_runtime() noexcept;
 // The worker the calling thread is, or nullptr on a plain thread. Never inlined: see Migration.
 worker* current_worker() noexcept;
+
+// Makes a parked fiber runnable, from a fiber, a worker, or a plain thread.
+void make_runnable_from_anywhere(fiber* f) noexcept;
+// Records that a plain thread used the runtime (see runtime::plain_thread_used).
+void note_plain_thread_use() noexcept;
 
 // Suspends the running fiber; the worker then does `after` for it. Returns when the fiber is
 // resumed (possibly on another worker). Throws fiber_unwind when the runtime is shutting down.

@@ -170,12 +170,15 @@ stack_slot stack_cache::take(stack_pool& pool) {
 
 void stack_cache::give(stack_pool& pool, stack_slot s) {
   stacks_.push_back(s);
-  if (stacks_.size() > pool.high_water_) {
-    // Release the coldest half (the bottom of the LIFO): the warm top stays for reuse.
-    std::size_t n = stacks_.size() / 2;
-    pool.release(stacks_.data(), n);
-    stacks_.erase(stacks_.begin(), stacks_.begin() + static_cast<std::ptrdiff_t>(n));
-  }
+  if (stacks_.size() > 16 * pool.high_water_) trim(pool);
+}
+
+void stack_cache::trim(stack_pool& pool) {
+  if (stacks_.size() <= pool.high_water_) return;
+  // Release the coldest (the bottom of the LIFO): the warm top stays for reuse.
+  const std::size_t n = stacks_.size() - pool.high_water_;
+  pool.release(stacks_.data(), n);
+  stacks_.erase(stacks_.begin(), stacks_.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
 }  // namespace rt::detail

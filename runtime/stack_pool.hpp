@@ -9,9 +9,12 @@
 //   in fatal.cpp reports it.
 // - Pages are only touched by the fiber that runs on them: a parked fiber whose frames fit in a
 //   page costs one page of RSS.
-// - Stacks are recycled through a per-worker cache (no lock, no syscall in the common case);
-//   beyond a high-water mark they are madvise(MADV_DONTNEED)'d in batches and moved to a shared
-//   cold list, so RSS falls again after a burst.
+// - Stacks are recycled through a per-worker cache (no lock, no syscall in the common case).
+//   When a worker goes idle, the stacks it caches beyond the high-water mark are
+//   madvise(MADV_DONTNEED)'d in batches and moved to a shared cold list, so RSS falls again
+//   after a burst. Releasing at idle rather than at every give() avoids a churn where stacks are
+//   released and faulted in again while the burst is still running; a cache that grows past
+//   16x the mark while its worker never idles is trimmed on the spot.
 #pragma once
 
 #include <atomic>
@@ -39,8 +42,10 @@ class stack_cache {
  public:
   // Takes a stack: a warm one when cached, else a batch from the shared pool.
   stack_slot take(stack_pool& pool);
-  // Gives a stack back; past the high-water mark, half the cache is released to the OS.
+  // Gives a stack back (kept warm for reuse).
   void give(stack_pool& pool, stack_slot s);
+  // Releases the cached stacks beyond the high-water mark to the OS (the worker is going idle).
+  void trim(stack_pool& pool);
   // Cached stacks now.
   std::size_t size() const noexcept { return stacks_.size(); }
 

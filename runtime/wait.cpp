@@ -78,23 +78,61 @@ void waiter_queue::remove(waiter* w) noexcept {
 }
 
 void block(waiter& w, spinlock& lk, wait_reason why) {
+  block_with(w, unlock_spinlock, &lk, why);
+}
+
+void block_with(waiter& w, void (*unlock)(void*), void* arg, wait_reason why) {
   if (fiber* f = current_fiber()) {
     w.owner = f;
-    f->park_unlock = unlock_spinlock;
-    f->park_arg = &lk;
+    f->park_unlock = unlock;
+    f->park_arg = arg;
     f->reason.store(why, std::memory_order_relaxed);
     suspend(f, after_switch::park);
     return;
   }
+  note_plain_thread_use();
   w.owner = nullptr;
-  lk.unlock();
+  unlock(arg);
   // acquire: pairs with wake()'s release store; what the waker wrote is visible after.
   while (w.thread_woken.load(std::memory_order_acquire) == 0) futex_wait(&w.thread_woken, 0);
 }
 
-void wake(waiter& w) noexcept {
+void block_forever(wait_reason why) {
+  if (current_fiber()) {
+    spinlock unreachable;  // in no object: nobody can find w, so nobody can wake it
+    unreachable.lock();
+    waiter w;
+    block(w, unreachable, why);  // only shutdown's unwinding ends this (it throws)
+  } else {
+    note_plain_thread_use();
+    std::atomic<std::uint32_t> forever{0};
+    for (;;) futex_wait(&forever, 0);
+  }
+  __builtin_unreachable();
+}
+
+const char* wait_reason_text(wait_reason r) noexcept {
+  switch (r) {
+    case wait_reason::none: return "runnable";
+    case wait_reason::chan_receive: return "chan receive";
+    case wait_reason::chan_send: return "chan send";
+    case wait_reason::chan_receive_nil: return "chan receive (nil chan)";
+    case wait_reason::chan_send_nil: return "chan send (nil chan)";
+    case wait_reason::select: return "select";
+    case wait_reason::select_no_cases: return "select (no cases)";
+    case wait_reason::wait_group: return "wait_group";
+    case wait_reason::mutex: return "mutex";
+    case wait_reason::cond_var: return "condition_variable";
+    case wait_reason::sleep: return "sleep";
+  }
+  return "?";
+}
+
+void wake(waiter& target) noexcept {
+  // A select case wakes its select's one waiter, which knows the fiber or thread.
+  waiter& w = target.sel ? *target.sel->target : target;
   if (fiber* f = w.owner) {
-    if (runtime* rt = current_runtime()) rt->make_runnable(f, /*prefer_next=*/true);
+    make_runnable_from_anywhere(f);
     return;
   }
   w.thread_woken.store(1, std::memory_order_release);

@@ -1,40 +1,65 @@
 // runtime/wait_group.cpp — rt::wait_group.
 //
-// The counter is an atomic so that add() on the fast path (not reaching zero) takes no lock.
-// Lost-wakeup argument: wait() checks the counter again under the lock before queueing, and
-// add() takes the lock after its decrement reached zero, before looking at the queue; so a
-// waiter either sees zero under the lock or is in the queue when add() looks.
+// Protocol (after Go's sync.WaitGroup): `state_` packs the counter and the number of registered
+// waiters. wait() registers itself with a CAS (only while the counter is non-zero) and from then
+// on returns only once released by the add() that brings the counter to zero. That add() sees
+// the registered count in its own fetch_add result: zero means nobody to wake, and it touches
+// nothing more — which is what lets a waiter destroy the wait_group as soon as wait() returns.
+// Otherwise it resets the state, wakes the waiters that have parked, and leaves `releases_`
+// tokens (under the lock) for those registered but not yet parked; each of those takes a token
+// instead of parking. Either way the releasing add() is done with the object once it unlocks,
+// before any waiter can return.
 #include "rt/wait_group.hpp"
 
 #include "rt/errors.hpp"
 
 namespace rt {
+namespace {
+
+constexpr int counter_shift = 32;
+
+std::int32_t counter_of(std::uint64_t state) { return static_cast<std::int32_t>(state >> counter_shift); }
+std::uint32_t waiters_of(std::uint64_t state) { return static_cast<std::uint32_t>(state); }
+
+}  // namespace
 
 void wait_group::add(int delta) {
-  const std::int64_t now = count_.fetch_add(delta) + delta;
-  if (now < 0) {
-    count_.fetch_sub(delta);  // leave the counter as it was: nothing is lost
+  const std::uint64_t step = static_cast<std::uint64_t>(static_cast<std::int64_t>(delta))
+                             << counter_shift;
+  const std::uint64_t now = state_.fetch_add(step) + step;
+  if (counter_of(now) < 0) {
+    state_.fetch_sub(step);  // leave the counter as it was: nothing is lost
     throw rt::runtime_error("negative wait_group counter");
   }
-  if (now != 0 || delta == 0) return;
-  // Detach the whole queue under the lock, then wake outside it, in arrival order, in one pass
-  // (with a million waiters, each on its own stack page, every extra pass costs a page walk).
+  if (counter_of(now) != 0 || waiters_of(now) == 0 || delta == 0) return;
+  // The counter reached zero with registered waiters: none of them can return until released
+  // here, so the object is alive until we unlock.
   lock_.lock();
-  detail::waiter* w = waiters_.take_all();
-  lock_.unlock();
-  while (w) {
-    detail::waiter* next = w->next;  // read before wake(): the waiter's frame may vanish
+  const std::uint32_t registered = waiters_of(state_.exchange(0));
+  detail::waiter* woken = waiters_.take_all();
+  std::uint32_t parked = 0;
+  for (detail::waiter* w = woken; w; w = w->next) {
     w->queued = false;
-    detail::wake(*w);
-    w = next;
+    ++parked;
+  }
+  releases_ += registered - parked;
+  lock_.unlock();
+  while (woken) {
+    detail::waiter* next = woken->next;  // read before wake(): the waiter's frame may vanish
+    detail::wake(*woken);
+    woken = next;
   }
 }
 
 void wait_group::wait() {
-  if (count_.load() == 0) return;
+  for (std::uint64_t s = state_.load();;) {
+    if (counter_of(s) == 0) return;
+    if (state_.compare_exchange_weak(s, s + 1)) break;  // registered: now we must be released
+  }
   detail::waiter w;
   lock_.lock();
-  if (count_.load() == 0) {
+  if (releases_ > 0) {  // released between registering and parking
+    --releases_;
     lock_.unlock();
     return;
   }

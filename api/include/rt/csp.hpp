@@ -11,8 +11,13 @@
 //   }
 #pragma once
 
+#include "rt/chan.hpp"
+#include "rt/condition_variable.hpp"
 #include "rt/errors.hpp"
+#include "rt/mutex.hpp"
 #include "rt/options.hpp"
 #include "rt/runtime.hpp"
+#include "rt/select.hpp"
 #include "rt/this_fiber.hpp"
+#include "rt/time.hpp"
 #include "rt/wait_group.hpp"

@@ -34,7 +34,7 @@ void run_main(void (*body)(void*), void* ctx, const options& opts);
 // does. Throws rt::runtime_error on bad options, when called from a fiber, or when another
 // rt::run is already running in this process.
 template <class F>
-int run(F&& main_fn, options opts = {}) {
+[[gnu::always_inline]] inline int run(F&& main_fn, options opts = {}) {
   using R = std::invoke_result_t<F&>;
   static_assert(std::is_void_v<R> || std::is_convertible_v<R, int>,
                 "rt::run: main_fn must return void or int");
@@ -72,5 +72,9 @@ template <class F, class... A>
 // Lets other fibers run; the caller goes to the back of its worker's run queue. On a plain
 // thread, std::this_thread::yield().
 void yield();
+
+// The number of worker threads of the running runtime (Go's runtime.GOMAXPROCS(0)); 0 when no
+// rt::run is running.
+unsigned worker_count() noexcept;
 
 }  // namespace rt

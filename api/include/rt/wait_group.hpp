@@ -16,7 +16,8 @@
 namespace rt {
 
 // A counter that wait() blocks on until it reaches zero. Works from fibers and plain threads.
-// Not copyable or movable: share it by reference.
+// Not copyable or movable: share it by reference. As with std::latch, it may be destroyed as soon
+// as wait() has returned, even while the done() that released it is still returning.
 class wait_group {
  public:
   wait_group() = default;
@@ -33,9 +34,13 @@ class wait_group {
   void wait();
 
  private:
-  std::atomic<std::int64_t> count_{0};
-  detail::spinlock lock_;
-  detail::waiter_queue waiters_;
+  // High 32 bits: the counter. Low 32 bits: waiters registered since the counter last reached
+  // zero (each will block until released). One word, so that done() can tell from its own
+  // atomic operation whether it has anybody to wake — and touch nothing else if not.
+  std::atomic<std::uint64_t> state_{0};
+  detail::spinlock lock_;          // guards waiters_ and releases_
+  detail::waiter_queue waiters_;   // registered waiters that have parked
+  std::uint32_t releases_ = 0;     // registered waiters released before they could park
 };
 
 }  // namespace rt

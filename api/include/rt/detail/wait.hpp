@@ -15,6 +15,7 @@
 namespace rt::detail {
 
 struct fiber;
+struct select_state;
 
 // A test-and-test-and-set lock for critical sections of a few dozen instructions.
 class spinlock {
@@ -25,6 +26,12 @@ class spinlock {
     // holder is visible.
     if (!held_.exchange(true, std::memory_order_acquire)) return;
     lock_slow();
+  }
+  // Acquires the lock if it is free; never spins.
+  bool try_lock() noexcept {
+    // acquire: as in lock().
+    return !held_.load(std::memory_order_relaxed) &&
+           !held_.exchange(true, std::memory_order_acquire);
   }
   // Releases the lock.
   void unlock() noexcept { held_.store(false, std::memory_order_release); }
@@ -39,14 +46,18 @@ enum class wait_reason : std::uint8_t {
   none,
   chan_receive,
   chan_send,
+  chan_receive_nil,
+  chan_send_nil,
   select,
   select_no_cases,
   wait_group,
   mutex,
   cond_var,
   sleep,
-  chan_nil,
 };
+
+// The words Go prints for a reason, e.g. "chan receive".
+const char* wait_reason_text(wait_reason r) noexcept;
 
 // One blocked party — a fiber, or a plain OS thread — in a sync object's queue.
 struct waiter {
@@ -55,8 +66,34 @@ struct waiter {
   waiter* prev = nullptr;                   // queue links (owned by the queue's lock)
   waiter* next = nullptr;
   bool queued = false;                      // true while in a queue (owned by the queue's lock)
+  bool success = false;                     // set by the waker: the operation completed
+                                            // (false: woken by close, or by a timeout)
   void* slot = nullptr;                     // per-object payload, e.g. a channel's element
+  select_state* sel = nullptr;              // the select this waiter is one case of, if any
+  std::uint32_t case_index = 0;             // which case of that select
 };
+
+// A select parked on several queues at once: one waiter per case, all pointing here. The first
+// party to claim() one of them wins the select; the others find it taken and skip it.
+struct select_state {
+  std::atomic<std::uint32_t> done{0};  // 0 until claimed
+  std::uint32_t fired = 0;             // the winning case, written by the claimer
+  waiter* target = nullptr;            // who to wake: carries the fiber or the thread's futex
+};
+
+// Takes w for the caller, who will complete its operation and wake it. Always true for a plain
+// waiter; for a select case, true only for the first claimer of its select. Call with the lock
+// of the queue w was popped from held.
+inline bool claim(waiter* w) noexcept {
+  if (!w->sel) return true;
+  std::uint32_t expected = 0;
+  // acq_rel: the claimer's later writes (the fired index, the element it hands over) are
+  // published to the selecting party by wake(); the acquire half orders a losing claimer after
+  // the winner.
+  if (!w->sel->done.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return false;
+  w->sel->fired = w->case_index;
+  return true;
+}
 
 // An intrusive FIFO of waiters. Not synchronised: guard it with the owning object's lock.
 class waiter_queue {
@@ -67,6 +104,14 @@ class waiter_queue {
   void push_back(waiter* w) noexcept;
   // Removes and returns the oldest waiter, or nullptr.
   waiter* pop_front() noexcept;
+  // Removes and returns the oldest waiter that claim() grants, dropping the select cases that
+  // another party already won; nullptr when none is left.
+  waiter* pop_claimed() noexcept {
+    while (waiter* w = pop_front()) {
+      if (claim(w)) return w;
+    }
+    return nullptr;
+  }
   // Removes w if it is still queued (a waiter giving up, e.g. while unwinding).
   void remove(waiter* w) noexcept;
   // Empties the queue and returns its waiters as a list linked by `next`, oldest first. The
@@ -84,6 +129,14 @@ class waiter_queue {
 // queued; block() releases `lk`. If the runtime shuts down while a fiber is blocked, block()
 // throws a private unwinding exception: catch (...) { lock; queue.remove(&w); unlock; throw; }.
 void block(waiter& w, spinlock& lk, wait_reason why);
+// As block(), for a party holding several locks (select): `unlock(arg)` releases them all once
+// the party can be woken.
+void block_with(waiter& w, void (*unlock)(void*), void* arg, wait_reason why);
+// Blocks the caller forever (a nil channel, an empty select): parked fibers show in deadlock
+// reports; a plain thread sleeps until the process ends.
+[[noreturn]] void block_forever(wait_reason why);
+// A fast pseudo-random number (per worker; per thread elsewhere), for select's fair choice.
+std::uint64_t fast_random() noexcept;
 // Wakes w's party: readies the fiber (it runs next on this worker) or wakes the thread.
 void wake(waiter& w) noexcept;
 // The calling fiber's control block, or nullptr on a plain thread.

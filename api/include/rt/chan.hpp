@@ -1,0 +1,289 @@
+// rt/chan.hpp — typed channels between fibers (and plain threads), as Go's `chan T`.
+//
+//   rt::chan<std::string> ch = rt::make_chan<std::string>();  // unbuffered: a rendezvous
+//   rt::go([ch]() mutable { ch.send("hello"); ch.close(); });
+//   for (std::string& s : ch) std::puts(s.c_str());           // until closed and drained
+//
+// Guarantees: no value is lost or delivered twice, whatever the interleaving of senders,
+// receivers, closers and selects; blocked senders and receivers are served in FIFO order; an
+// unbuffered send hands the value straight to a parked receiver (and a receive takes it
+// straight from a parked sender), with no copy through a buffer.
+#pragma once
+
+#include <cstddef>
+#include <iterator>
+#include <ostream>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <utility>
+
+#include "rt/detail/wait.hpp"
+#include "rt/errors.hpp"
+
+namespace rt {
+
+namespace detail {
+
+// Outcome of trying a channel operation without blocking, with the channel's lock held.
+enum class try_result : std::uint8_t { done, would_block, closed };
+
+// The element-type-independent part of a channel: its lock, queues and ring indices.
+struct chan_core {
+  spinlock lock;
+  waiter_queue recvq;  // parked receivers; each waiter's slot is a std::optional<T>*
+  waiter_queue sendq;  // parked senders; each waiter's slot is a T* to move from
+  std::size_t cap = 0;
+  std::size_t count = 0;  // buffered elements
+  std::size_t head = 0;   // index of the oldest buffered element
+  bool closed = false;
+
+  // Closes the channel: throws channel_closed if it already was; wakes every waiter.
+  void close();
+};
+
+// A channel of T: the ring buffer on top of chan_core. Every member below runs with `lock`
+// held, and returns the waiter it completed (if any) for the caller to wake after unlocking.
+template <class T>
+struct chan_state final : chan_core {
+  explicit chan_state(std::size_t capacity) {
+    cap = capacity;
+    if (cap) buf = std::allocator<T>{}.allocate(cap);
+  }
+  ~chan_state() {
+    for (; count > 0; --count, head = (head + 1) % cap) buf[head].~T();
+    if (buf) std::allocator<T>{}.deallocate(buf, cap);
+  }
+  chan_state(const chan_state&) = delete;
+  chan_state& operator=(const chan_state&) = delete;
+
+  void push_back(T&& v) {
+    ::new (static_cast<void*>(buf + (head + count) % cap)) T(std::move(v));
+    ++count;
+  }
+  T pop_front() {
+    T v = std::move(buf[head]);
+    buf[head].~T();
+    head = (head + 1) % cap;
+    --count;
+    return v;
+  }
+
+  // Sends v now if a receiver waits or the buffer has room.
+  try_result try_send(T& v, waiter*& to_wake) {
+    if (closed) return try_result::closed;
+    if (waiter* r = recvq.pop_claimed()) {
+      static_cast<std::optional<T>*>(r->slot)->emplace(std::move(v));
+      r->success = true;
+      to_wake = r;
+      return try_result::done;
+    }
+    if (count < cap) {
+      push_back(std::move(v));
+      return try_result::done;
+    }
+    return try_result::would_block;
+  }
+
+  // Receives into `out` now if the buffer has an element or a sender waits; `closed` (out left
+  // empty) once the channel is closed and drained.
+  try_result try_recv(std::optional<T>& out, waiter*& to_wake) {
+    if (count > 0) {
+      out.emplace(pop_front());
+      // A parked sender's value takes the freed place at the back of the ring (FIFO kept).
+      if (waiter* s = sendq.pop_claimed()) {
+        push_back(std::move(*static_cast<T*>(s->slot)));
+        s->success = true;
+        to_wake = s;
+      }
+      return try_result::done;
+    }
+    if (waiter* s = sendq.pop_claimed()) {
+      out.emplace(std::move(*static_cast<T*>(s->slot)));
+      s->success = true;
+      to_wake = s;
+      return try_result::done;
+    }
+    return closed ? try_result::closed : try_result::would_block;
+  }
+
+  T* buf = nullptr;
+};
+
+// Parks the caller in `q` until a partner completes its operation or the channel closes; the
+// channel's lock is held on entry and released. Returns waiter::success.
+bool wait_on_channel(chan_core& c, waiter_queue& q, void* slot, wait_reason why);
+
+}  // namespace detail
+
+// A channel handle. Copies refer to the same channel; the default-constructed handle is the nil
+// channel, on which send and recv block forever and close throws. Safe to use from any number of
+// fibers and plain threads at once.
+template <class T>
+class chan {
+ public:
+  using value_type = T;
+
+  // The nil channel.
+  chan() noexcept = default;
+
+  // Sends v: hands it to a waiting receiver, or buffers it, or blocks until one of those can
+  // happen. Throws rt::channel_closed("send on closed channel") if the channel is or becomes
+  // closed (v is then not delivered).
+  void send(T v) {
+    if (!state_) detail::block_forever(detail::wait_reason::chan_send_nil);
+    detail::waiter* to_wake = nullptr;
+    state_->lock.lock();
+    detail::try_result r;
+    try {
+      r = state_->try_send(v, to_wake);
+    } catch (...) {
+      state_->lock.unlock();
+      throw;
+    }
+    if (r == detail::try_result::would_block) {
+      if (detail::wait_on_channel(*state_, state_->sendq, &v, detail::wait_reason::chan_send)) {
+        return;
+      }
+      r = detail::try_result::closed;
+    } else {
+      state_->lock.unlock();
+    }
+    if (r == detail::try_result::closed) throw channel_closed("send on closed channel");
+    if (to_wake) detail::wake(*to_wake);
+  }
+
+  // Receives a value, blocking until one is available; std::nullopt once the channel is closed
+  // and drained (Go's `v, ok := <-ch` with ok false).
+  std::optional<T> recv() {
+    if (!state_) detail::block_forever(detail::wait_reason::chan_receive_nil);
+    std::optional<T> out;
+    detail::waiter* to_wake = nullptr;
+    state_->lock.lock();
+    detail::try_result r;
+    try {
+      r = state_->try_recv(out, to_wake);
+    } catch (...) {
+      state_->lock.unlock();
+      throw;
+    }
+    if (r == detail::try_result::would_block) {
+      detail::wait_on_channel(*state_, state_->recvq, &out, detail::wait_reason::chan_receive);
+      return out;
+    }
+    state_->lock.unlock();
+    if (to_wake) detail::wake(*to_wake);
+    return out;
+  }
+
+  // Sends v only if that can happen without blocking; false otherwise (v is left as it was).
+  // Throws rt::channel_closed on a closed channel, as send() does.
+  bool try_send(T& v) {
+    if (!state_) return false;
+    detail::waiter* to_wake = nullptr;
+    detail::try_result r;
+    {
+      std::lock_guard lk(state_->lock);
+      r = state_->try_send(v, to_wake);
+    }
+    if (r == detail::try_result::closed) throw channel_closed("send on closed channel");
+    if (to_wake) detail::wake(*to_wake);
+    return r == detail::try_result::done;
+  }
+
+  // Receives a value only if one is ready (or the channel is closed and drained: then
+  // `closed` is set); std::nullopt otherwise.
+  std::optional<T> try_recv(bool* closed = nullptr) {
+    std::optional<T> out;
+    if (!state_) return out;
+    detail::waiter* to_wake = nullptr;
+    detail::try_result r;
+    {
+      std::lock_guard lk(state_->lock);
+      r = state_->try_recv(out, to_wake);
+    }
+    if (closed) *closed = r == detail::try_result::closed;
+    if (to_wake) detail::wake(*to_wake);
+    return out;
+  }
+
+  // Closes the channel and wakes every waiter: receivers drain what is buffered, then get
+  // std::nullopt; parked senders throw channel_closed. Throws channel_closed("close of closed
+  // channel") if already closed, rt::runtime_error("close of nil channel") on the nil channel.
+  void close() {
+    if (!state_) throw rt::runtime_error("close of nil channel");
+    state_->close();
+  }
+
+  // Elements buffered now.
+  std::size_t len() const {
+    if (!state_) return 0;
+    std::lock_guard lk(state_->lock);
+    return state_->count;
+  }
+  // The capacity: 0 for unbuffered (and nil) channels.
+  std::size_t cap() const noexcept { return state_ ? state_->cap : 0; }
+  // False for the nil channel.
+  explicit operator bool() const noexcept { return state_ != nullptr; }
+  // True when both handles refer to the same channel (or both are nil).
+  friend bool operator==(const chan& a, const chan& b) noexcept { return a.state_ == b.state_; }
+
+  // Range-for support: receives until the channel is closed and drained.
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    using pointer = T*;
+    using reference = T&;
+    iterator() = default;
+    explicit iterator(chan* c) : ch_(c) { advance(); }
+    T& operator*() { return *value_; }
+    T* operator->() { return &*value_; }
+    iterator& operator++() {
+      advance();
+      return *this;
+    }
+    void operator++(int) { advance(); }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
+      return !it.value_;
+    }
+
+   private:
+    void advance() { value_ = ch_->recv(); }
+    chan* ch_ = nullptr;
+    std::optional<T> value_;
+  };
+  // Starts receiving: the first value is received here.
+  iterator begin() { return iterator(this); }
+  // The end: the channel closed and drained.
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+  // The shared state, for select (not part of the public API).
+  detail::chan_state<T>* state() const noexcept { return state_.get(); }
+
+ private:
+  template <class U>
+  friend chan<U> make_chan(std::size_t);
+  std::shared_ptr<detail::chan_state<T>> state_;
+};
+
+// Prints a channel as Go's fmt.Println does: its address (0x0 for nil).
+template <class T>
+std::ostream& operator<<(std::ostream& os, const chan<T>& c) {
+  const void* p = c.state();
+  if (!p) return os << "0x0";
+  return os << p;
+}
+
+// Makes a channel with room for `capacity` buffered elements; 0 (the default) makes an
+// unbuffered channel, where each send waits for its receiver.
+template <class T>
+chan<T> make_chan(std::size_t capacity = 0) {
+  chan<T> c;
+  c.state_ = std::make_shared<detail::chan_state<T>>(capacity);
+  return c;
+}
+
+}  // namespace rt
