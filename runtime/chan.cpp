@@ -27,6 +27,7 @@
 namespace rt::detail {
 
 void chan_core::close() {
+  plain_thread_scope scope;
   waiter* first = nullptr;
   waiter* last = nullptr;
   auto collect = [&](waiter_queue& q) {
@@ -93,6 +94,7 @@ struct lock_set {
 }  // namespace
 
 std::size_t run_select(select_case* cases, select_scratch scratch, std::size_t n) {
+  plain_thread_scope scope;
   waiter* waiters = scratch.waiters;
   std::size_t otherwise_index = n;
   // Poll order: a uniformly random permutation (Fisher-Yates), so that when several cases are

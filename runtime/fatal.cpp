@@ -153,7 +153,7 @@ code_location locate(void* pc) {
   return loc;
 }
 
-// Resolves return addresses to "function\n\tfile:line" with addr2line (binutils), taking the
+// Resolves return addresses to "created by function\n\tfile:line" (Go's wording) with addr2line (binutils), taking the
 // outermost of any inlined frames — the user's code that called rt::go. Falls back to the
 // dynamic symbol or the raw address when addr2line or debug information is missing.
 std::vector<std::string> symbolize(const std::vector<void*>& pcs) {
@@ -163,11 +163,12 @@ std::vector<std::string> symbolize(const std::vector<void*>& pcs) {
   for (void* pc : pcs) locs.push_back(locate(pc));
   for (std::size_t i = 0; i < pcs.size(); ++i) {
     if (!pcs[i]) {
-      out[i] = "rt::run\n\t(the main fiber)";
+      out[i] = "created by rt::run";
       continue;
     }
     char fallback[256];
-    std::snprintf(fallback, sizeof fallback, "%s\n\t%s+0x%zx", loc_or(locs[i].symbol, "?").c_str(),
+    std::snprintf(fallback, sizeof fallback, "created by %s\n\t%s+0x%zx",
+                  loc_or(locs[i].symbol, "?").c_str(),
                   locs[i].object.c_str(), static_cast<std::size_t>(locs[i].addr));
     out[i] = fallback;
   }
@@ -210,7 +211,7 @@ std::vector<std::string> symbolize(const std::vector<void*>& pcs) {
         const std::string& file = b[f + 1];
         if (file.rfind("??", 0) == 0) break;  // no debug information
         if (file.find("/include/rt/") != std::string::npos && f + 3 < b.size()) continue;
-        out[idx[k]] = b[f] + "\n\t" + file;
+        out[idx[k]] = "created by " + b[f] + "\n\t" + file;
         break;
       }
     }

@@ -55,6 +55,7 @@ void mutex::lock() {
 }
 
 void mutex::unlock() {
+  detail::plain_thread_scope scope;
   lock_.lock();
   detail::waiter* w = waiters_.pop_front();
   if (!w) {
@@ -180,6 +181,7 @@ std::cv_status condition_variable::wait_until(std::unique_lock<rt::mutex>& lk,
 }
 
 void condition_variable::notify_one() noexcept {
+  detail::plain_thread_scope scope;
   lock_.lock();
   detail::waiter* w = waiters_.pop_front();
   if (w) w->success = true;
@@ -188,6 +190,7 @@ void condition_variable::notify_one() noexcept {
 }
 
 void condition_variable::notify_all() noexcept {
+  detail::plain_thread_scope scope;
   lock_.lock();
   detail::waiter* list = waiters_.take_all();
   for (detail::waiter* w = list; w; w = w->next) {

@@ -26,8 +26,24 @@ namespace {
 
 // The runtime rt::run is running, for plain threads (fibers reach theirs through their worker).
 std::atomic<runtime*> g_runtime{nullptr};
-// Plain threads inside a call that uses g_runtime; rt::run waits for them before tearing down.
+// Plain threads inside a plain_thread_scope; rt::run waits for them before tearing down.
 std::atomic<unsigned> g_plain_users{0};
+// 1 while rt::run tears a runtime down: plain threads wait before entering a scope.
+std::atomic<std::uint32_t> g_teardown{0};
+// How deeply the calling plain thread is nested in scopes (plain threads only: no fiber ever
+// reads it, so no migration concern).
+thread_local int t_plain_depth = 0;
+
+// Registers the calling plain thread as inside the runtime (the submitter half of a Dekker pair
+// with shutdown(): users++ then load teardown, against teardown = 1 then load users).
+void acquire_plain_hold() noexcept {
+  for (;;) {
+    g_plain_users.fetch_add(1);
+    if (g_teardown.load() == 0) return;
+    g_plain_users.fetch_sub(1);
+    futex_wait(&g_teardown, 1);
+  }
+}
 // Serialises rt::run: one runtime per process at a time.
 std::mutex g_run_mu;
 
@@ -711,8 +727,11 @@ void runtime::run_main(void (*body)(void*), void* ctx) {
 
 void runtime::shutdown() {
   // Plain threads must be out of the runtime before it is torn down; later ones see no runtime.
-  g_runtime.store(nullptr);
+  // Plain threads must be out of the runtime before it is torn down; later ones wait until it
+  // is gone (then they find no runtime, and queues already cleaned by the unwinding below).
+  g_teardown.store(1);
   while (g_plain_users.load() != 0) std::this_thread::yield();
+  g_runtime.store(nullptr);
 
   stopping.store(true);
   {
@@ -771,6 +790,8 @@ void runtime::shutdown() {
     ::new (sink) boost::context::fiber(std::move(f->context));
   }
   tls_worker = nullptr;
+  g_teardown.store(0);
+  futex_wake(&g_teardown, 1 << 30);
 }
 
 }  // namespace rt::detail
@@ -808,11 +829,11 @@ fiber* new_fiber(std::size_t size, std::size_t align, const task_ops* ops, void*
   worker* w = current_worker();
   runtime* rt = w ? &w->rt : nullptr;
   if (!rt) {
-    g_plain_users.fetch_add(1);
+    enter_plain_thread_scope();
     rt = g_runtime.load();
     if (rt) rt->plain_thread_used.store(true, std::memory_order_relaxed);
     if (!rt) {
-      g_plain_users.fetch_sub(1);
+      leave_plain_thread_scope();
       throw rt::runtime_error(
           "rt::go called with no runtime running: spawn fibers from inside rt::run(...), or "
           "from another thread while rt::run is running");
@@ -832,19 +853,37 @@ fiber* new_fiber(std::size_t size, std::size_t align, const task_ops* ops, void*
   return f;
 }
 
+bool enter_plain_thread_scope() noexcept {
+  if (current_worker()) return false;
+  if (t_plain_depth++ == 0) acquire_plain_hold();
+  return true;
+}
+
+void leave_plain_thread_scope() noexcept {
+  if (--t_plain_depth == 0) g_plain_users.fetch_sub(1);
+}
+
+int suspend_plain_thread_scope() noexcept {
+  const int depth = t_plain_depth;
+  if (depth > 0) g_plain_users.fetch_sub(1);
+  t_plain_depth = 0;
+  return depth;
+}
+
+void resume_plain_thread_scope(int depth) noexcept {
+  if (depth > 0) acquire_plain_hold();
+  t_plain_depth = depth;
+}
+
 void make_runnable_from_anywhere(fiber* f) noexcept {
   if (worker* w = current_worker()) {
     w->rt.make_runnable(f, /*prefer_next=*/true);
     return;
   }
-  // A plain thread: hold the runtime so that rt::run cannot tear it down meanwhile. If it is
-  // already shutting down, f is about to be unwound anyway.
-  g_plain_users.fetch_add(1);
-  if (runtime* rt = g_runtime.load()) {
-    rt->plain_thread_used.store(true, std::memory_order_relaxed);
-    rt->make_runnable(f, /*prefer_next=*/false);
-  }
-  g_plain_users.fetch_sub(1);
+  // A plain thread, inside a plain_thread_scope: the runtime cannot be torn down meanwhile.
+  plain_thread_scope scope;
+  f->rt->plain_thread_used.store(true, std::memory_order_relaxed);
+  f->rt->make_runnable(f, /*prefer_next=*/false);
 }
 
 void note_plain_thread_use() noexcept {
@@ -871,8 +910,8 @@ void start_fiber(fiber* f) noexcept {
     w->rt.make_runnable(f, /*prefer_next=*/true);  // like Go: the child runs next
     return;
   }
-  f->rt->make_runnable(f, /*prefer_next=*/false);  // not g_runtime: it may be nulled by now
-  g_plain_users.fetch_sub(1);                       // taken in new_fiber
+  f->rt->make_runnable(f, /*prefer_next=*/false);
+  leave_plain_thread_scope();  // entered in new_fiber
 }
 
 void discard_fiber(fiber* f) noexcept {
@@ -882,7 +921,7 @@ void discard_fiber(fiber* f) noexcept {
     return;
   }
   f->rt->recycle_fiber(nullptr, f);
-  g_plain_users.fetch_sub(1);  // taken in new_fiber
+  leave_plain_thread_scope();  // entered in new_fiber
 }
 
 }  // namespace detail

@@ -214,6 +214,11 @@ runtime* current_runtime() noexcept;
 // The worker the calling thread is, or nullptr on a plain thread. Never inlined: see Migration.
 worker* current_worker() noexcept;
 
+// Lets go of the calling plain thread's scope (see plain_thread_scope) while it sleeps; returns
+// the depth to give back to resume_plain_thread_scope() when it wakes.
+int suspend_plain_thread_scope() noexcept;
+void resume_plain_thread_scope(int depth) noexcept;
+
 // Makes a parked fiber runnable, from a fiber, a worker, or a plain thread.
 void make_runnable_from_anywhere(fiber* f) noexcept;
 // Records that a plain thread used the runtime (see runtime::plain_thread_used).

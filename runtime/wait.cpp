@@ -93,8 +93,11 @@ void block_with(waiter& w, void (*unlock)(void*), void* arg, wait_reason why) {
   note_plain_thread_use();
   w.owner = nullptr;
   unlock(arg);
+  // Asleep, this thread touches nothing: let rt::run tear down meanwhile if it must.
+  const int depth = suspend_plain_thread_scope();
   // acquire: pairs with wake()'s release store; what the waker wrote is visible after.
   while (w.thread_woken.load(std::memory_order_acquire) == 0) futex_wait(&w.thread_woken, 0);
+  resume_plain_thread_scope(depth);
 }
 
 void block_forever(wait_reason why) {
@@ -105,6 +108,7 @@ void block_forever(wait_reason why) {
     block(w, unreachable, why);  // only shutdown's unwinding ends this (it throws)
   } else {
     note_plain_thread_use();
+    suspend_plain_thread_scope();
     std::atomic<std::uint32_t> forever{0};
     for (;;) futex_wait(&forever, 0);
   }

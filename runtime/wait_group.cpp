@@ -34,6 +34,7 @@ void wait_group::add(int delta) {
   if (counter_of(now) != 0 || waiters_of(now) == 0 || delta == 0) return;
   // The counter reached zero with registered waiters: none of them can return until released
   // here, so the object is alive until we unlock.
+  detail::plain_thread_scope scope;
   lock_.lock();
   const std::uint32_t registered = waiters_of(state_.exchange(0));
   detail::waiter* woken = waiters_.take_all();

@@ -64,7 +64,7 @@ TEST_F(PanicDeathTest, NonStdException) {
 // The report names where the fiber was spawned.
 TEST_F(PanicDeathTest, ReportsSpawnSite) {
   EXPECT_EXIT(spawn_and_throw(1), ::testing::ExitedWithCode(2),
-              "fiber [0-9]+ \\[running\\]:\ncreated at [^\n]+");
+              "fiber [0-9]+ \\[running\\]:\ncreated by [^\n]+\n\t[^\n]+");
 }
 
 // A fiber that catches its own exception does not panic.

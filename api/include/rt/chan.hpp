@@ -133,6 +133,7 @@ class chan {
   // closed (v is then not delivered).
   void send(T v) {
     if (!state_) detail::block_forever(detail::wait_reason::chan_send_nil);
+    detail::plain_thread_scope scope;
     detail::waiter* to_wake = nullptr;
     state_->lock.lock();
     detail::try_result r;
@@ -158,6 +159,7 @@ class chan {
   // and drained (Go's `v, ok := <-ch` with ok false).
   std::optional<T> recv() {
     if (!state_) detail::block_forever(detail::wait_reason::chan_receive_nil);
+    detail::plain_thread_scope scope;
     std::optional<T> out;
     detail::waiter* to_wake = nullptr;
     state_->lock.lock();
@@ -181,6 +183,7 @@ class chan {
   // Throws rt::channel_closed on a closed channel, as send() does.
   bool try_send(T& v) {
     if (!state_) return false;
+    detail::plain_thread_scope scope;
     detail::waiter* to_wake = nullptr;
     detail::try_result r;
     {
@@ -197,6 +200,7 @@ class chan {
   std::optional<T> try_recv(bool* closed = nullptr) {
     std::optional<T> out;
     if (!state_) return out;
+    detail::plain_thread_scope scope;
     detail::waiter* to_wake = nullptr;
     detail::try_result r;
     {

@@ -125,6 +125,27 @@ class waiter_queue {
   waiter* tail_ = nullptr;
 };
 
+// While a plain (non-fiber) thread is inside an operation that may wake fibers, rt::run must not
+// tear the runtime down: the thread may have taken a fiber's waiter off a queue and not yet woken
+// it, and unwinding that fiber meanwhile would free the waiter under the thread's feet. Such
+// operations open a plain_thread_scope first. On a fiber it costs one call and does nothing; on a
+// plain thread it registers the thread (waiting, if rt::run is tearing down, until it is done).
+// block() lets go of the scope while the thread sleeps.
+bool enter_plain_thread_scope() noexcept;  // false on a worker thread (nothing to leave)
+void leave_plain_thread_scope() noexcept;
+class plain_thread_scope {
+ public:
+  plain_thread_scope() noexcept : held_(enter_plain_thread_scope()) {}
+  ~plain_thread_scope() {
+    if (held_) leave_plain_thread_scope();
+  }
+  plain_thread_scope(const plain_thread_scope&) = delete;
+  plain_thread_scope& operator=(const plain_thread_scope&) = delete;
+
+ private:
+  bool held_;
+};
+
 // Blocks the caller (fiber or plain thread) until wake(w). Precondition: `lk` is held and `w` is
 // queued; block() releases `lk`. If the runtime shuts down while a fiber is blocked, block()
 // throws a private unwinding exception: catch (...) { lock; queue.remove(&w); unlock; throw; }.
