@@ -94,6 +94,7 @@ struct lock_set {
 }  // namespace
 
 std::size_t run_select(select_case* cases, select_scratch scratch, std::size_t n) {
+  chaos_point();
   plain_thread_scope scope;
   waiter* waiters = scratch.waiters;
   std::size_t otherwise_index = n;

@@ -33,6 +33,7 @@ bool mutex::try_lock() noexcept {
 }
 
 void mutex::lock() {
+  detail::chaos_point();
   if (try_lock()) return;
   lock_.lock();
   if (try_lock()) {
@@ -55,6 +56,7 @@ void mutex::lock() {
 }
 
 void mutex::unlock() {
+  detail::chaos_point();
   detail::plain_thread_scope scope;
   lock_.lock();
   detail::waiter* w = waiters_.pop_front();
@@ -104,6 +106,7 @@ struct timed_park {
 }  // namespace
 
 void condition_variable::wait(std::unique_lock<rt::mutex>& lk) {
+  detail::chaos_point();
   detail::waiter w;
   lock_.lock();
   waiters_.push_back(&w);

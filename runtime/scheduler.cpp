@@ -97,6 +97,18 @@ options resolve_options(const options& in) {
       o.workers = cores_available();
     }
   }
+  if (o.chaos_seed == 0) {
+    if (const char* env = std::getenv("RT_CHAOS"); env && *env) {
+      std::uint64_t v = 0;
+      auto [end, ec] = std::from_chars(env, env + std::strlen(env), v);
+      if (ec != std::errc{} || *end != '\0' || v == 0) {
+        throw rt::runtime_error(std::string("RT_CHAOS=\"") + env +
+                                "\" is not a chaos seed: set it to a whole number above 0, or "
+                                "unset it to schedule normally");
+      }
+      o.chaos_seed = v;
+    }
+  }
   if (o.workers > max_workers) {
     throw rt::runtime_error("rt::options::workers is " + std::to_string(o.workers) +
                             ": at most " + std::to_string(max_workers) + " workers are supported");
@@ -150,17 +162,37 @@ struct main_task {
   runtime* rt;
   void operator()() const {
     body(ctx);
-    // Like a Go program when main returns: stop now. Workers pick up no more fibers from here on
-    // (each finishes the one it is running up to its next switch point).
-    rt->stopping.store(true);
-    rt->main_done.store(1, std::memory_order_release);  // pairs with run_main's acquire load
-    futex_wake(&rt->main_done);
+    rt->stop();
   }
 };
 
 }  // namespace
 
+std::atomic<bool> chaos_enabled{false};
+
 [[gnu::noipa]] worker* current_worker() noexcept { return tls_worker; }
+
+std::uint64_t chaos_random(worker& w) noexcept {
+  // splitmix64: a good stream from any seed, cheap enough for every decision point.
+  std::uint64_t z = (w.chaos_state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+void chaos_yield() noexcept {
+  worker* w = current_worker();
+  if (!w || !w->current) return;  // a plain thread, or a worker's own stack
+  if (chaos_random(*w) % 4 != 0) return;
+  try {
+    suspend(w->current, after_switch::requeue);
+  } catch (const fiber_unwind&) {
+    // Shutdown unwinding reached a chaos point, which must not throw (it sits in noexcept
+    // code): the next real switch point will unwind the fiber.
+    w = current_worker();
+    if (w && w->current) w->current->unwinding = true;
+  }
+}
 
 [[gnu::noipa]] fiber* current_fiber() noexcept {
   worker* w = tls_worker;
@@ -209,9 +241,16 @@ worker::worker(runtime& r, unsigned i)
       local_consumer(local),
       rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
 
-runtime::runtime(const options& o) : opts(o), stacks(o), global(256) {
+runtime::runtime(const options& o)
+    : opts(o), stacks(o), global(256), chaos_seed(o.chaos_seed), chaos_wake_state(o.chaos_seed) {
   workers.reserve(opts.workers);
-  for (unsigned i = 0; i < opts.workers; ++i) workers.push_back(std::make_unique<worker>(*this, i));
+  for (unsigned i = 0; i < opts.workers; ++i) {
+    workers.push_back(std::make_unique<worker>(*this, i));
+    if (chaos_seed != 0) {
+      workers.back()->chaos_state = chaos_seed * 0x100000001B3ull + i;
+      workers.back()->rng = (chaos_seed ^ 0x9E3779B97F4A7C15ull) * (i + 1) | 1;  // victims too
+    }
+  }
 }
 
 runtime::~runtime() = default;
@@ -282,6 +321,7 @@ void runtime::make_runnable(fiber* f, bool prefer_next) noexcept {
   f->state.store(fiber_state::runnable, std::memory_order_relaxed);
   worker* w = current_worker();
   if (w && &w->rt == this) {
+    if (chaos_seed != 0 && chaos_random(*w) % 2 == 0) prefer_next = false;  // chaos: bypass
     if (prefer_next) {
       fiber* old = w->run_next;
       w->run_next = f;
@@ -311,8 +351,13 @@ void runtime::wake_one_idle() noexcept {
   {
     std::lock_guard lk(idle_mu);
     if (!idle_list.empty()) {
-      v = idle_list.back();
-      idle_list.pop_back();
+      std::size_t pick = idle_list.size() - 1;
+      if (chaos_seed != 0) {  // chaos: any idle worker, from a stream guarded by idle_mu
+        chaos_wake_state = chaos_wake_state * 6364136223846793005ull + 1442695040888963407ull;
+        pick = (chaos_wake_state >> 33) % idle_list.size();
+      }
+      v = idle_list[pick];
+      idle_list.erase(idle_list.begin() + static_cast<std::ptrdiff_t>(pick));
       v->idle = false;
       n_idle.fetch_sub(1);
     }
@@ -347,7 +392,9 @@ bool runtime::steal_half(worker& thief, worker& victim, fiber*& out) {
   std::size_t n = victim.local.size_approx();
   if (n == 0) return false;
   fiber* buf[128];
-  std::size_t got = victim.local.try_dequeue_bulk(buf, std::min<std::size_t>((n + 1) / 2, 128));
+  std::size_t want = std::min<std::size_t>((n + 1) / 2, 128);
+  if (chaos_seed != 0) want = 1 + chaos_random(thief) % want;  // chaos: any batch size
+  std::size_t got = victim.local.try_dequeue_bulk(buf, want);
   if (got == 0) return false;
   out = buf[0];
   if (got > 1) thief.local.enqueue_bulk(thief.local_producer, buf + 1, got - 1);
@@ -547,7 +594,13 @@ static boost::context::fiber fiber_entry(fiber* f, boost::context::fiber&& sched
   } catch (const fiber_unwind&) {
     // Shutdown: the stack has been unwound; exit normally.
   } catch (...) {
-    panic_from(std::current_exception(), f);
+    runtime& rt = *f->rt;
+    if (!rt.opts.capture_panics) panic_from(std::current_exception(), f);
+    {
+      std::lock_guard lk(rt.chunks_mu);
+      if (!rt.captured_panic) rt.captured_panic = std::current_exception();
+    }
+    rt.stop();
   }
   f->ops->destroy(f->task);
   free_task_storage(f);
@@ -636,6 +689,9 @@ void runtime::run_fiber(worker& w, fiber* f) {
 
 fiber* runtime::pick_local(worker& w) noexcept {
   fiber* f = nullptr;
+  if (chaos_seed != 0 && chaos_random(w) % 2 == 0 && w.local.try_dequeue(w.local_consumer, f)) {
+    return f;  // chaos: the queue before run_next
+  }
   if (w.run_next && w.run_next_streak < run_next_streak_cap) {
     f = w.run_next;
     w.run_next = nullptr;
@@ -696,12 +752,23 @@ void suspend(fiber* f, after_switch after) {
   // the context of the worker we now run on.
   f->scheduler = std::move(scheduler);
   sanitizer_after_switch(f->san);
-  if (f->unwinding) throw fiber_unwind{};
+  // At shutdown, unwind — unless already unwinding (a destructor that yields or blocks): a
+  // second exception would terminate the program. The exception state is per fiber (swapped at
+  // every switch), so uncaught_exceptions() is this fiber's own count.
+  if (f->unwinding && std::uncaught_exceptions() == 0) throw fiber_unwind{};
 }
 
 // ---------------------------------------------------------------------------------------------
 // run and shutdown
 // ---------------------------------------------------------------------------------------------
+
+void runtime::stop() noexcept {
+  // Like a Go program when main returns: stop now. Workers pick up no more fibers from here on
+  // (each finishes the one it is running up to its next switch point).
+  stopping.store(true);
+  main_done.store(1, std::memory_order_release);  // pairs with run_main's acquire load
+  futex_wake(&main_done);
+}
 
 void runtime::run_main(void (*body)(void*), void* ctx) {
   fiber* m = allocate_fiber(nullptr);
@@ -715,6 +782,12 @@ void runtime::run_main(void (*body)(void*), void* ctx) {
   global.enqueue(m);
 
   install_overflow_handler();
+  if (chaos_seed != 0) {
+    std::fprintf(stderr, "rt: chaos scheduling with seed %llu (RT_CHAOS=%llu replays it)\n",
+                 static_cast<unsigned long long>(chaos_seed),
+                 static_cast<unsigned long long>(chaos_seed));
+    chaos_enabled.store(true, std::memory_order_relaxed);
+  }
   g_runtime.store(this);
   for (auto& w : workers) {
     worker* wp = w.get();
@@ -771,7 +844,9 @@ void runtime::shutdown() {
         }
         f->unwinding = true;
         run_fiber(w0, f);
-        if (f->state.load(std::memory_order_relaxed) != fiber_state::free) abandoned.push_back(f);
+        // Finished: done. Yielded (requeued): resume it again on the next pass. Parked again
+        // while unwinding: nobody will wake it now, so it stays as it is.
+        if (f->state.load(std::memory_order_relaxed) == fiber_state::parked) abandoned.push_back(f);
       }
     }
     if (!progress) break;
@@ -783,13 +858,18 @@ void runtime::shutdown() {
     }
     w->timers.clear();
   }
-  // A fiber that blocked again while unwinding keeps its (about to be unmapped) stack; its
-  // context handle is dropped without Boost's destructor, which would try to unwind it again.
-  for (fiber* f : abandoned) {
-    alignas(boost::context::fiber) static unsigned char sink[sizeof(boost::context::fiber)];
-    ::new (sink) boost::context::fiber(std::move(f->context));
+  // A fiber still alive now blocked again while unwinding, or swallowed the unwinding and kept
+  // yielding past the last pass. It keeps its (about to be unmapped) stack; its context handle
+  // is dropped without Boost's destructor, which would try to unwind it once more.
+  for (auto& c : chunks) {
+    for (std::size_t i = 0; i < fiber_chunk; ++i) {
+      if (!c[i].context) continue;
+      alignas(boost::context::fiber) static unsigned char sink[sizeof(boost::context::fiber)];
+      ::new (sink) boost::context::fiber(std::move(c[i].context));
+    }
   }
   tls_worker = nullptr;
+  chaos_enabled.store(false, std::memory_order_relaxed);
   g_teardown.store(0);
   futex_wake(&g_teardown, 1 << 30);
 }
@@ -820,6 +900,7 @@ void run_main(void (*body)(void*), void* ctx, const options& opts) {
   runtime rt(resolved);
   rt.main_spawn_pc = __builtin_return_address(0);  // in the caller of rt::run (always inlined)
   rt.run_main(body, ctx);
+  if (rt.captured_panic) std::rethrow_exception(rt.captured_panic);
 }
 
 // A plain thread's spawn holds the runtime (g_plain_users) from new_fiber until start_fiber or

@@ -81,6 +81,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -120,6 +121,7 @@ struct alignas(64) worker {
   std::uint32_t tick = 0;
   bool spinning = false;
   std::uint64_t rng;  // xorshift state for victim choice
+  std::uint64_t chaos_state = 0;  // options::chaos_seed's stream for this worker
 
   fiber* current = nullptr;  // the fiber this worker is running, if any
   sanitizer_context san;     // this worker thread's own stack
@@ -195,6 +197,10 @@ class runtime {
   std::mutex idle_mu;
   std::vector<worker*> idle_list;
 
+  // Chaos scheduling (options::chaos_seed): 0 = off.
+  const std::uint64_t chaos_seed;
+  std::uint64_t chaos_wake_state;  // stream for the wake order (idle_mu)
+
   // Every control block ever allocated, in chunks, for shutdown and fatal reports.
   std::mutex chunks_mu;
   std::vector<std::unique_ptr<fiber[]>> chunks;
@@ -207,6 +213,10 @@ class runtime {
   // so again, so a runtime whose fibers all sleep is no longer provably deadlocked.
   std::atomic<bool> plain_thread_used{false};
   void* main_spawn_pc = nullptr;  // where rt::run was called, for reports
+  // options::capture_panics: the first exception that escaped a fiber (guarded by chunks_mu).
+  std::exception_ptr captured_panic;
+  // Stops the runtime as main's return does: workers pick no more fibers; rt::run proceeds.
+  void stop() noexcept;
 };
 
 // The runtime that rt::run is running, or nullptr.
@@ -223,6 +233,9 @@ void resume_plain_thread_scope(int depth) noexcept;
 void make_runnable_from_anywhere(fiber* f) noexcept;
 // Records that a plain thread used the runtime (see runtime::plain_thread_used).
 void note_plain_thread_use() noexcept;
+
+// The next number of w's chaos stream.
+std::uint64_t chaos_random(worker& w) noexcept;
 
 // Suspends the running fiber; the worker then does `after` for it. Returns when the fiber is
 // resumed (possibly on another worker). Throws fiber_unwind when the runtime is shutting down.

@@ -24,6 +24,7 @@ std::uint32_t waiters_of(std::uint64_t state) { return static_cast<std::uint32_t
 }  // namespace
 
 void wait_group::add(int delta) {
+  detail::chaos_point();
   const std::uint64_t step = static_cast<std::uint64_t>(static_cast<std::int64_t>(delta))
                              << counter_shift;
   const std::uint64_t now = state_.fetch_add(step) + step;
@@ -53,6 +54,7 @@ void wait_group::add(int delta) {
 }
 
 void wait_group::wait() {
+  detail::chaos_point();
   for (std::uint64_t s = state_.load();;) {
     if (counter_of(s) == 0) return;
     if (state_.compare_exchange_weak(s, s + 1)) break;  // registered: now we must be released

@@ -133,6 +133,7 @@ class chan {
   // closed (v is then not delivered).
   void send(T v) {
     if (!state_) detail::block_forever(detail::wait_reason::chan_send_nil);
+    detail::chaos_point();
     detail::plain_thread_scope scope;
     detail::waiter* to_wake = nullptr;
     state_->lock.lock();
@@ -145,6 +146,7 @@ class chan {
     }
     if (r == detail::try_result::would_block) {
       if (detail::wait_on_channel(*state_, state_->sendq, &v, detail::wait_reason::chan_send)) {
+        detail::chaos_point();
         return;
       }
       r = detail::try_result::closed;
@@ -153,12 +155,14 @@ class chan {
     }
     if (r == detail::try_result::closed) throw channel_closed("send on closed channel");
     if (to_wake) detail::wake(*to_wake);
+    detail::chaos_point();
   }
 
   // Receives a value, blocking until one is available; std::nullopt once the channel is closed
   // and drained (Go's `v, ok := <-ch` with ok false).
   std::optional<T> recv() {
     if (!state_) detail::block_forever(detail::wait_reason::chan_receive_nil);
+    detail::chaos_point();
     detail::plain_thread_scope scope;
     std::optional<T> out;
     detail::waiter* to_wake = nullptr;
@@ -172,10 +176,12 @@ class chan {
     }
     if (r == detail::try_result::would_block) {
       detail::wait_on_channel(*state_, state_->recvq, &out, detail::wait_reason::chan_receive);
+      detail::chaos_point();
       return out;
     }
     state_->lock.unlock();
     if (to_wake) detail::wake(*to_wake);
+    detail::chaos_point();
     return out;
   }
 
@@ -217,7 +223,9 @@ class chan {
   // channel") if already closed, rt::runtime_error("close of nil channel") on the nil channel.
   void close() {
     if (!state_) throw rt::runtime_error("close of nil channel");
+    detail::chaos_point();
     state_->close();
+    detail::chaos_point();
   }
 
   // Elements buffered now.

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace rt {
 
@@ -34,9 +35,18 @@ struct options {
   // Under guard_policy::mprotect: how many stacks get an mprotect guard page before the rest
   // fall back to a canary (each guard costs two entries of vm.max_map_count).
   std::size_t mprotect_budget = 16384;
-  // Stacks each worker keeps warm for reuse; beyond this, finished fibers' stacks are returned
-  // to the OS with madvise(MADV_DONTNEED) so RSS falls again after a burst.
+  // Stacks each worker keeps warm for reuse; when a worker goes idle, the stacks it caches
+  // beyond this are returned to the OS with madvise(MADV_DONTNEED), so RSS falls after a burst.
   std::size_t stack_pool_high_water = 256;
+  // false (Go's behaviour): an exception escaping a fiber prints "panic: ..." and exits with
+  // status 2. true: the first such exception stops the runtime — as if main had returned — and
+  // rt::run rethrows it (for test harnesses and embedding).
+  bool capture_panics = false;
+  // Chaos scheduling for testing: non-zero perturbs every scheduling decision (random yields
+  // around channel and sync operations, bypassing run_next, random steal victims and batch
+  // sizes, random wake order) from this seed. 0: RT_CHAOS from the environment, else off.
+  // With one worker, a seed replays exactly.
+  std::uint64_t chaos_seed = 0;
 };
 
 }  // namespace rt

@@ -130,6 +130,7 @@ std::size_t select(Cases&&... cases) {
   std::array<detail::chan_core*, n> locks{};
   const std::size_t fired = detail::run_select(
       erased.data(), {waiters.data(), order.data(), locks.data()}, n);
+  detail::chaos_point();
   std::size_t i = 0;
   ((i++ == fired ? (cases.run(), 0) : 0), ...);
   return fired;

@@ -156,6 +156,14 @@ void block_with(waiter& w, void (*unlock)(void*), void* arg, wait_reason why);
 // Blocks the caller forever (a nil channel, an empty select): parked fibers show in deadlock
 // reports; a plain thread sleeps until the process ends.
 [[noreturn]] void block_forever(wait_reason why);
+// Chaos scheduling (rt::options::chaos_seed): while on, operations call chaos_yield() before and
+// after they run, which sometimes yields. Off, a chaos point costs one relaxed load.
+extern std::atomic<bool> chaos_enabled;
+void chaos_yield() noexcept;
+inline void chaos_point() noexcept {
+  if (chaos_enabled.load(std::memory_order_relaxed)) chaos_yield();
+}
+
 // A fast pseudo-random number (per worker; per thread elsewhere), for select's fair choice.
 std::uint64_t fast_random() noexcept;
 // Wakes w's party: readies the fiber (it runs next on this worker) or wakes the thread.

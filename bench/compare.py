@@ -1,0 +1,1473 @@
+#!/usr/bin/env python3
+"""librt-csp side by side with Go and Boost.Fiber: build, run, record, chart, tabulate.
+
+    python3 bench/compare.py                 # the whole suite at the issue's sizes (long)
+    python3 bench/compare.py --quick         # smoke test: small sizes, 1 warm-up + 2 runs
+    python3 bench/compare.py --only skynet,pingpong --runs 9
+    python3 bench/compare.py --no-suite --scaling 1,2,4,8,16
+    python3 bench/compare.py --no-suite --callgrind
+    python3 bench/compare.py --no-suite --micro
+
+One command builds what it needs (Release into build/, the Go peer into build/peers/peer-go, the
+Boost.Fiber peer target peer-boost-fiber), then runs every workload for every runtime
+interleaved -- one warm-up round (A B C), then --runs measured rounds (A B C A B C ...) -- each
+run a fresh process printing one JSON line (bench/bench_common.hpp; the peers print the same
+fields). It writes
+
+    bench/results/<machine>.json   metadata and every raw JSON line (quick runs: <machine>-quick.*)
+    bench/results/<machine>.svg    ratio-to-Go bar charts (and speedup curves with --scaling)
+    docs/benchmarks.md             the tables between the <!-- results:begin/end -->,
+                                   <!-- targets:... -->, <!-- scaling:... -->,
+                                   <!-- callgrind:... --> and <!-- micro:... --> markers
+
+Sections not run this time (--only, --no-suite, ...) are kept from the existing JSON of the same
+machine and kind (quick or full), so a single workload can be rerun without losing the rest.
+
+Ratios to Go are paired: round i of librt-csp divided by round i of Go (they ran back to back),
+then the median over rounds. Exit status: 1 if any run failed (non-zero exit: a checksum
+mismatch or a runtime failure) or librt-csp timed out; 2 on usage or build errors; else 0.
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+RESULTS = ROOT / "bench" / "results"
+DOC = ROOT / "docs" / "benchmarks.md"
+SCHEMA = 1
+
+# ---------------------------------------------------------------------------------------------
+# What is run
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    mode: str  # "" when the workload has no modes
+    n: int  # the issue's size
+    quick_n: int  # --quick
+    target: tuple | None  # ("wall_ratio", x) | ("kib_per_fiber", x) | ("p99_vs_go",) | None
+    metric: str = "wall_ns"  # what "ahead of Boost.Fiber" compares
+    per_fiber: bool = True  # n counts fibers, so peak RSS / n means something
+
+    @property
+    def key(self) -> str:
+        return f"{self.name} {self.mode}" if self.mode else self.name
+
+
+WORKLOADS = [
+    Workload("spawn_million", "run", 1_000_000, 2_000, ("wall_ratio", 0.35)),
+    Workload("spawn_million", "park", 1_000_000, 2_000, ("kib_per_fiber", 4.5)),
+    Workload("spawn_million", "tutorial", 1_000_000, 500, ("kib_per_fiber", 4.5)),
+    Workload("skynet", "", 1_000_000, 10_000, ("wall_ratio", 0.3)),
+    Workload("pingpong", "", 1_000_000, 10_000, ("wall_ratio", 0.3), per_fiber=False),
+    Workload("yield_many", "", 1_000, 20, ("wall_ratio", 0.3), per_fiber=False),
+    Workload("chan_mpmc", "", 4_000_000, 100_000, ("wall_ratio", 1.0), per_fiber=False),
+    Workload("fib_forkjoin", "", 32, 22, ("wall_ratio", 1.0), per_fiber=False),
+    Workload("chained_spawn", "", 1_000_000, 10_000, ("wall_ratio", 0.5)),
+    Workload("wake_latency", "", 10_000, 200, ("p99_vs_go",), metric="p99_ns", per_fiber=False),
+    Workload("timers", "", 1_000_000, 2_000, None),
+]
+BY_KEY = {w.key: w for w in WORKLOADS}
+
+SCALING_WORKLOADS = ["skynet", "fib_forkjoin", "chan_mpmc"]
+
+# Callgrind: small fixed sizes, one worker; ops = what one "operation" is for Ir/op.
+CALLGRIND = [
+    # (workload, mode, n, ops(n), what an op is)
+    ("pingpong", "", 100_000, lambda n: n, "round trip"),
+    ("spawn_million", "run", 100_000, lambda n: n, "fiber spawned and finished"),
+    ("yield_many", "", 20, lambda n: n * 10_000, "yield"),
+    ("chan_mpmc", "", 200_000, lambda n: n, "message"),
+]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str  # as in the JSON lines' "runtime" field
+    label: str
+    color: str
+
+    def exe(self) -> Path:
+        """Where the build puts it (librt-csp: the directory of its one-per-workload binaries)."""
+        if self.name == "librt-csp":
+            return BUILD / "bench"
+        if self.name == "go":
+            return BUILD / "peers" / "peer-go"
+        return BUILD / "bench" / "peers" / "boost_fiber" / "peer-boost-fiber"
+
+    def argv(self, name: str, mode: str, n: int, workers: int | None) -> list[str]:
+        exe = SNAPSHOT.get(self.name, self.exe())
+        if self.name == "librt-csp":
+            cmd = [str(exe / name)]
+        else:
+            cmd = [str(exe), name]
+        if mode:
+            cmd.append(mode)
+        cmd += ["--n", str(n)]
+        if workers:
+            cmd += ["--workers", str(workers)]
+        return cmd
+
+
+# Runtime name -> private copy of its binaries (see snapshot_binaries).
+SNAPSHOT: dict[str, Path] = {}
+
+RT = Runtime("librt-csp", "librt-csp", "#1f6fb4")
+GO = Runtime("go", "Go", "#7f7f7f")
+BF = Runtime("boost_fiber", "Boost.Fiber", "#e07b12")
+RUNTIMES = [RT, GO, BF]
+LABEL = {r.name: r.label for r in RUNTIMES}
+
+BENCH_TARGETS = sorted({w.name for w in WORKLOADS})
+
+
+def log(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+def die(msg: str, code: int = 2) -> None:
+    print(f"compare.py: {msg}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+# ---------------------------------------------------------------------------------------------
+# Building
+# ---------------------------------------------------------------------------------------------
+
+
+def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=ROOT, text=True, **kw)
+
+
+def read_cache() -> dict[str, str]:
+    cache = {}
+    p = BUILD / "CMakeCache.txt"
+    if p.exists():
+        for line in p.read_text(errors="replace").splitlines():
+            m = re.match(r"^([A-Za-z0-9_.\-]+):[A-Z]+=(.*)$", line)
+            if m:
+                cache[m.group(1)] = m.group(2)
+    return cache
+
+
+def build(args) -> set[str]:
+    """Builds what is needed; returns the runtimes that can run."""
+    if not shutil.which("cmake"):
+        die("cmake not found (apt-get install cmake)")
+    have = {RT.name}
+    cache = read_cache()
+    if args.rebuild or not cache:
+        log("== configure Release into build/ (RT_BUILD_TESTS=OFF)")
+        cmd = ["cmake", "-S", ".", "-B", "build", "-DCMAKE_BUILD_TYPE=Release",
+               "-DRT_BUILD_TESTS=OFF", "-DRT_BUILD_BENCH=ON"]
+        if args.rebuild and cache:
+            cmd.append("--fresh")
+            gen = cache.get("CMAKE_GENERATOR")
+            if gen:
+                cmd += ["-G", gen]
+        elif shutil.which("ninja"):
+            cmd += ["-G", "Ninja"]
+        if sh(cmd, stdout=subprocess.DEVNULL).returncode != 0:
+            die("cmake configure failed")
+    elif cache.get("CMAKE_BUILD_TYPE") != "Release" or cache.get("RT_BUILD_BENCH", "ON") in (
+            "OFF", "FALSE", "0"):
+        log(f"== build/ is configured as {cache.get('CMAKE_BUILD_TYPE') or '(no type)'}: "
+            "reconfiguring it as Release with the benchmarks")
+        if sh(["cmake", "-S", ".", "-B", "build", "-DCMAKE_BUILD_TYPE=Release",
+               "-DRT_BUILD_BENCH=ON"], stdout=subprocess.DEVNULL).returncode != 0:
+            die("cmake configure failed")
+    log("== build the benchmarks (build/bench/)")
+    jobs = ["-j", str(args.jobs)] if args.jobs else []
+    if sh(["cmake", "--build", "build", *jobs, "--target", *BENCH_TARGETS]).returncode != 0:
+        die("building the benchmarks failed")
+    # Optional targets: exist only when their packages were found at configure time.
+    for target, why in (("peer-boost-fiber", "libboost-fiber-dev"),
+                        ("micro_bench", "libbenchmark-dev")):
+        r = sh(["cmake", "--build", "build", *jobs, "--target", target],
+               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if r.returncode != 0:
+            tail = "\n".join(r.stdout.splitlines()[-15:])
+            log(f"   {target} not built (is {why} installed? see bench/CMakeLists.txt):\n{tail}")
+        elif target == "peer-boost-fiber":
+            have.add(BF.name)
+    log("== build the Go peer (build/peers/peer-go)")
+    if not shutil.which("go"):
+        log("   go not found (apt-get install golang-go): Go peer skipped, no ratios to Go")
+    elif sh(["bash", "bench/peers/go/build.sh", str(GO.exe())]).returncode != 0:
+        log("   building the Go peer failed: Go skipped")
+    else:
+        have.add(GO.name)
+    return have
+
+
+def snapshot_binaries(have: set[str], tmp: Path) -> None:
+    """Copies the binaries to run into tmp, so that somebody rebuilding build/ while the suite
+    runs (it takes a while) cannot swap or half-write them under it."""
+    (tmp / "bench").mkdir()
+    for b in BENCH_TARGETS + ["micro_bench"]:
+        src = BUILD / "bench" / b
+        if src.exists():
+            shutil.copy2(src, tmp / "bench" / b)
+    SNAPSHOT[RT.name] = tmp / "bench"
+    for rt in (GO, BF):
+        if rt.name in have and rt.exe().exists():
+            shutil.copy2(rt.exe(), tmp / rt.exe().name)
+            SNAPSHOT[rt.name] = tmp / rt.exe().name
+
+
+# ---------------------------------------------------------------------------------------------
+# Metadata
+# ---------------------------------------------------------------------------------------------
+
+
+def first_line(cmd: list[str]) -> str | None:
+    try:
+        r = subprocess.run(cmd, cwd=ROOT, text=True, capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    out = (r.stdout or r.stderr).strip().splitlines()
+    return out[0].strip() if r.returncode == 0 and out else None
+
+
+def metadata(machine: str) -> dict:
+    cache = read_cache()
+    compiler = cache.get("CMAKE_CXX_COMPILER")
+    comp_ver = first_line([compiler, "--version"]) if compiler else None
+    boost = None
+    for key in ("Boost_DIR", "boost_fiber_DIR"):
+        m = re.search(r"(\d+\.\d+\.\d+)", cache.get(key, ""))
+        if m:
+            boost = m.group(1)
+            break
+    if boost is None:
+        vh = Path("/usr/include/boost/version.hpp")
+        if vh.exists():
+            m = re.search(r'BOOST_LIB_VERSION "([^"]+)"', vh.read_text(errors="replace"))
+            boost = m.group(1).replace("_", ".") if m else None
+    commit = first_line(["git", "rev-parse", "HEAD"])
+    dirty = None
+    try:
+        st = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                            text=True, capture_output=True, timeout=20)
+        dirty = bool(st.stdout.strip()) if st.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    cpu = None
+    mem_kib = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    except OSError:
+        pass
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        affinity = None
+    return {
+        "machine": machine,
+        "hostname": socket.gethostname(),
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "nproc": os.cpu_count(),
+        "cpus_usable": affinity,
+        "cpu": cpu,
+        "mem_total_kib": mem_kib,
+        "kernel": platform.release(),
+        "uname": " ".join(platform.uname()),
+        "loadavg_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "compiler": comp_ver or compiler,
+        "cxx_flags_release": cache.get("CMAKE_CXX_FLAGS_RELEASE"),
+        "build_type": cache.get("CMAKE_BUILD_TYPE"),
+        "go": first_line(["go", "version"]),
+        "boost": boost,
+        "valgrind": first_line(["valgrind", "--version"]),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "python": platform.python_version(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------------
+
+
+def run_env(extra: dict | None = None) -> dict:
+    env = dict(os.environ)
+    # The Boost.Fiber peer's default: idle workers spin (work_stealing's own default).
+    env.pop("PEER_BOOST_FIBER_SUSPEND", None)
+    if extra:
+        env.update(extra)
+    return env
+
+
+TIMEOUT_EXE = shutil.which("timeout")
+
+
+def run_one(cmd: list[str], timeout: float, env: dict | None = None) -> dict:
+    """Runs one benchmark process; returns a record with the raw JSON line and its parse.
+
+    The benchmark is started by coreutils' timeout, which forks it: a process's ru_maxrss starts
+    at the RSS of whoever exec'd it (Linux keeps the high-water mark of the memory image exec
+    replaces), so started straight from this Python (~25 MiB) every peak_rss_kib would read at
+    least that much. timeout is ~1 MiB, and it enforces the per-run limit."""
+    rec: dict = {"cmd": cmd}
+    t0 = time.monotonic()
+    full = cmd
+    if TIMEOUT_EXE:
+        full = [TIMEOUT_EXE, "--kill-after=10", f"{timeout:g}", *cmd]
+    try:
+        p = subprocess.run(full, cwd=ROOT, text=True, capture_output=True,
+                           timeout=timeout + 30 if TIMEOUT_EXE else timeout,
+                           env=env or run_env())
+        if TIMEOUT_EXE and p.returncode in (124, 137):  # timeout's "timed out" (and KILLed)
+            raise subprocess.TimeoutExpired(cmd, timeout, output=p.stdout, stderr=p.stderr)
+    except subprocess.TimeoutExpired as e:
+        rec.update(status="timeout", elapsed_s=round(time.monotonic() - t0, 3),
+                   error=f"timed out after {timeout:g} s")
+        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else e.stderr
+        if err:
+            rec["stderr_tail"] = err[-2000:]
+        return rec
+    except OSError as e:
+        rec.update(status="failed", elapsed_s=0.0, rc=None, error=str(e))
+        return rec
+    rec["elapsed_s"] = round(time.monotonic() - t0, 3)
+    rec["rc"] = p.returncode
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+    if lines:
+        rec["line"] = lines[-1]
+        try:
+            rec["result"] = json.loads(lines[-1])
+        except json.JSONDecodeError as e:
+            rec["error"] = f"bad JSON line: {e}"
+    if p.returncode != 0:
+        rec["status"] = "failed"
+        rec["error"] = f"exit status {p.returncode}"
+        rec["stderr_tail"] = (p.stderr or p.stdout)[-2000:]
+        if p.returncode < 0 or p.returncode > 128:
+            sig = -p.returncode if p.returncode < 0 else p.returncode - 128
+            try:
+                import signal
+                rec["error"] += f" ({signal.Signals(sig).name})"
+            except ValueError:
+                pass
+    elif "result" not in rec:
+        rec["status"] = "failed"
+        rec.setdefault("error", "no JSON result line")
+        rec["stderr_tail"] = (p.stderr or p.stdout)[-2000:]
+    else:
+        rec["status"] = "ok"
+    return rec
+
+
+def fmt_ms(ns: float | None) -> str:
+    if ns is None:
+        return "-"
+    ms = ns / 1e6
+    if ms >= 100:
+        return f"{ms:.0f} ms"
+    if ms >= 1:
+        return f"{ms:.1f} ms"
+    return f"{ms:.3f} ms"
+
+
+def fmt_ns(ns: float | None) -> str:
+    if ns is None:
+        return "-"
+    if ns >= 1e9:
+        return f"{ns / 1e9:.2f} s"
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.1f} µs"
+    return f"{ns:.0f} ns"
+
+
+def fmt_mib(kib: float | None) -> str:
+    if kib is None:
+        return "-"
+    mib = kib / 1024
+    if mib >= 1024:
+        return f"{mib / 1024:.2f} GiB"
+    if mib >= 100:
+        return f"{mib:.0f} MiB"
+    return f"{mib:.1f} MiB"
+
+
+def progress_line(i: int, total: int, label: str, rtname: str, phase: str, rec: dict) -> str:
+    head = f"[{i:>{len(str(total))}}/{total}] {label:<24} {LABEL[rtname]:<11} {phase:<9} "
+    if rec["status"] == "ok":
+        r = rec["result"]
+        tail = f"{fmt_ms(r.get('wall_ns')):>10}  rss {fmt_mib(r.get('peak_rss_kib')):>9}"
+        if "p99_ns" in r:
+            tail += f"  p99 {fmt_ns(r['p99_ns'])}"
+        if "lateness_p99_ns" in r:
+            tail += f"  late p99 {fmt_ns(r['lateness_p99_ns'])}"
+        return head + tail
+    return head + f"{rec['status'].upper()}: {rec.get('error', '')}"
+
+
+class Runner:
+    def __init__(self, args, total: int):
+        self.args = args
+        self.total = total
+        self.done = 0
+        self.failed: list[str] = []  # descriptions of runs that failed (exit status)
+
+    def run(self, label: str, rt: Runtime, phase: str, cmd: list[str],
+            env: dict | None = None, timeout: float | None = None) -> dict:
+        rec = run_one(cmd, timeout or self.args.timeout, env)
+        rec["phase"] = phase
+        rec["runtime"] = rt.name
+        self.done += 1
+        log(progress_line(self.done, self.total, label, rt.name, phase, rec))
+        if rec["status"] != "ok":
+            if rec.get("stderr_tail"):
+                for ln in rec["stderr_tail"].strip().splitlines()[-6:]:
+                    log(f"      | {ln}")
+            if rec["status"] == "failed" or rt.name == RT.name:
+                self.failed.append(f"{label} {rt.label} {phase}: {rec.get('error')}")
+        return rec
+
+
+def interleaved(runner: Runner, label: str, rts: list[Runtime], rounds: int,
+                argv_of, env: dict | None = None) -> dict[str, list[dict]]:
+    """One warm-up round then `rounds` measured rounds, A B C A B C ...; a runtime that fails or
+    times out is not run again for this workload. Returns runtime -> records."""
+    recs: dict[str, list[dict]] = {rt.name: [] for rt in rts}
+    dropped: set[str] = set()
+    for rnd in range(rounds + 1):
+        phase = "warm-up" if rnd == 0 else f"run {rnd}/{rounds}"
+        for rt in rts:
+            if rt.name in dropped:
+                runner.done += 1
+                continue
+            rec = runner.run(label, rt, phase, argv_of(rt), env)
+            rec["round"] = rnd
+            recs[rt.name].append(rec)
+            if rec["status"] != "ok":
+                dropped.add(rt.name)
+                left = rounds - rnd
+                if left:
+                    log(f"      ({LABEL[rt.name]} {label}: {rec['status']}, its {left} remaining "
+                        "run(s) skipped)")
+    return recs
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics
+# ---------------------------------------------------------------------------------------------
+
+
+def measured(recs: list[dict]) -> list[dict]:
+    return [r for r in recs if r.get("round", 0) > 0 and r["status"] == "ok"]
+
+
+def spread(values: list[float]) -> dict | None:
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "count": len(values)}
+
+
+def paired_ratio(a: list[dict], b: list[dict], field: str) -> dict | None:
+    bb = {r["round"]: r["result"].get(field) for r in measured(b)}
+    ratios = []
+    for r in measured(a):
+        x, y = r["result"].get(field), bb.get(r["round"])
+        if x is not None and y:
+            ratios.append(x / y)
+    return spread(ratios)
+
+
+FIELDS = ["wall_ns", "peak_rss_kib", "ns_per_op", "p50_ns", "p99_ns", "lateness_p50_ns",
+          "lateness_p99_ns"]
+
+
+def summarize(w: Workload, recs: dict[str, list[dict]], quick: bool) -> dict:
+    s: dict = {"runtimes": {}, "ratios_to_go": {}, "targets": {}}
+    for name, rs in recs.items():
+        ok = measured(rs)
+        entry: dict = {"runs_ok": len(ok), "runs": len([r for r in rs if r.get("round", 0) > 0]),
+                       "status": "ok" if ok else (rs[-1]["status"] if rs else "not run")}
+        if rs and rs[-1]["status"] != "ok":
+            entry["last_error"] = rs[-1].get("error")
+        for f in FIELDS:
+            vals = [r["result"][f] for r in ok if r["result"].get(f) is not None]
+            if vals:
+                entry[f] = spread(vals)
+        if ok:
+            n = ok[0]["result"].get("n") or w.n
+            entry["n"] = n
+            entry["workers"] = ok[0]["result"].get("workers")
+            entry["kib_per_fiber"] = spread([r["result"]["peak_rss_kib"] / n for r in ok])
+        s["runtimes"][name] = entry
+    go = recs.get(GO.name, [])
+    for name in (RT.name, BF.name):
+        if name in recs and go:
+            s["ratios_to_go"][name] = {
+                f: paired_ratio(recs[name], go, f)
+                for f in ("wall_ns", "peak_rss_kib", "p99_ns", "lateness_p99_ns")
+                if paired_ratio(recs[name], go, f)}
+    if RT.name in recs and BF.name in recs:
+        s["rt_vs_boost"] = paired_ratio(recs[RT.name], recs[BF.name], w.metric)
+    s["targets"] = judge(w, s, quick)
+    return s
+
+
+def judge(w: Workload, s: dict, quick: bool) -> dict:
+    """Each target: {"what", "measured", "status": met|missed|n/a|quick}."""
+    out = {}
+    rt = s["runtimes"].get(RT.name, {})
+    go = s["runtimes"].get(GO.name, {})
+
+    def verdict(ok: bool | None) -> str:
+        if ok is None:
+            return "n/a"
+        if quick:
+            return "quick"
+        return "met" if ok else "missed"
+
+    if w.target:
+        kind = w.target[0]
+        if kind == "wall_ratio":
+            lim = w.target[1]
+            r = s["ratios_to_go"].get(RT.name, {}).get("wall_ns")
+            out["main"] = {"what": f"librt-csp wall ≤ {lim:g} × Go",
+                           "measured": f"{r['median']:.2f} × Go" if r else "-",
+                           "value": r["median"] if r else None,
+                           "status": verdict(None if r is None else r["median"] <= lim)}
+        elif kind == "kib_per_fiber":
+            lim = w.target[1]
+            k = rt.get("kib_per_fiber")
+            gk = go.get("kib_per_fiber")
+            meas = f"{k['median']:.2f} KiB/fiber" if k else "-"
+            if gk:
+                meas += f" (Go {gk['median']:.2f})"
+            out["main"] = {"what": f"librt-csp peak RSS ≤ {lim:g} KiB per parked fiber",
+                           "measured": meas, "value": k["median"] if k else None,
+                           "status": verdict(None if k is None else k["median"] <= lim)}
+        elif kind == "p99_vs_go":
+            a, b = rt.get("p99_ns"), go.get("p99_ns")
+            ok = None if not (a and b) else a["median"] <= b["median"]
+            out["main"] = {"what": "librt-csp wake-up p99 ≤ Go's",
+                           "measured": (f"{fmt_ns(a['median'])} vs Go {fmt_ns(b['median'])}"
+                                        if a and b else "-"),
+                           "value": a["median"] if a else None,
+                           "status": verdict(ok)}
+    vb = s.get("rt_vs_boost")
+    metric = "p99" if w.metric == "p99_ns" else "wall"
+    out["boost"] = {"what": f"librt-csp ahead of Boost.Fiber ({metric})",
+                    "measured": f"{fmt_ratio(vb['median'], '')} × Boost.Fiber" if vb else "-",
+                    "value": vb["median"] if vb else None,
+                    "status": verdict(None if vb is None else vb["median"] < 1.0)}
+    if not vb and s["runtimes"].get(BF.name, {}).get("status") == "timeout" and rt.get("wall_ns"):
+        # Boost.Fiber did not finish within the timeout while librt-csp did.
+        out["boost"].update(measured="Boost.Fiber timed out", status=verdict(True))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Scaling, callgrind, micro
+# ---------------------------------------------------------------------------------------------
+
+
+def run_scaling(args, runner: Runner, have: set[str], counts: list[int], quick: bool) -> dict:
+    out = {}
+    rts = [rt for rt in (RT, GO) if rt.name in have]
+    for wname in SCALING_WORKLOADS:
+        w = BY_KEY[wname]
+        n = w.quick_n if quick else w.n
+        per_rt: dict = {rt.name: {} for rt in rts}
+        raw: list[dict] = []
+        for workers in counts:
+            recs = interleaved(runner, f"{wname} W={workers}", rts, args.runs,
+                               lambda rt, w=w, n=n, k=workers: rt.argv(w.name, w.mode, n, k))
+            for name, rs in recs.items():
+                raw += rs
+                walls = [r["result"]["wall_ns"] for r in measured(rs)]
+                per_rt[name][str(workers)] = spread(walls)
+        curves = {}
+        for name, pts in per_rt.items():
+            base_w = str(counts[0])
+            base = pts.get(base_w)
+            curves[name] = {
+                k: {"wall_ns": v, "speedup": (base["median"] / v["median"]) if base and v else None}
+                for k, v in pts.items()}
+        out[wname] = {"n": n, "workers": counts, "base_workers": counts[0], "curves": curves,
+                      "raw": raw}
+    return out
+
+
+def callgrind_total(path: Path) -> int | None:
+    total = None
+    try:
+        for line in path.read_text(errors="replace").splitlines():
+            if line.startswith("totals:") or line.startswith("summary:"):
+                total = int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
+def run_callgrind(args, runner: Runner, have: set[str]) -> dict:
+    out: dict = {}
+    if not shutil.which("valgrind"):
+        log("== --callgrind: valgrind not found (apt-get install valgrind), skipped")
+        return {"error": "valgrind not found"}
+    rts = [rt for rt in RUNTIMES if rt.name in have]
+    env = run_env({"RT_MAXPROCS": "1", "GOMAXPROCS": "1"})
+    with tempfile.TemporaryDirectory(prefix="rt-callgrind-") as tmp:
+        for name, mode, n, ops_of, op in CALLGRIND:
+            key = f"{name} {mode}" if mode else name
+            ops = ops_of(n)
+            entry: dict = {"n": n, "ops": ops, "op": op, "workers": 1, "runtimes": {}}
+            for rt in rts:
+                outf = Path(tmp) / f"{rt.name}-{name}-{mode or 'x'}.out"
+                cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={outf}",
+                       *rt.argv(name, mode, n, 1)]
+                rec = runner.run(f"callgrind {key}", rt, "callgrind", cmd, env,
+                                 timeout=max(args.timeout, 600.0))
+                res: dict = {"status": rec["status"], "line": rec.get("line"),
+                             "elapsed_s": rec.get("elapsed_s")}
+                total = callgrind_total(outf) if rec["status"] == "ok" else None
+                if total:
+                    res.update(ir_total=total, ir_per_op=total / ops)
+                    log(f"      {LABEL[rt.name]}: {total:,} Ir / {ops:,} {op}s = "
+                        f"{total / ops:,.0f} Ir per {op}")
+                else:
+                    why = rec.get("error") or "no callgrind totals"
+                    tail = rec.get("stderr_tail") or ""
+                    m = re.search(r"(unhandled instruction bytes[^\n]*|Unrecognised instruction"
+                                  r"[^\n]*)", tail)
+                    if m:
+                        what = m.group(1).strip()
+                        if "0xF 0x1 0xF9" in what:
+                            what = "it cannot decode RDTSCP (0f 01 f9), " + what
+                        why += f" (valgrind: {what})"
+                    res["error"] = why
+                    log(f"      {LABEL[rt.name]}: valgrind could not run it: {why}")
+                entry["runtimes"][rt.name] = res
+            out[key] = entry
+    # A failing run under valgrind is valgrind's problem (e.g. Go's RDTSCP), not a checksum one.
+    runner.failed = [f for f in runner.failed if not f.startswith("callgrind ")]
+    return out
+
+
+def run_micro(args, quick: bool) -> dict:
+    exe = SNAPSHOT.get(RT.name, BUILD / "bench") / "micro_bench"
+    if not exe.exists():
+        log("== --micro: build/bench/micro_bench was not built (libbenchmark-dev?), skipped")
+        return {"error": "micro_bench not built"}
+    cmd = [str(exe), "--benchmark_format=json"]
+    if quick:
+        cmd.append("--benchmark_min_time=0.05")
+    log("== micro-benchmarks: " + " ".join(cmd[1:]))
+    try:
+        p = subprocess.run(cmd, cwd=ROOT, text=True, capture_output=True,
+                           timeout=max(args.timeout, 300))
+    except subprocess.TimeoutExpired:
+        return {"error": "timed out"}
+    if p.returncode != 0:
+        log(p.stderr[-2000:])
+        return {"error": f"exit status {p.returncode}"}
+    data = json.loads(p.stdout)
+    rows = []
+    for b in data.get("benchmarks", []):
+        row = {"name": b["name"], "real_time": b.get("real_time"), "time_unit": b.get("time_unit"),
+               "iterations": b.get("iterations")}
+        if "per_yield" in b:
+            row["per_yield_ns"] = b["per_yield"] * 1e9
+        rows.append(row)
+        extra = f"  ({row['per_yield_ns']:.1f} ns per yield)" if "per_yield_ns" in row else ""
+        log(f"   {b['name']:<34} {b.get('real_time', 0):>10.1f} {b.get('time_unit')}{extra}")
+    return {"context": data.get("context"), "benchmarks": rows}
+
+
+# ---------------------------------------------------------------------------------------------
+# The SVG chart (drawn by hand)
+# ---------------------------------------------------------------------------------------------
+
+
+class Svg:
+    def __init__(self, width: int, height: int):
+        self.w, self.h = width, height
+        self.parts: list[str] = []
+
+    def add(self, s: str) -> None:
+        self.parts.append(s)
+
+    def text(self, x, y, s, size=12, anchor="start", weight="normal", fill="#222", extra=""):
+        self.add(f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
+                 f'font-weight="{weight}" fill="{fill}"{extra}>{escape(str(s))}</text>')
+
+    def line(self, x1, y1, x2, y2, stroke="#999", width=1.0, dash=None):
+        d = f' stroke-dasharray="{dash}"' if dash else ""
+        self.add(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
+                 f'stroke="{stroke}" stroke-width="{width}"{d}/>')
+
+    def rect(self, x, y, w, h, fill, stroke="none", title=None):
+        r = (f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(w, 0):.1f}" height="{max(h, 0):.1f}" '
+             f'fill="{fill}" stroke="{stroke}"')
+        self.add(f"{r}><title>{escape(title)}</title></rect>" if title else r + "/>")
+
+    def render(self) -> str:
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.w}" height="{self.h}" '
+                f'viewBox="0 0 {self.w} {self.h}" font-family="DejaVu Sans, Helvetica, Arial, '
+                f'sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n'
+                + "\n".join(self.parts) + "\n</svg>\n")
+
+
+def fmt_ratio(x: float, sign: str = "×") -> str:
+    if x >= 100:
+        return f"{x:.0f}{sign}"
+    if x >= 10:
+        return f"{x:.1f}{sign}"
+    if x >= 0.095:
+        return f"{x:.2f}{sign}"
+    if x <= 0:
+        return f"0{sign}"
+    return f"{x:.{1 - math.floor(math.log10(x))}f}{sign}"  # two significant digits, no e-notation
+
+
+def chart_groups(w: Workload, s: dict) -> list[tuple[str, str]]:
+    groups = [("wall time", "wall_ns"), ("peak RSS", "peak_rss_kib")]
+    if w.name == "wake_latency":
+        groups.append(("p99 latency", "p99_ns"))
+    if w.name == "timers":
+        groups.append(("lateness p99", "lateness_p99_ns"))
+    return groups
+
+
+def draw_svg(data: dict, machine: str) -> str:
+    wl = data.get("workloads", {})
+    keys = [w.key for w in WORKLOADS if w.key in wl]
+    scaling = {k: v for k, v in (data.get("scaling") or {}).items() if not k.startswith("_")}
+    quick = data.get("config", {}).get("quick")
+    cols = 3
+    pw, ph = 400, 330  # panel size
+    top = 110
+    rows = math.ceil(len(keys) / cols) if keys else 0
+    srows = math.ceil(len(scaling) / cols) if scaling else 0
+    height = top + rows * ph + (40 + srows * ph if srows else 0) + 30
+    svg = Svg(cols * pw + 20, max(height, 200))
+
+    meta = data.get("meta", {})
+    title = "librt-csp vs Go vs Boost.Fiber" + ("  (quick smoke test: small sizes)" if quick else "")
+    svg.text(16, 30, title, size=20, weight="bold")
+    sub = (f"machine {machine} · {meta.get('date', '?')} · commit "
+           f"{(meta.get('git_commit') or '?')[:10]}{'+dirty' if meta.get('git_dirty') else ''} · "
+           f"{meta.get('nproc', '?')} CPUs · {meta.get('compiler') or ''} · "
+           f"{meta.get('go') or 'no Go'} · Boost {meta.get('boost') or '?'}")
+    svg.text(16, 52, sub, size=12, fill="#555")
+    runs = data.get("config", {}).get("runs")
+    svg.text(16, 72, f"Bars: median ratio to Go in the same round (Go = 1.0, log scale; below the "
+             f"line = faster / smaller than Go), {runs} measured run(s) after 1 warm-up, "
+             f"interleaved.", size=12, fill="#555")
+    # legend
+    lx = 16
+    for rt in (RT, BF):
+        svg.rect(lx, 84, 14, 14, rt.color)
+        svg.text(lx + 20, 96, rt.label, size=13)
+        lx += 130
+    svg.line(lx, 91, lx + 30, 91, stroke="#222", width=2)
+    svg.text(lx + 36, 96, "Go = 1.0", size=13)
+    lx += 120
+    svg.line(lx, 91, lx + 30, 91, stroke="#c0392b", width=2, dash="5,3")
+    svg.text(lx + 36, 96, "librt-csp target", size=13)
+
+    # one log axis for every panel
+    vals = [1.0]
+    for k in keys:
+        s = wl[k]["summary"]
+        for name in (RT.name, BF.name):
+            for f in ("wall_ns", "peak_rss_kib", "p99_ns", "lateness_p99_ns"):
+                r = s["ratios_to_go"].get(name, {}).get(f)
+                if r:
+                    vals.append(r["median"])
+        t = BY_KEY[k].target
+        if t and t[0] == "wall_ratio":
+            vals.append(t[1])
+    lo = 10 ** math.floor(math.log10(max(min(vals), 1e-3)))
+    hi = 10 ** math.ceil(math.log10(min(max(vals), 1e4)))
+    if hi <= 1:
+        hi = 10.0
+    if lo >= 1:
+        lo = 0.1
+    # a little headroom so labels at the ends fit
+    llo, lhi = math.log10(lo) - 0.15, math.log10(hi) + 0.15
+
+    for idx, k in enumerate(keys):
+        w = BY_KEY[k]
+        s = wl[k]["summary"]
+        x0 = 10 + (idx % cols) * pw
+        y0 = top + (idx // cols) * ph
+        draw_panel(svg, x0, y0, pw, ph, w, s, wl[k], (llo, lhi), (lo, hi))
+
+    if scaling:
+        ys = top + rows * ph + 10
+        svg.text(16, ys + 18, "Speedup with more workers (wall time at the first worker count ÷ "
+                 "wall time at W; ideal = dashed)", size=15, weight="bold")
+        for idx, (wname, sc) in enumerate(scaling.items()):
+            x0 = 10 + (idx % cols) * pw
+            y0 = ys + 30 + (idx // cols) * ph
+            draw_scaling(svg, x0, y0, pw, ph - 20, wname, sc)
+    return svg.render()
+
+
+def draw_panel(svg: Svg, x0, y0, pw, ph, w: Workload, s: dict, entry: dict, lrange, vrange):
+    llo, lhi = lrange
+    lo, hi = vrange
+    svg.rect(x0 + 2, y0 + 2, pw - 8, ph - 8, "#fbfbfb", stroke="#ddd")
+    n = entry.get("n")
+    svg.text(x0 + 12, y0 + 22, f"{w.key}" + (f"  (n = {n:,})" if n else ""), size=14,
+             weight="bold")
+    go = s["runtimes"].get(GO.name, {})
+    if go.get("wall_ns"):
+        gtxt = f"Go: {fmt_ms(go['wall_ns']['median'])}, {fmt_mib(go['peak_rss_kib']['median'])}"
+        if w.name == "wake_latency" and go.get("p99_ns"):
+            gtxt += f", p99 {fmt_ns(go['p99_ns']['median'])}"
+        if w.name == "timers" and go.get("lateness_p99_ns"):
+            gtxt += f", late p99 {fmt_ns(go['lateness_p99_ns']['median'])}"
+    else:
+        gtxt = f"Go: {go.get('status', 'not run')} — no ratios"
+    svg.text(x0 + 12, y0 + 40, gtxt, size=11, fill="#555")
+    verdict = s.get("targets", {}).get("main")
+    if verdict and verdict["status"] in ("met", "missed"):
+        color = "#1e8449" if verdict["status"] == "met" else "#c0392b"
+        svg.text(x0 + pw - 14, y0 + 22, ("✓ target met" if verdict["status"] == "met"
+                                         else "✗ target missed"), size=12, anchor="end",
+                 weight="bold", fill=color)
+
+    # plot area
+    px0, px1 = x0 + 52, x0 + pw - 16
+    py0, py1 = y0 + 56, y0 + ph - 62
+
+    def y_of(v: float) -> float:
+        lv = math.log10(min(max(v, 10 ** llo), 10 ** lhi))
+        return py1 - (lv - llo) / (lhi - llo) * (py1 - py0)
+
+    # grid: 1-2-5 decades
+    d = math.floor(math.log10(lo))
+    while 10 ** d <= hi * 1.0001:
+        for m in (1, 3):
+            v = m * 10 ** d
+            if lo <= v <= hi * 1.0001:
+                yy = y_of(v)
+                svg.line(px0, yy, px1, yy, stroke="#e3e3e3" if m == 3 else "#cfcfcf")
+                lab = f"{v:g}×"
+                svg.text(px0 - 4, yy + 4, lab, size=10, anchor="end", fill="#666")
+        d += 1
+    y1 = y_of(1.0)
+
+    groups = chart_groups(w, s)
+    gw = (px1 - px0) / len(groups)
+    bw = min(42.0, gw / 3.2)
+    for gi, (gname, field) in enumerate(groups):
+        gx = px0 + gi * gw + gw / 2
+        svg.text(gx, py1 + 16, gname, size=12, anchor="middle")
+        for bi, rt in enumerate((RT, BF)):
+            bx = gx + (bi - 1) * (bw + 6) + 3
+            r = s["ratios_to_go"].get(rt.name, {}).get(field)
+            st = s["runtimes"].get(rt.name, {})
+            if not r:
+                why = st.get("status", "not run") if st.get("status") != "ok" else "n/a"
+                svg.text(bx + bw / 2, y1 - 6, why, size=10, anchor="middle", fill="#a00",
+                         extra=f' transform="rotate(-90 {bx + bw / 2:.1f} {y1 - 6:.1f})"')
+                continue
+            v = r["median"]
+            yv = y_of(v)
+            top_, bot = min(yv, y1), max(yv, y1)
+            svg.rect(bx, top_, bw, max(bot - top_, 1.5), rt.color,
+                     title=f"{rt.label} {gname}: {fmt_ratio(v)} Go (min {fmt_ratio(r['min'])}, "
+                           f"max {fmt_ratio(r['max'])})")
+            clipped = v > 10 ** lhi or v < 10 ** llo
+            lab = fmt_ratio(v) + ("!" if clipped else "")
+            ty = yv - 5 if v >= 1 else yv + 14
+            if rt is RT and field == "wall_ns" and w.target and w.target[0] == "wall_ratio":
+                # keep the number clear of the target line: move it past the line
+                yt = y_of(w.target[1])
+                if ty - 11 <= yt <= ty + 3:
+                    ty = yt + 14 if v < 1 else yt - 5
+            svg.text(bx + bw / 2, ty, lab, size=11, anchor="middle", weight="bold",
+                     fill="#111")
+            # the target, on librt-csp's wall bar
+            if rt is RT and field == "wall_ns" and w.target and w.target[0] == "wall_ratio":
+                yt = y_of(w.target[1])
+                svg.line(bx - 4, yt, bx + bw + 4, yt, stroke="#c0392b", width=2, dash="5,3")
+    svg.line(px0, y1, px1, y1, stroke="#222", width=1.6)
+    svg.text(px1, y1 - 4, "Go", size=10, anchor="end", fill="#222")
+
+    # footnotes: targets that are not ratios, Boost.Fiber verdict
+    fy = py1 + 34
+    rt = s["runtimes"].get(RT.name, {})
+    bf = s["runtimes"].get(BF.name, {})
+    if w.target and w.target[0] == "kib_per_fiber":
+        parts = []
+        for name, e in ((RT.name, rt), (GO.name, go), (BF.name, bf)):
+            if e.get("kib_per_fiber"):
+                parts.append(f"{LABEL[name].split('.')[0]} {e['kib_per_fiber']['median']:.2f}")
+        svg.text(x0 + 12, fy, f"KiB/fiber: {' · '.join(parts)} (target ≤ {w.target[1]:g})",
+                 size=11, fill="#333")
+        fy += 16
+    elif w.target and w.target[0] == "wall_ratio":
+        svg.text(x0 + 12, fy, f"target: librt-csp wall ≤ {w.target[1]:g} × Go", size=11,
+                 fill="#c0392b")
+        fy += 16
+    elif w.name == "wake_latency" and rt.get("p99_ns"):
+        svg.text(x0 + 12, fy, f"target: p99 ≤ Go's; librt-csp p99 {fmt_ns(rt['p99_ns']['median'])}",
+                 size=11, fill="#c0392b")
+        fy += 16
+    vb = s.get("targets", {}).get("boost")
+    if vb and vb.get("measured") not in (None, "-"):
+        svg.text(x0 + 12, fy, f"vs Boost.Fiber: {vb['measured']}", size=11, fill="#555")
+
+
+def draw_scaling(svg: Svg, x0, y0, pw, ph, wname: str, sc: dict):
+    svg.rect(x0 + 2, y0 + 2, pw - 8, ph - 8, "#fbfbfb", stroke="#ddd")
+    svg.text(x0 + 12, y0 + 22, f"{wname}  (n = {sc.get('n'):,})", size=14, weight="bold")
+    counts = sc["workers"]
+    px0, px1 = x0 + 50, x0 + pw - 36
+    py0, py1 = y0 + 40, y0 + ph - 58
+    curves = {rt.name: sc["curves"].get(rt.name) or {} for rt in (RT, GO)}
+    speed = {name: {wk: c[str(wk)]["speedup"] for wk in counts
+                    if str(wk) in c and c[str(wk)].get("speedup")}
+             for name, c in curves.items()}
+    observed = [v for d in speed.values() for v in d.values()]
+    ymax = max(2.0, math.ceil(max(observed + [1.0]) * 1.25))
+
+    def xy(wk: int, sp: float):
+        i = counts.index(wk)
+        x = px0 + (px1 - px0) * (i / max(len(counts) - 1, 1))
+        return x, py1 - (sp / ymax) * (py1 - py0)
+
+    step = 1 if ymax <= 8 else 2 if ymax <= 16 else 5
+    v = 0
+    while v <= ymax:
+        yy = py1 - v / ymax * (py1 - py0)
+        svg.line(px0, yy, px1, yy, stroke="#e3e3e3")
+        svg.text(px0 - 4, yy + 4, f"{v}×", size=10, anchor="end", fill="#666")
+        v += step
+    for wk in counts:
+        x, _ = xy(wk, 0)
+        svg.text(x, py1 + 15, f"W={wk}", size=11, anchor="middle")
+    # ideal (linear) speedup, clipped to the plot
+    clip = f"clip-{wname}-{int(x0)}-{int(y0)}"
+    svg.add(f'<clipPath id="{clip}"><rect x="{px0:.1f}" y="{py0:.1f}" width="{px1 - px0:.1f}" '
+            f'height="{py1 - py0:.1f}"/></clipPath>')
+    pts = [xy(wk, wk / counts[0]) for wk in counts]
+    svg.add(f'<polyline fill="none" stroke="#aaa" stroke-dasharray="4,3" clip-path="url(#{clip})" '
+            'points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts) + '"/>')
+    for rt in (RT, GO):
+        pts = sorted(speed[rt.name].items(), key=lambda kv: counts.index(kv[0]))
+        if not pts:
+            continue
+        other = speed[GO.name if rt is RT else RT.name]
+        xs = [xy(wk, sp) for wk, sp in pts]
+        svg.add(f'<polyline fill="none" stroke="{rt.color}" stroke-width="2.5" points="'
+                + " ".join(f"{x:.1f},{y:.1f}" for x, y in xs) + '"/>')
+        for (wk, sp), (x, y) in zip(pts, xs):
+            svg.add(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{rt.color}"/>')
+            above = sp >= other.get(wk, 0)  # the upper curve labels above, the lower below
+            svg.text(x, y - 7 if above else y + 15, f"{sp:.2f}", size=10, anchor="middle",
+                     fill=rt.color, weight="bold")
+    # legend under the axis
+    ly = py1 + 36
+    lx = x0 + 14
+    for rt in (RT, GO):
+        svg.line(lx, ly - 4, lx + 22, ly - 4, stroke=rt.color, width=2.5)
+        svg.text(lx + 28, ly, rt.label, size=12)
+        lx += 110
+    svg.line(lx, ly - 4, lx + 22, ly - 4, stroke="#aaa", dash="4,3")
+    svg.text(lx + 28, ly, "ideal", size=12)
+
+
+# ---------------------------------------------------------------------------------------------
+# docs/benchmarks.md
+# ---------------------------------------------------------------------------------------------
+
+
+def cell(sp: dict | None, fmt) -> str:
+    if not sp:
+        return "-"
+    if sp["count"] == 1 or sp["min"] == sp["max"]:
+        return fmt(sp["median"])
+    return f"{fmt(sp['median'])} ({fmt(sp['min'])}–{fmt(sp['max'])})"
+
+
+def status_cell(st: str) -> str:
+    return {"met": "**met**", "missed": "**missed**", "quick": "(quick run: not judged)",
+            "n/a": "n/a"}.get(st, st)
+
+
+def rt_cell(s: dict, name: str, field: str, fmt) -> str:
+    e = s["runtimes"].get(name)
+    if not e:
+        return "not run"
+    if e.get("status") != "ok":
+        return e.get("status", "-")
+    return cell(e.get(field), fmt)
+
+
+def results_md(data: dict, machine: str) -> str:
+    wl = data.get("workloads", {})
+    if not wl:
+        return "_No results yet: run `python3 bench/compare.py`._"
+    meta = data.get("meta", {})
+    cfg = data.get("config", {})
+    quick = cfg.get("quick")
+    out = []
+    if quick:
+        out.append("> **Quick smoke test** (`--quick`): reduced sizes, 1 warm-up + "
+                   f"{cfg.get('runs')} runs; the numbers say that everything runs, not how fast. "
+                   "Run `python3 bench/compare.py` for the real table.\n")
+    out.append(
+        f"Machine `{machine}`: {meta.get('cpu') or '?'}, {meta.get('nproc')} CPUs, "
+        f"{fmt_mib(meta.get('mem_total_kib'))} RAM, Linux {meta.get('kernel')}; "
+        f"{meta.get('compiler')}; {meta.get('go') or 'Go: not available'}; "
+        f"Boost {meta.get('boost') or '?'}. Commit `{(meta.get('git_commit') or '?')[:12]}`"
+        f"{' (with local changes)' if meta.get('git_dirty') else ''}, {meta.get('date')}. "
+        f"{cfg.get('runs')} measured runs per runtime after 1 warm-up, interleaved; "
+        f"workers: {cfg.get('workers') or 'default (one per CPU)'}. Load average at start: "
+        f"{', '.join(f'{x:.2f}' for x in meta.get('loadavg_at_start') or [])}. "
+        f"Raw data: [`bench/results/{data.get('file_stem', machine)}.json`]"
+        f"(../bench/results/{data.get('file_stem', machine)}.json), chart: "
+        f"[`{data.get('file_stem', machine)}.svg`](../bench/results/"
+        f"{data.get('file_stem', machine)}.svg).\n")
+    out.append("Wall time, median (min–max). Ratios are paired per round (each runtime ran "
+               "right after the other), median over rounds; < 1 means faster than Go.\n")
+    out.append("| Workload | n | librt-csp | Go | Boost.Fiber | librt-csp / Go | "
+               "Boost.Fiber / Go | Target | |")
+    out.append("|---|--:|--:|--:|--:|--:|--:|---|---|")
+    for w in WORKLOADS:
+        if w.key not in wl:
+            continue
+        s = wl[w.key]["summary"]
+        n = wl[w.key].get("n")
+        rr = s["ratios_to_go"]
+        t = s["targets"].get("main")
+        out.append(
+            f"| `{w.key}` | {n:,} | {rt_cell(s, RT.name, 'wall_ns', fmt_ms)} | "
+            f"{rt_cell(s, GO.name, 'wall_ns', fmt_ms)} | {rt_cell(s, BF.name, 'wall_ns', fmt_ms)} | "
+            f"{cell(rr.get(RT.name, {}).get('wall_ns'), fmt_ratio)} | "
+            f"{cell(rr.get(BF.name, {}).get('wall_ns'), fmt_ratio)} | "
+            f"{t['what'] if t else '—'} | {status_cell(t['status']) if t else ''} |")
+    out.append("")
+    out.append("Peak RSS (`getrusage` `ru_maxrss` of the whole process), median (min–max); "
+               "KiB per fiber = peak RSS / n.\n")
+    out.append("| Workload | librt-csp | Go | Boost.Fiber | librt-csp / Go | Boost.Fiber / Go | "
+               "KiB/fiber librt-csp · Go · Boost.Fiber |")
+    out.append("|---|--:|--:|--:|--:|--:|--:|")
+    for w in WORKLOADS:
+        if w.key not in wl:
+            continue
+        s = wl[w.key]["summary"]
+        rr = s["ratios_to_go"]
+        kpf = " · ".join(
+            f"{s['runtimes'][nm]['kib_per_fiber']['median']:.2f}"
+            if s["runtimes"].get(nm, {}).get("kib_per_fiber") else "-"
+            for nm in (RT.name, GO.name, BF.name)) if w.per_fiber else "—"
+        out.append(
+            f"| `{w.key}` | {rt_cell(s, RT.name, 'peak_rss_kib', fmt_mib)} | "
+            f"{rt_cell(s, GO.name, 'peak_rss_kib', fmt_mib)} | "
+            f"{rt_cell(s, BF.name, 'peak_rss_kib', fmt_mib)} | "
+            f"{cell(rr.get(RT.name, {}).get('peak_rss_kib'), fmt_ratio)} | "
+            f"{cell(rr.get(BF.name, {}).get('peak_rss_kib'), fmt_ratio)} | "
+            f"{kpf} |")
+    out.append("")
+    lat = [w for w in WORKLOADS if w.key in wl and w.name in ("wake_latency", "timers")]
+    if lat:
+        out.append("Latency, median over runs of each run's percentile:\n")
+        out.append("| Workload | percentile | librt-csp | Go | Boost.Fiber |")
+        out.append("|---|---|--:|--:|--:|")
+        for w in lat:
+            s = wl[w.key]["summary"]
+            pre = "" if w.name == "wake_latency" else "lateness_"
+            for p in ("p50", "p99"):
+                f = f"{pre}{p}_ns"
+                out.append(f"| `{w.key}` | {'wake-up' if not pre else 'lateness'} {p} | "
+                           f"{rt_cell(s, RT.name, f, fmt_ns)} | {rt_cell(s, GO.name, f, fmt_ns)} | "
+                           f"{rt_cell(s, BF.name, f, fmt_ns)} |")
+        out.append("")
+    failed = [(w.key, nm, e) for w in WORKLOADS if w.key in wl
+              for nm, e in wl[w.key]["summary"]["runtimes"].items() if e.get("status") != "ok"]
+    if failed:
+        out.append("Did not complete: " + "; ".join(
+            f"`{k}` {LABEL[nm]}: {e.get('last_error') or e.get('status')}" for k, nm, e in failed)
+            + ".\n")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def targets_md(data: dict) -> str:
+    wl = data.get("workloads", {})
+    if not wl:
+        return "_Not judged yet: run `python3 bench/compare.py`._"
+    quick = data.get("config", {}).get("quick")
+    out = []
+    if quick:
+        out.append("> From a `--quick` smoke test: sizes are reduced, so nothing is judged.\n")
+    out.append("| Workload | Target | Measured | |")
+    out.append("|---|---|---|---|")
+    boost = []
+    for w in WORKLOADS:
+        if w.key not in wl:
+            continue
+        t = wl[w.key]["summary"]["targets"]
+        if "main" in t:
+            out.append(f"| `{w.key}` | {t['main']['what']} | {t['main']['measured']} | "
+                       f"{status_cell(t['main']['status'])} |")
+        if "boost" in t:
+            boost.append((w.key, t["boost"]))
+    for k, b in boost:
+        out.append(f"| `{k}` | {b['what']} | {b['measured']} | {status_cell(b['status'])} |")
+    met = sum(1 for w in WORKLOADS if w.key in wl for t in wl[w.key]["summary"]["targets"].values()
+              if t["status"] == "met")
+    missed = [f"`{w.key}` ({t['what']})" for w in WORKLOADS if w.key in wl
+              for t in wl[w.key]["summary"]["targets"].values() if t["status"] == "missed"]
+    if not quick:
+        out.append("")
+        out.append(f"{met} met, {len(missed)} missed" +
+                   (": " + "; ".join(missed) + "." if missed else "."))
+    return "\n".join(out) + "\n"
+
+
+def scaling_md(data: dict) -> str:
+    sc = data.get("scaling")
+    if not sc:
+        return ("_Not run yet: `python3 bench/compare.py --no-suite --scaling 1,2,4,8,16`._")
+    out = []
+    meta = sc.get("_meta", {})
+    if meta:
+        out.append(f"Run {meta.get('date')} on {meta.get('nproc')} CPUs, commit "
+                   f"`{(meta.get('git_commit') or '?')[:12]}`"
+                   + (" (quick sizes)" if meta.get("quick") else "") +
+                   ". Median wall time, and speedup = wall at the first worker count ÷ wall at W "
+                   "(worker counts above the CPU count oversubscribe the machine).\n")
+    for wname, s in sc.items():
+        if wname.startswith("_"):
+            continue
+        counts = s["workers"]
+        out.append(f"`{wname}` (n = {s['n']:,}):\n")
+        out.append("| Runtime | " + " | ".join(f"W={c}" for c in counts) + " |")
+        out.append("|---|" + "--:|" * len(counts))
+        for name, curve in s["curves"].items():
+            cells = []
+            for c in counts:
+                p = curve.get(str(c))
+                if not p or not p.get("wall_ns"):
+                    cells.append("-")
+                else:
+                    sp = p.get("speedup")
+                    cells.append(f"{fmt_ms(p['wall_ns']['median'])}"
+                                 + (f" ({sp:.2f}×)" if sp else ""))
+            out.append(f"| {LABEL[name]} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def callgrind_md(data: dict) -> str:
+    cg = data.get("callgrind")
+    if not cg:
+        return "_Not run yet: `python3 bench/compare.py --no-suite --callgrind`._"
+    if "error" in cg:
+        return f"_Callgrind not run: {cg['error']}._"
+    out = []
+    meta = cg.get("_meta", {})
+    if meta:
+        out.append(f"Instructions (callgrind `Ir`, whole process including start-up) divided by "
+                   f"operations, one worker (`--workers 1`, `RT_MAXPROCS=1`, `GOMAXPROCS=1`); "
+                   f"{meta.get('valgrind')}, commit `{(meta.get('git_commit') or '?')[:12]}`, "
+                   f"{meta.get('date')}. Counts repeat to within 0.001% from run to run, "
+                   "whatever the machine's load.\n")
+    out.append("| Workload | n | operation | librt-csp | Go | Boost.Fiber |")
+    out.append("|---|--:|---|--:|--:|--:|")
+    notes = set()
+    for key, e in cg.items():
+        if key.startswith("_"):
+            continue
+        cells = []
+        for name in (RT.name, GO.name, BF.name):
+            r = e["runtimes"].get(name)
+            if not r:
+                cells.append("not run")
+            elif r.get("ir_per_op") is not None:
+                cells.append(f"{r['ir_per_op']:,.0f}")
+            else:
+                cells.append("valgrind failed")
+                notes.add(f"{LABEL[name]}: {r.get('error')}")
+        out.append(f"| `{key}` | {e['n']:,} | {e['op']} | " + " | ".join(cells) + " |")
+    if notes:
+        out.append("")
+        out.append("Runs valgrind could not complete: " + "; ".join(sorted(notes)) + ".")
+    return "\n".join(out) + "\n"
+
+
+def micro_md(data: dict) -> str:
+    mi = data.get("micro")
+    if not mi:
+        return "_Not run yet: `python3 bench/compare.py --no-suite --micro` (or run " \
+               "`build/bench/micro_bench` directly)._"
+    if "error" in mi:
+        return f"_micro_bench not run: {mi['error']}._"
+    meta = mi.get("_meta", {})
+    out = []
+    if meta:
+        out.append(f"`build/bench/micro_bench`, commit `{(meta.get('git_commit') or '?')[:12]}`, "
+                   f"{meta.get('date')}; /1 and /2 are the worker counts; wall-clock time per "
+                   "iteration.\n")
+    out.append("| Benchmark | time per iteration | note |")
+    out.append("|---|--:|---|")
+    for b in mi.get("benchmarks", []):
+        note = f"{b['per_yield_ns']:.1f} ns per yield" if b.get("per_yield_ns") else ""
+        out.append(f"| `{b['name']}` | {b['real_time']:.1f} {b['time_unit']} | {note} |")
+    return "\n".join(out) + "\n"
+
+
+def replace_region(text: str, name: str, body: str) -> tuple[str, bool]:
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    pat = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    if not pat.search(text):
+        return text, False
+    return pat.sub(lambda _: f"{begin}\n{body.rstrip()}\n{end}", text, count=1), True
+
+
+def update_doc(data: dict, machine: str) -> None:
+    if not DOC.exists():
+        log(f"   {DOC.relative_to(ROOT)} missing: tables not written")
+        return
+    text = DOC.read_text()
+    regions = {"results": results_md(data, machine), "targets": targets_md(data),
+               "scaling": scaling_md(data), "callgrind": callgrind_md(data),
+               "micro": micro_md(data)}
+    missing = []
+    for name, body in regions.items():
+        text, ok = replace_region(text, name, body)
+        if not ok:
+            missing.append(name)
+    DOC.write_text(text)
+    if missing:
+        log(f"   {DOC.relative_to(ROOT)}: no markers for {', '.join(missing)} (left alone)")
+
+
+# ---------------------------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------------------------
+
+
+def select_workloads(only: str | None) -> list[Workload]:
+    if not only:
+        return list(WORKLOADS)
+    chosen = []
+    for item in only.split(","):
+        item = item.strip().replace(":", " ").replace("/", " ")
+        if not item:
+            continue
+        hits = [w for w in WORKLOADS if w.key == item or w.name == item]
+        if not hits:
+            die(f"--only: unknown workload '{item}' (known: "
+                + ", ".join(w.key for w in WORKLOADS) + ")")
+        chosen += [w for w in hits if w not in chosen]
+    return chosen
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description="Build and run librt-csp's benchmarks beside Go and Boost.Fiber; write "
+                    "bench/results/<machine>.{json,svg} and the tables in docs/benchmarks.md.")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke test: small n for every workload, 1 warm-up + 2 runs, no "
+                         "thresholds judged; results go to <machine>-quick.*")
+    ap.add_argument("--runs", type=int, help="measured runs per runtime (default 5; --quick 2)")
+    ap.add_argument("--only", help="comma-separated workloads, e.g. skynet,spawn_million:park "
+                                   "(spawn_million alone means all three modes)")
+    ap.add_argument("--workers", type=int, help="worker threads / GOMAXPROCS for every runtime "
+                                                "(default: each runtime's own, one per CPU)")
+    ap.add_argument("--scaling", metavar="LIST",
+                    help="also run skynet, fib_forkjoin and chan_mpmc at each worker count "
+                         "(e.g. 1,2,4,8,16) for librt-csp and Go")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="also count instructions per operation under valgrind --tool=callgrind")
+    ap.add_argument("--micro", action="store_true", help="also run build/bench/micro_bench")
+    ap.add_argument("--no-suite", action="store_true",
+                    help="skip the side-by-side suite (keep its previous results)")
+    ap.add_argument("--timeout", type=float,
+                    help="seconds per run before it is killed (default 600; --quick 20)")
+    ap.add_argument("--machine", help="name for the results files (default: the hostname)")
+    ap.add_argument("--rebuild", action="store_true",
+                    help="configure build/ afresh (Release, RT_BUILD_TESTS=OFF) and rebuild")
+    ap.add_argument("--no-build", action="store_true", help="use build/ as it is")
+    ap.add_argument("--no-docs", action="store_true", help="do not touch docs/benchmarks.md")
+    ap.add_argument("-j", "--jobs", type=int, help="parallel build jobs")
+    args = ap.parse_args()
+
+    quick = args.quick
+    if args.runs is None:
+        args.runs = 2 if quick else 5
+    if args.runs < 1:
+        die("--runs must be at least 1")
+    if args.timeout is None:
+        args.timeout = 20.0 if quick else 600.0
+    if args.workers is not None and args.workers < 1:
+        die("--workers must be at least 1")
+    counts = []
+    if args.scaling:
+        try:
+            counts = [int(x) for x in args.scaling.split(",") if x.strip()]
+        except ValueError:
+            die("--scaling wants a comma-separated list of worker counts, e.g. 1,2,4,8,16")
+        if not counts or min(counts) < 1:
+            die("--scaling wants positive worker counts")
+    chosen = [] if args.no_suite else select_workloads(args.only)
+    if not chosen and not counts and not args.callgrind and not args.micro:
+        die("nothing to do (--no-suite without --scaling, --callgrind or --micro)")
+
+    machine = re.sub(r"[^A-Za-z0-9_.-]+", "_", args.machine or socket.gethostname()) or "machine"
+    stem = machine + ("-quick" if quick else "")
+    t_start = time.monotonic()
+
+    if args.no_build:
+        have = {RT.name}
+        if GO.exe().exists():
+            have.add(GO.name)
+        if BF.exe().exists():
+            have.add(BF.name)
+    else:
+        have = build(args)
+    missing = [b for b in BENCH_TARGETS if not (BUILD / "bench" / b).exists()]
+    if missing:
+        die(f"missing benchmark executables in build/bench/: {', '.join(missing)}")
+    snap = tempfile.TemporaryDirectory(prefix="rt-compare-bin-")
+    snapshot_binaries(have, Path(snap.name))
+    rts = [rt for rt in RUNTIMES if rt.name in have]
+    log(f"== runtimes: {', '.join(rt.label for rt in rts)}"
+        + ("" if len(rts) == 3 else f" (missing: "
+           + ", ".join(rt.label for rt in RUNTIMES if rt not in rts) + ")"))
+
+    meta = metadata(machine)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    json_path = RESULTS / f"{stem}.json"
+    svg_path = RESULTS / f"{stem}.svg"
+    data: dict = {}
+    if json_path.exists():
+        try:
+            data = json.loads(json_path.read_text())
+            if data.get("schema") != SCHEMA:
+                data = {}
+        except (OSError, json.JSONDecodeError):
+            data = {}
+    data["schema"] = SCHEMA
+    data["file_stem"] = stem
+    data.setdefault("workloads", {})
+    # Workloads kept from earlier runs: summarize their raw runs again with this script's rules.
+    for key, entry in list(data["workloads"].items()):
+        if key not in BY_KEY:
+            del data["workloads"][key]
+            continue
+        recs: dict[str, list[dict]] = {}
+        for r in entry.get("runs", []):
+            recs.setdefault(r["runtime"], []).append(r)
+        entry["summary"] = summarize(BY_KEY[key], recs, quick)
+
+    total = len(chosen) * len(rts) * (args.runs + 1)
+    if counts:
+        total += len(SCALING_WORKLOADS) * len(counts) * len([r for r in rts if r is not BF]) * (
+            args.runs + 1)
+    if args.callgrind:
+        total += len(CALLGRIND) * len(rts)
+    runner = Runner(args, total)
+    section_meta = {k: meta[k] for k in ("date", "git_commit", "git_dirty", "nproc", "valgrind")}
+    section_meta["quick"] = quick
+
+    if chosen:
+        log(f"== suite: {len(chosen)} workload(s) × {len(rts)} runtime(s) × (1 warm-up + "
+            f"{args.runs} runs), timeout {args.timeout:g} s per run"
+            + (" [quick sizes]" if quick else ""))
+        data["meta"] = meta
+        data["config"] = {"quick": quick, "runs": args.runs, "warmups": 1,
+                          "workers": args.workers, "timeout_s": args.timeout,
+                          "boost_fiber_idle": "spin (default; PEER_BOOST_FIBER_SUSPEND unset)"}
+    for w in chosen:
+        n = w.quick_n if quick else w.n
+        recs = interleaved(runner, w.key, rts, args.runs,
+                           lambda rt, w=w, n=n: rt.argv(w.name, w.mode, n, args.workers))
+        s = summarize(w, recs, quick)
+        data["workloads"][w.key] = {
+            "n": n, "date": meta["date"], "git_commit": meta["git_commit"],
+            "workers": args.workers, "runs_measured": args.runs, "summary": s,
+            "runs": [r for rs in recs.values() for r in rs]}
+        parts = []
+        for name in (RT.name, BF.name):
+            r = s["ratios_to_go"].get(name, {}).get("wall_ns")
+            if r:
+                parts.append(f"{LABEL[name]}/Go {r['median']:.2f}")
+        t = s["targets"].get("main")
+        if t:
+            parts.append(f"target: {t['what']}: {t['measured']} [{t['status']}]")
+        log(f"   -> {w.key}: " + "; ".join(parts))
+    if counts:
+        log(f"== scaling: {', '.join(SCALING_WORKLOADS)} at workers {counts}")
+        sc = run_scaling(args, runner, have, counts, quick)
+        sc["_meta"] = section_meta
+        data["scaling"] = sc
+    if args.callgrind:
+        log("== callgrind: instructions per operation (one worker)")
+        cg = run_callgrind(args, runner, have)
+        cg["_meta"] = section_meta
+        data["callgrind"] = cg
+    if args.micro:
+        mi = run_micro(args, quick)
+        mi["_meta"] = section_meta
+        data["micro"] = mi
+    data.setdefault("meta", meta)
+    data.setdefault("config", {"quick": quick, "runs": args.runs})
+
+    json_path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    svg_path.write_text(draw_svg(data, machine))
+    log(f"== wrote {json_path.relative_to(ROOT)}, {svg_path.relative_to(ROOT)}")
+    if not args.no_docs:
+        update_doc(data, machine)
+        log(f"== updated {DOC.relative_to(ROOT)}")
+    if chosen:
+        log("== targets" + (" (quick run: not judged)" if quick else ""))
+        for w in WORKLOADS:
+            if w.key in data["workloads"]:
+                for t in data["workloads"][w.key]["summary"]["targets"].values():
+                    log(f"   {w.key:<24} {t['what']:<46} {t['measured']:<34} {t['status']}")
+    log(f"== done in {time.monotonic() - t_start:.0f} s")
+    if runner.failed:
+        log("== FAILED runs:")
+        for f in runner.failed:
+            log(f"   {f}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
