@@ -293,10 +293,20 @@ void runtime::recycle_fiber(worker* w, fiber* f) noexcept {
   f->state.store(fiber_state::free, std::memory_order_relaxed);
   f->canary = nullptr;
   f->unwinding = false;
-  if (w && w->n_free_fibers < fiber_cache_max) {
+  if (w) {
     f->next = w->free_fibers;
     w->free_fibers = f;
-    ++w->n_free_fibers;
+    if (++w->n_free_fibers <= fiber_cache_max) return;
+    // Too many cached: hand half to the shared list in one batch (one lock per
+    // fiber_cache_max / 2 exits, not one per exit).
+    fiber* first = w->free_fibers;
+    fiber* last = first;
+    for (std::size_t i = 1; i < fiber_cache_max / 2; ++i) last = last->next;
+    w->free_fibers = last->next;
+    w->n_free_fibers -= fiber_cache_max / 2;
+    std::lock_guard lk(chunks_mu);
+    last->next = shared_free;
+    shared_free = first;
     return;
   }
   std::lock_guard lk(chunks_mu);
