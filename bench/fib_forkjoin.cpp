@@ -11,7 +11,9 @@ namespace {
 
 constexpr std::uint64_t cutoff = 16;
 
-std::uint64_t fib_serial(std::uint64_t n) { return n < 2 ? n : fib_serial(n - 1) + fib_serial(n - 2); }
+std::uint64_t fib_serial(std::uint64_t n) {
+  return n < 2 ? n : fib_serial(n - 1) + fib_serial(n - 2);
+}
 
 std::uint64_t fib(std::uint64_t n) {
   if (n < cutoff) return fib_serial(n);
@@ -27,7 +29,9 @@ std::uint64_t fib(std::uint64_t n) {
   return a + b;
 }
 
-std::uint64_t spawns(std::uint64_t n) { return n < cutoff ? 0 : 1 + spawns(n - 1) + spawns(n - 2); }
+std::uint64_t spawns(std::uint64_t n) {
+  return n < cutoff ? 0 : 1 + spawns(n - 1) + spawns(n - 2);
+}
 
 }  // namespace
 

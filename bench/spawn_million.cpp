@@ -20,7 +20,9 @@
 namespace {
 
 // The "small piece of work" each fiber of mode run does (identical in the Go peer).
-std::uint64_t work(std::uint64_t i) { return (i * 2654435761ull) % 1000003ull; }
+std::uint64_t work(std::uint64_t i) {
+  return (i * 2654435761ull) % 1000003ull;
+}
 
 std::uint64_t run_mode(std::uint64_t n) {
   std::atomic<std::uint64_t> sum{0};

@@ -44,7 +44,9 @@ int main(int argc, char** argv) {
       opts);
   if (count != n) return 1;
   std::sort(late.begin(), late.end());
-  auto pct = [&](int p) { return late[std::min<std::size_t>(late.size() - 1, (late.size() * p + 99) / 100 - 1)]; };
+  auto pct = [&](int p) {
+    return late[std::min<std::size_t>(late.size() - 1, (late.size() * p + 99) / 100 - 1)];
+  };
   std::string extra = ",\"lateness_p50_ns\":" + std::to_string(pct(50)) +
                       ",\"lateness_p99_ns\":" + std::to_string(pct(99));
   bench::print_result("timers", "", n, workers, wall, n, count, extra);

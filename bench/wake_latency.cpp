@@ -43,7 +43,9 @@ int main(int argc, char** argv) {
       },
       opts);
   std::sort(lat.begin(), lat.end());
-  auto pct = [&](int p) { return lat[std::min<std::size_t>(lat.size() - 1, (lat.size() * p + 99) / 100 - 1)]; };
+  auto pct = [&](int p) {
+    return lat[std::min<std::size_t>(lat.size() - 1, (lat.size() * p + 99) / 100 - 1)];
+  };
   const std::int64_t p50 = pct(50), p99 = pct(99);
   std::string extra = ",\"p50_ns\":" + std::to_string(p50) + ",\"p99_ns\":" + std::to_string(p99);
   bench::print_result("wake_latency", "", n, workers, wall, 0, got, extra);

@@ -117,8 +117,8 @@ std::size_t run_select(select_case* cases, select_scratch scratch, std::size_t n
     std::swap(order_begin[i - 1], order_begin[fast_random() % i]);
   }
   std::sort(locks.chans, locks.chans + locks.size);
-  locks.size = static_cast<std::size_t>(
-      std::unique(locks.chans, locks.chans + locks.size) - locks.chans);
+  locks.size =
+      static_cast<std::size_t>(std::unique(locks.chans, locks.chans + locks.size) - locks.chans);
   struct span {
     std::uint32_t* b;
     std::uint32_t* e;

@@ -14,8 +14,8 @@
 #include <exception>
 #include <mutex>
 #include <string>
-#include <vector>
 #include <typeinfo>
+#include <vector>
 
 #include "fiber.hpp"
 
@@ -40,7 +40,9 @@ std::mutex& report_mutex() {
   return m;
 }
 
-std::string loc_or(const std::string& s, const char* alt) { return s.empty() ? alt : s; }
+std::string loc_or(const std::string& s, const char* alt) {
+  return s.empty() ? alt : s;
+}
 
 void write_all(int fd, const char* s, std::size_t n) noexcept {
   while (n > 0) {
@@ -138,7 +140,8 @@ code_location locate(void* pc) {
   Dl_info info{};
   if (!dladdr(pc, &info)) return loc;
   loc.object = info.dli_fname ? info.dli_fname : "";
-  if (loc.object.empty() || loc.object.find('/') == std::string::npos) loc.object = "/proc/self/exe";
+  if (loc.object.empty() || loc.object.find('/') == std::string::npos)
+    loc.object = "/proc/self/exe";
   // The call instruction is just before the return address.
   const auto* ehdr = static_cast<const ElfW(Ehdr)*>(info.dli_fbase);
   std::uintptr_t a = reinterpret_cast<std::uintptr_t>(pc) - 1;
@@ -153,9 +156,10 @@ code_location locate(void* pc) {
   return loc;
 }
 
-// Resolves return addresses to "created by function\n\tfile:line" (Go's wording) with addr2line (binutils), taking the
-// outermost of any inlined frames — the user's code that called rt::go. Falls back to the
-// dynamic symbol or the raw address when addr2line or debug information is missing.
+// Resolves return addresses to "created by function\n\tfile:line" (Go's wording) with addr2line
+// (binutils), taking the outermost of any inlined frames — the user's code that called rt::go.
+// Falls back to the dynamic symbol or the raw address when addr2line or debug information is
+// missing.
 std::vector<std::string> symbolize(const std::vector<void*>& pcs) {
   std::vector<std::string> out(pcs.size());
   std::vector<code_location> locs;
@@ -168,8 +172,8 @@ std::vector<std::string> symbolize(const std::vector<void*>& pcs) {
     }
     char fallback[256];
     std::snprintf(fallback, sizeof fallback, "created by %s\n\t%s+0x%zx",
-                  loc_or(locs[i].symbol, "?").c_str(),
-                  locs[i].object.c_str(), static_cast<std::size_t>(locs[i].addr));
+                  loc_or(locs[i].symbol, "?").c_str(), locs[i].object.c_str(),
+                  static_cast<std::size_t>(locs[i].addr));
     out[i] = fallback;
   }
   // One addr2line run per object file, all its addresses at once.
@@ -254,8 +258,7 @@ void panic_from(std::exception_ptr e, const fiber* f) noexcept {
     const std::type_info* t = abi::__cxa_current_exception_type();
     int status = 0;
     char* name = t ? abi::__cxa_demangle(t->name(), nullptr, nullptr, &status) : nullptr;
-    what = std::string("exception of type ") +
-           (name ? name : (t ? t->name() : "unknown"));
+    what = std::string("exception of type ") + (name ? name : (t ? t->name() : "unknown"));
     std::free(name);
   }
   std::string site = symbolize({f ? f->spawn_pc : nullptr})[0];
@@ -269,7 +272,7 @@ void install_overflow_handler() noexcept {
   if (built_with_sanitizer) return;  // ASan/TSan own SIGSEGV and report overflows themselves
   static std::once_flag once;
   std::call_once(once, [] {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_sigaction = overflow_handler;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);

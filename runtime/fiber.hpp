@@ -49,7 +49,7 @@ struct fiber {
   after_switch after = after_switch::exit;
   void (*park_unlock)(void*) = nullptr;
   void* park_arg = nullptr;
-  bool unwinding = false;          // set at shutdown: the next resume throws fiber_unwind
+  bool unwinding = false;  // set at shutdown: the next resume throws fiber_unwind
   std::atomic<fiber_state> state{fiber_state::free};
   std::atomic<wait_reason> reason{wait_reason::none};  // why parked (diagnostic)
   sanitizer_context san;

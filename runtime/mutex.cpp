@@ -9,8 +9,8 @@
 // mutex, and notify pops under that lock; so a notify after the waiter released the mutex
 // always finds it. A timed wait arms a timer in the park's after-switch step; the timer and a
 // notifier race to pop the waiter under the cv's lock, and only the one that pops it wakes it.
-#include "rt/condition_variable.hpp"
 #include "rt/mutex.hpp"
+#include "rt/condition_variable.hpp"
 
 #include "fatal.hpp"
 #include "fiber.hpp"

@@ -42,10 +42,10 @@ inline constexpr bool built_with_sanitizer =
 // Per-context sanitizer state: one for each fiber and one for each worker's own stack.
 struct sanitizer_context {
 #if RT_ASAN
-  void* fake_stack = nullptr;       // ASan's detect_stack_use_after_return frames of this context
+  void* fake_stack = nullptr;  // ASan's detect_stack_use_after_return frames of this context
 #endif
 #if RT_TSAN
-  void* tsan_fiber = nullptr;       // TSan's logical thread for this context
+  void* tsan_fiber = nullptr;  // TSan's logical thread for this context
 #endif
   const void* stack_bottom = nullptr;  // lowest address of the context's stack
   std::size_t stack_size = 0;
@@ -53,7 +53,7 @@ struct sanitizer_context {
 
 // Call right before switching from `from` to `to`; `from_exiting` when `from` never runs again.
 inline void sanitizer_before_switch(sanitizer_context& from, const sanitizer_context& to,
-                          bool from_exiting) noexcept {
+                                    bool from_exiting) noexcept {
 #if RT_ASAN
   __sanitizer_start_switch_fiber(from_exiting ? nullptr : &from.fake_stack, to.stack_bottom,
                                  to.stack_size);

@@ -110,8 +110,8 @@ options resolve_options(const options& in) {
     }
   }
   if (o.workers > max_workers) {
-    throw rt::runtime_error("rt::options::workers is " + std::to_string(o.workers) +
-                            ": at most " + std::to_string(max_workers) + " workers are supported");
+    throw rt::runtime_error("rt::options::workers is " + std::to_string(o.workers) + ": at most " +
+                            std::to_string(max_workers) + " workers are supported");
   }
   if (o.stack_size < 16 * 1024 || o.stack_size > (std::size_t{1} << 30)) {
     throw rt::runtime_error("rt::options::stack_size is " + std::to_string(o.stack_size) +
@@ -170,7 +170,9 @@ struct main_task {
 
 std::atomic<bool> chaos_enabled{false};
 
-[[gnu::noipa]] worker* current_worker() noexcept { return tls_worker; }
+[[gnu::noipa]] worker* current_worker() noexcept {
+  return tls_worker;
+}
 
 std::uint64_t chaos_random(worker& w) noexcept {
   // splitmix64: a good stream from any seed, cheap enough for every decision point.
@@ -539,8 +541,8 @@ void runtime::report_deadlock() noexcept {
   std::vector<fiber_report> report;
   report.reserve(parked.size());
   for (const fiber* f : parked) {
-    report.push_back({f->id, wait_reason_text(f->reason.load(std::memory_order_relaxed)),
-                      f->spawn_pc});
+    report.push_back(
+        {f->id, wait_reason_text(f->reason.load(std::memory_order_relaxed)), f->spawn_pc});
   }
   fatal_deadlock(report);
 }
@@ -989,7 +991,8 @@ std::uint64_t fast_random() noexcept {
     w->rng ^= w->rng << 17;
     return w->rng;
   }
-  thread_local std::uint64_t state = 0x2545F4914F6CDD1Dull ^ reinterpret_cast<std::uintptr_t>(&state);
+  thread_local std::uint64_t state =
+      0x2545F4914F6CDD1Dull ^ reinterpret_cast<std::uintptr_t>(&state);
   state ^= state << 13;
   state ^= state >> 7;
   state ^= state << 17;

@@ -120,11 +120,11 @@ struct alignas(64) worker {
   unsigned run_next_streak = 0;
   std::uint32_t tick = 0;
   bool spinning = false;
-  std::uint64_t rng;  // xorshift state for victim choice
+  std::uint64_t rng;              // xorshift state for victim choice
   std::uint64_t chaos_state = 0;  // options::chaos_seed's stream for this worker
 
-  fiber* current = nullptr;  // the fiber this worker is running, if any
-  sanitizer_context san;     // this worker thread's own stack
+  fiber* current = nullptr;                         // the fiber this worker is running, if any
+  sanitizer_context san;                            // this worker thread's own stack
   void* exception_globals[2] = {nullptr, nullptr};  // the scheduler context's __cxa_eh_globals
 
   // Parking: the futex word that wake_worker() sets to 1.

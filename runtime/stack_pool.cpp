@@ -31,7 +31,9 @@ std::size_t page_size() {
   return ps;
 }
 
-std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+std::size_t round_up(std::size_t n, std::size_t to) {
+  return (n + to - 1) / to * to;
+}
 
 // Applies `advice` to each range, batching through process_madvise where the kernel has it.
 // Returns false if the kernel refused the advice itself.
@@ -76,9 +78,12 @@ stack_pool::~stack_pool() {
 
 const char* stack_pool::guard_kind() const noexcept {
   switch (policy_) {
-    case guard_policy::automatic: return "guard pages (MADV_GUARD_INSTALL)";
-    case guard_policy::mprotect: return "guard pages (mprotect), then canaries";
-    case guard_policy::canary: return "canaries";
+    case guard_policy::automatic:
+      return "guard pages (MADV_GUARD_INSTALL)";
+    case guard_policy::mprotect:
+      return "guard pages (mprotect), then canaries";
+    case guard_policy::canary:
+      return "canaries";
   }
   return "?";
 }

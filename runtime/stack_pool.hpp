@@ -87,8 +87,8 @@ class stack_pool {
 
   std::size_t usable_;
   std::size_t guard_;
-  std::size_t slot_;           // guard + usable
-  std::size_t slab_slots_;     // slots per slab
+  std::size_t slot_;        // guard + usable
+  std::size_t slab_slots_;  // slots per slab
   std::size_t high_water_;
   guard_policy policy_;        // becomes mprotect/canary when the kernel lacks a feature
   std::size_t mprotect_left_;  // mprotect guards still allowed

@@ -20,7 +20,9 @@ void wake_sleeper(detail::timer* t) {
   detail::make_runnable_from_anywhere(f);
 }
 
-void arm_timer(void* t) { detail::add_timer(static_cast<detail::timer*>(t)); }
+void arm_timer(void* t) {
+  detail::add_timer(static_cast<detail::timer*>(t));
+}
 
 // A time.After timer: owns its channel handle, sends once, then deletes itself.
 struct after_timer : detail::timer {

@@ -11,7 +11,9 @@
 namespace rt::detail {
 namespace {
 
-void unlock_spinlock(void* lk) { static_cast<spinlock*>(lk)->unlock(); }
+void unlock_spinlock(void* lk) {
+  static_cast<spinlock*>(lk)->unlock();
+}
 
 }  // namespace
 
@@ -117,17 +119,28 @@ void block_forever(wait_reason why) {
 
 const char* wait_reason_text(wait_reason r) noexcept {
   switch (r) {
-    case wait_reason::none: return "runnable";
-    case wait_reason::chan_receive: return "chan receive";
-    case wait_reason::chan_send: return "chan send";
-    case wait_reason::chan_receive_nil: return "chan receive (nil chan)";
-    case wait_reason::chan_send_nil: return "chan send (nil chan)";
-    case wait_reason::select: return "select";
-    case wait_reason::select_no_cases: return "select (no cases)";
-    case wait_reason::wait_group: return "wait_group";
-    case wait_reason::mutex: return "mutex";
-    case wait_reason::cond_var: return "condition_variable";
-    case wait_reason::sleep: return "sleep";
+    case wait_reason::none:
+      return "runnable";
+    case wait_reason::chan_receive:
+      return "chan receive";
+    case wait_reason::chan_send:
+      return "chan send";
+    case wait_reason::chan_receive_nil:
+      return "chan receive (nil chan)";
+    case wait_reason::chan_send_nil:
+      return "chan send (nil chan)";
+    case wait_reason::select:
+      return "select";
+    case wait_reason::select_no_cases:
+      return "select (no cases)";
+    case wait_reason::wait_group:
+      return "wait_group";
+    case wait_reason::mutex:
+      return "mutex";
+    case wait_reason::cond_var:
+      return "condition_variable";
+    case wait_reason::sleep:
+      return "sleep";
   }
   return "?";
 }

@@ -18,8 +18,12 @@ namespace {
 
 constexpr int counter_shift = 32;
 
-std::int32_t counter_of(std::uint64_t state) { return static_cast<std::int32_t>(state >> counter_shift); }
-std::uint32_t waiters_of(std::uint64_t state) { return static_cast<std::uint32_t>(state); }
+std::int32_t counter_of(std::uint64_t state) {
+  return static_cast<std::int32_t>(state >> counter_shift);
+}
+std::uint32_t waiters_of(std::uint64_t state) {
+  return static_cast<std::uint32_t>(state);
+}
 
 }  // namespace
 

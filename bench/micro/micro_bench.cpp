@@ -56,9 +56,9 @@ void BM_switch(benchmark::State& state) {
       },
       with_workers(state));
   // Seconds per yield (printed with an SI prefix, e.g. "31.2n" = 31.2 ns).
-  state.counters["per_yield"] = benchmark::Counter(
-      2.0 * static_cast<double>(state.iterations()),
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["per_yield"] =
+      benchmark::Counter(2.0 * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void BM_spawn_join(benchmark::State& state) {

@@ -24,7 +24,7 @@ int main() {
     rt::go(worker, "sort data", ch);
     rt::go(worker, "parse files", ch);
     rt::go(worker, "generate output", ch);
-    std::cout << ch << "\n";      // Go: fmt.Println(ch) — the address
-    std::cout << *ch.recv();      // Go: fmt.Println(<-ch) — one value
+    std::cout << ch << "\n";  // Go: fmt.Println(ch) — the address
+    std::cout << *ch.recv();  // Go: fmt.Println(<-ch) — one value
   });
 }

@@ -35,14 +35,13 @@ int main() {
       done.send(true);
     });
     for (bool finished = false; !finished;) {
-      rt::select(rt::recv(results, [](std::optional<std::string> line) {
-                   std::printf("%s", line->c_str());
-                 }),
-                 rt::recv(done, [&](auto) { finished = true; }),
-                 rt::recv(rt::after(10s), [&](auto) {
-                   std::printf("timed out\n");
-                   finished = true;
-                 }));
+      rt::select(
+          rt::recv(results,
+                   [](std::optional<std::string> line) { std::printf("%s", line->c_str()); }),
+          rt::recv(done, [&](auto) { finished = true; }), rt::recv(rt::after(10s), [&](auto) {
+            std::printf("timed out\n");
+            finished = true;
+          }));
     }
   });
 }

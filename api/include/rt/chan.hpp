@@ -12,11 +12,11 @@
 
 #include <cstddef>
 #include <iterator>
-#include <ostream>
 #include <memory>
 #include <mutex>
 #include <new>
 #include <optional>
+#include <ostream>
 #include <utility>
 
 #include "rt/detail/wait.hpp"

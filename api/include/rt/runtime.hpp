@@ -62,11 +62,10 @@ template <class F, class... A>
 [[gnu::always_inline]] inline void go(F&& fn, A&&... args) {
   static_assert(std::is_invocable_v<std::decay_t<F>, std::decay_t<A>...>,
                 "rt::go: fn is not callable with these arguments (after decay-copying them)");
-  detail::spawn(
-      [f = std::decay_t<F>(std::forward<F>(fn)),
-       ... a = std::decay_t<A>(std::forward<A>(args))]() mutable {
-        std::invoke(std::move(f), std::move(a)...);
-      });
+  detail::spawn([f = std::decay_t<F>(std::forward<F>(fn)),
+                 ... a = std::decay_t<A>(std::forward<A>(args))]() mutable {
+    std::invoke(std::move(f), std::move(a)...);
+  });
 }
 
 // Lets other fibers run; the caller goes to the back of its worker's run queue. On a plain

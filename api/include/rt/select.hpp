@@ -52,8 +52,7 @@ std::size_t run_select(select_case* cases, select_scratch scratch, std::size_t n
 
 template <class T>
 try_result try_recv_erased(chan_core* ch, void* slot, waiter*& to_wake) {
-  return static_cast<chan_state<T>*>(ch)->try_recv(*static_cast<std::optional<T>*>(slot),
-                                                    to_wake);
+  return static_cast<chan_state<T>*>(ch)->try_recv(*static_cast<std::optional<T>*>(slot), to_wake);
 }
 template <class T>
 try_result try_send_erased(chan_core* ch, void* slot, waiter*& to_wake) {
@@ -91,7 +90,9 @@ struct send_case {
 template <class F>
 struct otherwise_case {
   F fn;
-  detail::select_case erase() { return {detail::select_case::otherwise, nullptr, nullptr, nullptr}; }
+  detail::select_case erase() {
+    return {detail::select_case::otherwise, nullptr, nullptr, nullptr};
+  }
   void run() { fn(); }
 };
 
@@ -103,8 +104,8 @@ recv_case<T, std::decay_t<F>> recv(chan<T> ch, F&& fn = {}) {
 
 // Makes a send case of value on ch, with an optional callback run after the send.
 template <class T, class V, class F = detail::no_callback>
-  requires std::is_constructible_v<T, V&&>
-send_case<T, std::decay_t<F>> send(chan<T> ch, V&& value, F&& fn = {}) {
+requires std::is_constructible_v<T, V&&> send_case<T, std::decay_t<F>> send(chan<T> ch, V&& value,
+                                                                            F&& fn = {}) {
   return {std::move(ch), T(std::forward<V>(value)), std::forward<F>(fn)};
 }
 
@@ -121,15 +122,15 @@ template <class... Cases>
 std::size_t select(Cases&&... cases) {
   constexpr std::size_t n = sizeof...(Cases);
   static_assert(((std::is_same_v<decltype(std::declval<std::decay_t<Cases>&>().erase()),
-                                 detail::select_case>) && ...),
+                                 detail::select_case>)&&...),
                 "rt::select: every argument must be rt::recv(...), rt::send(...) or "
                 "rt::otherwise(...)");
   std::array<detail::select_case, n> erased{cases.erase()...};
   std::array<detail::waiter, n> waiters{};
   std::array<std::uint32_t, n> order{};
   std::array<detail::chan_core*, n> locks{};
-  const std::size_t fired = detail::run_select(
-      erased.data(), {waiters.data(), order.data(), locks.data()}, n);
+  const std::size_t fired =
+      detail::run_select(erased.data(), {waiters.data(), order.data(), locks.data()}, n);
   detail::chaos_point();
   std::size_t i = 0;
   ((i++ == fired ? (cases.run(), 0) : 0), ...);

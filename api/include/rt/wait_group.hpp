@@ -38,9 +38,9 @@ class wait_group {
   // zero (each will block until released). One word, so that done() can tell from its own
   // atomic operation whether it has anybody to wake — and touch nothing else if not.
   std::atomic<std::uint64_t> state_{0};
-  detail::spinlock lock_;          // guards waiters_ and releases_
-  detail::waiter_queue waiters_;   // registered waiters that have parked
-  std::uint32_t releases_ = 0;     // registered waiters released before they could park
+  detail::spinlock lock_;         // guards waiters_ and releases_
+  detail::waiter_queue waiters_;  // registered waiters that have parked
+  std::uint32_t releases_ = 0;    // registered waiters released before they could park
 };
 
 }  // namespace rt

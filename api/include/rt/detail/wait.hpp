@@ -61,16 +61,16 @@ const char* wait_reason_text(wait_reason r) noexcept;
 
 // One blocked party — a fiber, or a plain OS thread — in a sync object's queue.
 struct waiter {
-  fiber* owner = nullptr;                   // the parked fiber; null for a plain thread
+  fiber* owner = nullptr;                      // the parked fiber; null for a plain thread
   std::atomic<std::uint32_t> thread_woken{0};  // plain thread: becomes 1 when woken (a futex word)
-  waiter* prev = nullptr;                   // queue links (owned by the queue's lock)
+  waiter* prev = nullptr;                      // queue links (owned by the queue's lock)
   waiter* next = nullptr;
-  bool queued = false;                      // true while in a queue (owned by the queue's lock)
-  bool success = false;                     // set by the waker: the operation completed
-                                            // (false: woken by close, or by a timeout)
-  void* slot = nullptr;                     // per-object payload, e.g. a channel's element
-  select_state* sel = nullptr;              // the select this waiter is one case of, if any
-  std::uint32_t case_index = 0;             // which case of that select
+  bool queued = false;           // true while in a queue (owned by the queue's lock)
+  bool success = false;          // set by the waker: the operation completed
+                                 // (false: woken by close, or by a timeout)
+  void* slot = nullptr;          // per-object payload, e.g. a channel's element
+  select_state* sel = nullptr;   // the select this waiter is one case of, if any
+  std::uint32_t case_index = 0;  // which case of that select
 };
 
 // A select parked on several queues at once: one waiter per case, all pointing here. The first
