@@ -1324,6 +1324,8 @@ def main() -> int:
                     help="configure build/ afresh (Release, RT_BUILD_TESTS=OFF) and rebuild")
     ap.add_argument("--no-build", action="store_true", help="use build/ as it is")
     ap.add_argument("--no-docs", action="store_true", help="do not touch docs/benchmarks.md")
+    ap.add_argument("--runtimes", help="comma-separated peers to run beside librt-csp "
+                    "(go, boost_fiber; default: all that built)")
     ap.add_argument("-j", "--jobs", type=int, help="parallel build jobs")
     args = ap.parse_args()
 
@@ -1360,6 +1362,13 @@ def main() -> int:
             have.add(BF.name)
     else:
         have = build(args)
+    if args.runtimes:
+        wanted = {x.strip() for x in args.runtimes.split(",") if x.strip()}
+        unknown = wanted - {r.name for r in RUNTIMES}
+        if unknown:
+            die(f"--runtimes: unknown {', '.join(sorted(unknown))} "
+                f"(known: {', '.join(r.name for r in RUNTIMES)})")
+        have = {name for name in have if name in wanted or name == RT.name}
     missing = [b for b in BENCH_TARGETS if not (BUILD / "bench" / b).exists()]
     if missing:
         die(f"missing benchmark executables in build/bench/: {', '.join(missing)}")

@@ -107,6 +107,7 @@ options resolve_options(const options& in) {
                                 "unset it to schedule normally");
       }
       o.chaos_seed = v;
+      o.chaos_seed_from_env = true;
     }
   }
   if (o.workers > max_workers) {
@@ -510,13 +511,16 @@ void runtime::park_worker(worker& w) {
 
 void runtime::check_deadlock() noexcept {
   if (stopping.load() || main_done.load() != 0 || plain_thread_used.load()) return;
-  {
-    std::lock_guard lk(idle_mu);
-    if (idle_list.size() != workers.size()) return;
-  }
+  // Everything below under idle_mu: no worker can leave the idle list meanwhile — in particular
+  // not one whose timer just came due, which would otherwise run a fiber between our look at the
+  // idle list and our look at the timers (a false report the model tester found).
+  std::lock_guard lk(idle_mu);
+  if (idle_list.size() != workers.size()) return;
+  // A worker on the idle list has an empty run_next (only a running worker fills its own), so
+  // the queues say everything about runnable fibers.
   if (any_work_visible()) return;
   for (auto& w : workers) {
-    std::lock_guard lk(w->timer_lock);
+    std::lock_guard tl(w->timer_lock);
     if (!w->timers.empty()) return;
   }
   // Any thread besides ours might still use a channel: then nothing is provable.
@@ -795,9 +799,13 @@ void runtime::run_main(void (*body)(void*), void* ctx) {
 
   install_overflow_handler();
   if (chaos_seed != 0) {
-    std::fprintf(stderr, "rt: chaos scheduling with seed %llu (RT_CHAOS=%llu replays it)\n",
-                 static_cast<unsigned long long>(chaos_seed),
-                 static_cast<unsigned long long>(chaos_seed));
+    // Seeds from RT_CHAOS are announced once per process, so a failing CI run shows its seed.
+    static std::atomic<std::uint64_t> announced{0};
+    if (opts.chaos_seed_from_env && announced.exchange(chaos_seed) != chaos_seed) {
+      std::fprintf(stderr, "rt: chaos scheduling with seed %llu (RT_CHAOS=%llu replays it)\n",
+                   static_cast<unsigned long long>(chaos_seed),
+                   static_cast<unsigned long long>(chaos_seed));
+    }
     chaos_enabled.store(true, std::memory_order_relaxed);
   }
   g_runtime.store(this);

@@ -47,6 +47,8 @@ struct options {
   // sizes, random wake order) from this seed. 0: RT_CHAOS from the environment, else off.
   // With one worker, a seed replays exactly.
   std::uint64_t chaos_seed = 0;
+  // Set by rt::run when chaos_seed came from RT_CHAOS (which it then announces on stderr).
+  bool chaos_seed_from_env = false;
 };
 
 }  // namespace rt

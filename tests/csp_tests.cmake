@@ -1,0 +1,58 @@
+# tests/csp_tests.cmake — the GoogleTest suites for channels, select, sync objects, time,
+# deadlock detection and the tutorial examples. Included from tests/CMakeLists.txt, after
+# find_package(GTest REQUIRED) and include(GoogleTest).
+#
+# Every suite is built with -g: the deadlock reports name the file:line that spawned each parked
+# fiber (resolved with addr2line), and deadlock_test checks that they do.
+# Labels: "heavy" marks tests that need seconds and gigabytes (ctest -LE heavy skips them, as the
+# sanitizer runs do).
+
+set(RT_CSP_TESTS_DIR ${CMAKE_CURRENT_LIST_DIR})
+
+# rt_csp_test(<name> [TIMEOUT <s>] [FILTER <gtest filter>] [LABELS <l>...])
+#   Builds tests/<name>.cpp into <name> and registers its tests with ctest (one ctest test per
+#   gtest test). FILTER restricts the registered tests, so one executable can be registered twice
+#   with different properties (see time_test below).
+function(rt_csp_test name)
+  cmake_parse_arguments(T "" "TIMEOUT;FILTER" "LABELS" ${ARGN})
+  if(NOT TARGET ${name})
+    add_executable(${name} ${RT_CSP_TESTS_DIR}/${name}.cpp)
+    target_link_libraries(${name} PRIVATE rt::csp GTest::gtest_main)
+    target_compile_options(${name} PRIVATE -g -Wall -Wextra)
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 120)
+  endif()
+  if(RT_SANITIZE)
+    math(EXPR T_TIMEOUT "${T_TIMEOUT} * 5")  # sanitizer builds run 5-20x slower
+  endif()
+  set(props TIMEOUT ${T_TIMEOUT} ENVIRONMENT_MODIFICATION "${RT_TEST_ENV_MOD}")
+  if(T_LABELS)
+    list(APPEND props LABELS "${T_LABELS}")
+  endif()
+  set(filter_args)
+  if(T_FILTER)
+    set(filter_args TEST_FILTER ${T_FILTER})
+  endif()
+  gtest_discover_tests(${name} ${filter_args} DISCOVERY_TIMEOUT 120 PROPERTIES ${props})
+endfunction()
+
+rt_csp_test(chan_test LABELS concurrency)
+rt_csp_test(select_test TIMEOUT 300 LABELS concurrency)
+rt_csp_test(chan_stress_test TIMEOUT 300 LABELS concurrency)
+rt_csp_test(sync_test LABELS concurrency)
+# The million-sleeper test is the heavy one; the rest of time_test is quick.
+rt_csp_test(time_test FILTER "-*Heavy*" LABELS unit)
+rt_csp_test(time_test FILTER "*Heavy*" TIMEOUT 600 LABELS heavy)
+rt_csp_test(deadlock_test LABELS unit)
+
+# tutorial_test runs the example programs of examples/tutorial/ and checks what they print.
+if(TARGET tutorial_01_serial)
+  rt_csp_test(tutorial_test LABELS unit)
+  target_compile_definitions(tutorial_test PRIVATE
+                             RT_TUTORIAL_DIR="${CMAKE_BINARY_DIR}/examples/tutorial")
+  add_dependencies(tutorial_test
+    tutorial_01_serial tutorial_02_go_without_waiting tutorial_03_sleep_in_main
+    tutorial_04_wait_group tutorial_05_channel_print tutorial_06_range_without_close
+    tutorial_07_every_worker_closes tutorial_08_fixed tutorial_09_select)
+endif()
