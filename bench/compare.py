@@ -1324,10 +1324,22 @@ def main() -> int:
                     help="configure build/ afresh (Release, RT_BUILD_TESTS=OFF) and rebuild")
     ap.add_argument("--no-build", action="store_true", help="use build/ as it is")
     ap.add_argument("--no-docs", action="store_true", help="do not touch docs/benchmarks.md")
+    ap.add_argument("--size", action="append", metavar="WORKLOAD[:MODE]=N",
+                    help="run a workload at another size than the issue's (repeatable), e.g. "
+                    "spawn_million:park=200000; the docs table shows the n used")
     ap.add_argument("--runtimes", help="comma-separated peers to run beside librt-csp "
                     "(go, boost_fiber; default: all that built)")
     ap.add_argument("-j", "--jobs", type=int, help="parallel build jobs")
     args = ap.parse_args()
+    for spec in args.size or []:
+        key, _, value = spec.partition("=")
+        key = key.replace(":", " ")
+        if key not in BY_KEY or not value.isdigit():
+            die(f"--size {spec}: expected WORKLOAD[:MODE]=N with a known workload")
+        import dataclasses
+        i = WORKLOADS.index(BY_KEY[key])
+        WORKLOADS[i] = dataclasses.replace(WORKLOADS[i], n=int(value))
+        BY_KEY[key] = WORKLOADS[i]
 
     quick = args.quick
     if args.runs is None:
