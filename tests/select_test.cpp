@@ -381,9 +381,9 @@ TEST(Select, AfterAsTimeout) {
         auto ready = rt::make_chan<int>(1);
         ready.send(1);
         EXPECT_EQ(rt::select(rt::recv(rt::after(1h)), rt::recv(ready)), 1u);
-        // A timeout in a loop: a value that arrives before it, and then nothing.
-        auto slow = rt::make_chan<int>();
-        rt::go([slow]() mutable { slow.send(5); });
+        // A timeout in a loop: a value that is there before it, and then nothing.
+        auto slow = rt::make_chan<int>(1);
+        slow.send(5);
         int got = 0, timeouts = 0;
         for (int i = 0; i < 2; ++i) {
           rt::select(rt::recv(slow, [&](std::optional<int> v) { got = *v; }),
