@@ -9,7 +9,7 @@
 #include <string>
 
 static void worker(const std::string& task, rt::wait_group& wg) {
-  thread_local std::mt19937 rng{std::random_device{}()};
+  std::mt19937 rng{std::random_device{}()};  // per fiber: a fiber may resume on another thread
   for (int i = 0; i < 3; ++i) {
     rt::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 3)(rng)));
     std::printf("%s %d complete\n", task.c_str(), i);

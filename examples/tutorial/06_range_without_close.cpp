@@ -11,7 +11,7 @@
 #include <string>
 
 static void worker(const std::string& task, rt::chan<std::string> ch) {
-  thread_local std::mt19937 rng{std::random_device{}()};
+  std::mt19937 rng{std::random_device{}()};  // per fiber: a fiber may resume on another thread
   for (int i = 0; i < 3; ++i) {
     rt::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 3)(rng)));
     ch.send(task + " " + std::to_string(i) + " complete\n");

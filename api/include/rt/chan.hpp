@@ -205,7 +205,10 @@ class chan {
   // `closed` is set); std::nullopt otherwise.
   std::optional<T> try_recv(bool* closed = nullptr) {
     std::optional<T> out;
-    if (!state_) return out;
+    if (!state_) {
+      if (closed) *closed = false;  // the nil channel is never closed
+      return out;
+    }
     detail::plain_thread_scope scope;
     detail::waiter* to_wake = nullptr;
     detail::try_result r;
