@@ -45,9 +45,10 @@ std::chrono::microseconds idle_cpu(unsigned workers, bool burst_first, int parke
   forever->add(1);
   rt::run([&] {
     if (burst_first) {  // make every worker busy first, so they must park again afterwards
+      const int n = static_cast<int>(rt_test::scaled(10000, 1000));
       rt::wait_group wg;
-      wg.add(10000);
-      for (int i = 0; i < 10000; ++i) {
+      wg.add(n);
+      for (int i = 0; i < n; ++i) {
         rt::go([&] {
           for (int j = 0; j < 10; ++j) rt::yield();
           wg.done();

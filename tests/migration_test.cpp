@@ -141,7 +141,7 @@ TEST(Migration, ThreadLocalAlwaysMatchesCurrentThread) {
 // A fiber woken by a fiber on another worker resumes somewhere (the waker's worker, typically);
 // wherever it resumes, its thread_local view is that thread's.
 TEST(Migration, WokenFiberSeesItsNewThread) {
-  constexpr int kRounds = 2000;
+  const int kRounds = static_cast<int>(rt_test::scaled(2000, 300));
   std::atomic<long> mismatches{0}, moves{0};
   rt::run([&] {
     for (int r = 0; r < kRounds; ++r) {

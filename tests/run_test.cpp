@@ -83,16 +83,18 @@ void run_some_fibers(unsigned workers, int n, std::atomic<long>& total) {
 
 TEST(Run, TwiceInOneProcess) {
   std::atomic<long> total{0};
-  run_some_fibers(2, 1000, total);
-  run_some_fibers(2, 1000, total);
-  EXPECT_EQ(total.load(), 2000);
+  const int n = static_cast<int>(rt_test::scaled(1000, 200));
+  run_some_fibers(2, n, total);
+  run_some_fibers(2, n, total);
+  EXPECT_EQ(total.load(), 2 * n);
 }
 
 TEST(Run, ManyTimesWithDifferentWorkerCounts) {
   std::atomic<long> total{0};
   unsigned counts[] = {1, 2, 4, 8, 1};
-  for (unsigned w : counts) run_some_fibers(w, 500, total);
-  EXPECT_EQ(total.load(), 2500);
+  const int n = static_cast<int>(rt_test::scaled(500, 100));
+  for (unsigned w : counts) run_some_fibers(w, n, total);
+  EXPECT_EQ(total.load(), 5 * n);
   for (int i = 0; i < 20; ++i) EXPECT_EQ(rt::run([i] { return i; }, with_workers(2)), i);
 }
 

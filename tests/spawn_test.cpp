@@ -93,21 +93,22 @@ void spawn_tree(int depth, std::atomic<long>& nodes, rt::wait_group& wg) {
 }
 
 TEST(Spawn, FibersSpawningFibers) {
+  const int kDepth = static_cast<int>(rt_test::scaled(11, 8));
   for (unsigned workers : {1u, 3u}) {
     std::atomic<long> nodes{0};
     rt::run([&] {
       rt::wait_group wg;
       wg.add(1);
-      rt::go(spawn_tree, 11, std::ref(nodes), std::ref(wg));
+      rt::go(spawn_tree, kDepth, std::ref(nodes), std::ref(wg));
       wg.wait();
     }, with_workers(workers));
-    EXPECT_EQ(nodes.load(), (1L << 12) - 1) << workers << " workers";
+    EXPECT_EQ(nodes.load(), (2L << kDepth) - 1) << workers << " workers";
   }
 }
 
 // A chain: each fiber spawns the next one and exits before it runs.
 TEST(Spawn, ChainOfFibersOutlivingTheirSpawner) {
-  constexpr int kLength = 5000;
+  const int kLength = static_cast<int>(rt_test::scaled(5000, 500));
   std::atomic<int> reached{0};
   rt::run([&] {
     rt::wait_group wg;

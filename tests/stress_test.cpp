@@ -36,7 +36,7 @@ void tree(int depth, std::atomic<long>& nodes, rt::wait_group& wg) {
 }
 
 TEST_P(Stress, SpawnTree) {
-  const int depth = static_cast<int>(scaled(15, 12));
+  const int depth = static_cast<int>(scaled(15, 10));
   std::atomic<long> nodes{0};
   rt::run([&] {
     rt::wait_group wg;
@@ -69,7 +69,7 @@ TEST_P(Stress, YieldStorm) {
 
 // Many waiters on one gate, over several rounds with a fresh gate each round.
 TEST_P(Stress, ManyWaiters) {
-  const int kWaiters = static_cast<int>(scaled(5000, 1000));
+  const int kWaiters = static_cast<int>(scaled(5000, 300));
   constexpr int kRounds = 5;
   std::atomic<long> woke{0};
   rt::run([&] {
@@ -97,7 +97,7 @@ TEST_P(Stress, ManyWaiters) {
 // A chain of N fibers: fiber i waits for link i, then releases link i+1. The order of arrivals
 // must be exactly 0, 1, ..., N-1, whichever worker each one resumes on.
 TEST_P(Stress, WakeChainKeepsOrder) {
-  const int N = static_cast<int>(scaled(5000, 1000));
+  const int N = static_cast<int>(scaled(5000, 300));
   std::vector<std::unique_ptr<rt::wait_group>> links;
   for (int i = 0; i <= N; ++i) {
     links.push_back(std::make_unique<rt::wait_group>());
@@ -127,7 +127,7 @@ TEST_P(Stress, WakeChainKeepsOrder) {
 // Many short rounds: main waits for 4 fibers that finish on whatever worker. A lost wakeup (the
 // main fiber parked after the last done()) hangs here.
 TEST_P(Stress, ManyShortRounds) {
-  const int kRounds = static_cast<int>(scaled(20000, 3000));
+  const int kRounds = static_cast<int>(scaled(20000, 1000));
   std::atomic<long> total{0};
   rt::run([&] {
     for (int r = 0; r < kRounds; ++r) {
@@ -148,7 +148,7 @@ TEST_P(Stress, ManyShortRounds) {
 // Parked workers must be woken for work that appears while they sleep: bursts separated by
 // idle moments (main blocked while a plain thread does the submitting).
 TEST_P(Stress, BurstsFromPlainThreads) {
-  const int kBursts = static_cast<int>(scaled(200, 50)), kPerBurst = 50;
+  const int kBursts = static_cast<int>(scaled(200, 20)), kPerBurst = 50;
   std::atomic<long> ran{0};
   rt::run([&] {
     for (int b = 0; b < kBursts; ++b) {
@@ -172,7 +172,7 @@ TEST_P(Stress, BurstsFromPlainThreads) {
 // Everything at once: fibers spawning fibers, yielding, waiting on shared wait_groups, plain
 // threads spawning and calling done().
 TEST_P(Stress, Mixed) {
-  const int kGroups = static_cast<int>(scaled(40, 10)), kPerGroup = 50, kThreads = 2;
+  const int kGroups = static_cast<int>(scaled(40, 6)), kPerGroup = 50, kThreads = 2;
   std::atomic<long> leaves{0}, thread_fibers{0};
   rt::run([&] {
     rt::wait_group all;

@@ -38,6 +38,14 @@ inline constexpr bool kAsan = true;
 inline constexpr bool kAsan = false;
 #endif
 
+// ThreadSanitizer counts every fiber that has run (it gives each one a logical thread) against
+// its limit of 8128 threads: under TSan, keep fewer than that alive at once.
+#if defined(__SANITIZE_THREAD__)
+inline constexpr bool kTsan = true;
+#else
+inline constexpr bool kTsan = false;
+#endif
+
 // Scales a workload down under sanitizers (they cost 5-20x in time and memory).
 inline constexpr long scaled(long normal, long sanitized) { return kSanitized ? sanitized : normal; }
 

@@ -44,8 +44,10 @@ TEST(FiberId, ZeroOnPlainThreads) {
 // 10k fibers on 4 workers (spawned from fibers on several workers, and from a plain thread):
 // ids are unique, never 0 or 1, and stay the same across yields.
 TEST(FiberId, UniqueAndStableAcross10kFibers) {
-  constexpr int kSpawners = 10, kPerSpawner = 900, kFromThread = 1000;
-  constexpr int kTotal = kSpawners * kPerSpawner + kSpawners + kFromThread;
+  // 10k fibers (2k under sanitizers).
+  const int kSpawners = 10, kPerSpawner = static_cast<int>(rt_test::scaled(900, 150)),
+            kFromThread = static_cast<int>(rt_test::scaled(1000, 490));
+  const int kTotal = kSpawners * kPerSpawner + kSpawners + kFromThread;
   std::vector<std::uint64_t> ids;
   ids.reserve(kTotal);
   std::mutex mu;
@@ -91,9 +93,10 @@ TEST(FiberId, UniqueAndStableAcross10kFibers) {
 // Ids stay unique even when control blocks are recycled: fibers that end and are replaced by new
 // ones get fresh ids.
 TEST(FiberId, RecycledControlBlocksGetFreshIds) {
+  const int kRounds = static_cast<int>(rt_test::scaled(50, 10));
   std::set<std::uint64_t> ids;
   rt::run([&] {
-    for (int round = 0; round < 50; ++round) {
+    for (int round = 0; round < kRounds; ++round) {
       std::vector<std::uint64_t> batch(100);
       rt::wait_group wg;
       wg.add(100);
@@ -107,7 +110,7 @@ TEST(FiberId, RecycledControlBlocksGetFreshIds) {
       ids.insert(batch.begin(), batch.end());
     }
   }, with_workers(2));
-  EXPECT_EQ(ids.size(), 5000u);
+  EXPECT_EQ(ids.size(), static_cast<std::size_t>(kRounds) * 100);
 }
 
 }  // namespace

@@ -204,7 +204,7 @@ TEST(WaitGroupBridge, FibersWaitForPlainThread) {
 
 // Plain threads calling done() concurrently with fibers calling done() on the same counter.
 TEST(WaitGroupBridge, MixedDoneFromThreadsAndFibers) {
-  constexpr int kFibers = 1000, kThreads = 4, kPerThread = 250;
+  const int kFibers = static_cast<int>(rt_test::scaled(1000, 200)), kThreads = 4, kPerThread = 250;
   rt::run([&] {
     for (int round = 0; round < 5; ++round) {
       rt::wait_group wg;
@@ -224,7 +224,7 @@ TEST(WaitGroupBridge, MixedDoneFromThreadsAndFibers) {
 
 // rt::go from a plain thread while rt::run runs: the fibers run in the runtime.
 TEST(PlainThreadGo, SpawnsIntoRunningRuntime) {
-  constexpr int N = 2000;
+  const int N = static_cast<int>(rt_test::scaled(2000, 500));
   std::atomic<int> ran{0};
   std::atomic<int> zero_ids{0};
   rt::run([&] {
