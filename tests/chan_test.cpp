@@ -831,7 +831,8 @@ void hold_if_shutting_down(int) {
 }  // namespace
 
 TEST(ChanThreads, CloseFromThreadWhileRunReturns) {
-  struct sigaction sa{}, old{};
+  struct sigaction sa {
+  }, old{};
   sa.sa_handler = hold_if_shutting_down;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;

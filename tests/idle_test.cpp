@@ -6,8 +6,8 @@
 // This is a resource bound, not a speed threshold: the plain thread sleeps only to let wall time
 // pass while it measures; nothing is synchronised by sleeping.
 #include <gtest/gtest.h>
-#include <rt/csp.hpp>
 #include <sys/resource.h>
+#include <rt/csp.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -43,41 +43,43 @@ std::chrono::microseconds idle_cpu(unsigned workers, bool burst_first, int parke
   // Parked fibers block on this one for good; it must outlive run(), which unwinds them.
   auto forever = std::make_unique<rt::wait_group>();
   forever->add(1);
-  rt::run([&] {
-    if (burst_first) {  // make every worker busy first, so they must park again afterwards
-      const int n = static_cast<int>(rt_test::scaled(10000, 1000));
-      rt::wait_group wg;
-      wg.add(n);
-      for (int i = 0; i < n; ++i) {
-        rt::go([&] {
-          for (int j = 0; j < 10; ++j) rt::yield();
-          wg.done();
-        });
-      }
-      wg.wait();
-    }
-    rt::wait_group all_parked_soon;
-    all_parked_soon.add(parked);
-    for (int i = 0; i < parked; ++i) {
-      rt::go([w = forever.get(), &all_parked_soon] {
-        all_parked_soon.done();
-        w->wait();
-      });
-    }
-    all_parked_soon.wait();
+  rt::run(
+      [&] {
+        if (burst_first) {  // make every worker busy first, so they must park again afterwards
+          const int n = static_cast<int>(rt_test::scaled(10000, 1000));
+          rt::wait_group wg;
+          wg.add(n);
+          for (int i = 0; i < n; ++i) {
+            rt::go([&] {
+              for (int j = 0; j < 10; ++j) rt::yield();
+              wg.done();
+            });
+          }
+          wg.wait();
+        }
+        rt::wait_group all_parked_soon;
+        all_parked_soon.add(parked);
+        for (int i = 0; i < parked; ++i) {
+          rt::go([w = forever.get(), &all_parked_soon] {
+            all_parked_soon.done();
+            w->wait();
+          });
+        }
+        all_parked_soon.wait();
 
-    rt::wait_group release;
-    release.add(1);
-    std::thread meter([&] {
-      std::this_thread::sleep_for(50ms);  // let the workers settle into their parked state
-      auto t0 = cpu_time();
-      std::this_thread::sleep_for(kWindow);
-      used = cpu_time() - t0;
-      release.done();
-    });
-    release.wait();
-    meter.join();
-  }, rt_test::with_workers(workers));
+        rt::wait_group release;
+        release.add(1);
+        std::thread meter([&] {
+          std::this_thread::sleep_for(50ms);  // let the workers settle into their parked state
+          auto t0 = cpu_time();
+          std::this_thread::sleep_for(kWindow);
+          used = cpu_time() - t0;
+          release.done();
+        });
+        release.wait();
+        meter.join();
+      },
+      rt_test::with_workers(workers));
   return used;
 }
 

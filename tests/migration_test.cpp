@@ -35,7 +35,9 @@ thread_local int tl_value = 0;
   }
   return tl_value;
 }
-[[gnu::noipa]] const int* tl_address() { return &tl_value; }
+[[gnu::noipa]] const int* tl_address() {
+  return &tl_value;
+}
 
 // True when the calling thread's thread_local state matches the registry entry of the thread
 // std::this_thread::get_id() names.
@@ -62,34 +64,36 @@ migration_result observe_migration(unsigned workers, int max_rounds) {
   std::mutex mu;
   std::atomic<bool> migrated{false};
   std::atomic<long> mismatches{0};
-  rt::run([&] {
-    for (int round = 0; round < max_rounds && !migrated.load(); ++round) {
-      res.rounds = round + 1;
-      const int n = static_cast<int>(4 * workers);
-      rt::wait_group wg;
-      wg.add(n);
-      for (int i = 0; i < n; ++i) {
-        rt::go([&, i] {
-          std::thread::id first = current_thread();
-          if (!thread_local_is_current()) mismatches.fetch_add(1);
-          std::set<std::thread::id> seen{first};
-          for (int j = 0; j < 8 * (i + 1); ++j) {
-            rt::yield();
-            std::thread::id now = current_thread();
-            if (!thread_local_is_current()) mismatches.fetch_add(1);
-            if (now != first) migrated.store(true);
-            seen.insert(now);
+  rt::run(
+      [&] {
+        for (int round = 0; round < max_rounds && !migrated.load(); ++round) {
+          res.rounds = round + 1;
+          const int n = static_cast<int>(4 * workers);
+          rt::wait_group wg;
+          wg.add(n);
+          for (int i = 0; i < n; ++i) {
+            rt::go([&, i] {
+              std::thread::id first = current_thread();
+              if (!thread_local_is_current()) mismatches.fetch_add(1);
+              std::set<std::thread::id> seen{first};
+              for (int j = 0; j < 8 * (i + 1); ++j) {
+                rt::yield();
+                std::thread::id now = current_thread();
+                if (!thread_local_is_current()) mismatches.fetch_add(1);
+                if (now != first) migrated.store(true);
+                seen.insert(now);
+              }
+              {
+                std::lock_guard lk(mu);
+                res.threads.insert(seen.begin(), seen.end());
+              }
+              wg.done();
+            });
           }
-          {
-            std::lock_guard lk(mu);
-            res.threads.insert(seen.begin(), seen.end());
-          }
-          wg.done();
-        });
-      }
-      wg.wait();
-    }
-  }, with_workers(workers));
+          wg.wait();
+        }
+      },
+      with_workers(workers));
   res.migrated = migrated.load();
   res.tl_mismatches = mismatches.load();
   return res;
@@ -115,25 +119,27 @@ TEST(Migration, FibersMoveBetweenFourWorkers) {
 TEST(Migration, ThreadLocalAlwaysMatchesCurrentThread) {
   constexpr int kFibers = 64, kYields = 300;
   std::atomic<long> mismatches{0}, moves{0}, checks{0};
-  rt::run([&] {
-    rt::wait_group wg;
-    wg.add(kFibers);
-    for (int i = 0; i < kFibers; ++i) {
-      rt::go([&, i] {
-        std::thread::id prev = current_thread();
-        for (int j = 0; j < kYields; ++j) {
-          if (j % (i % 7 + 1) == 0) rt::yield();
-          std::thread::id now = current_thread();
-          if (now != prev) moves.fetch_add(1);
-          prev = now;
-          checks.fetch_add(1);
-          if (!thread_local_is_current()) mismatches.fetch_add(1);
+  rt::run(
+      [&] {
+        rt::wait_group wg;
+        wg.add(kFibers);
+        for (int i = 0; i < kFibers; ++i) {
+          rt::go([&, i] {
+            std::thread::id prev = current_thread();
+            for (int j = 0; j < kYields; ++j) {
+              if (j % (i % 7 + 1) == 0) rt::yield();
+              std::thread::id now = current_thread();
+              if (now != prev) moves.fetch_add(1);
+              prev = now;
+              checks.fetch_add(1);
+              if (!thread_local_is_current()) mismatches.fetch_add(1);
+            }
+            wg.done();
+          });
         }
-        wg.done();
-      });
-    }
-    wg.wait();
-  }, with_workers(3));
+        wg.wait();
+      },
+      with_workers(3));
   EXPECT_EQ(checks.load(), kFibers * kYields);
   EXPECT_EQ(mismatches.load(), 0) << "after " << moves.load() << " observed moves";
 }
@@ -143,28 +149,30 @@ TEST(Migration, ThreadLocalAlwaysMatchesCurrentThread) {
 TEST(Migration, WokenFiberSeesItsNewThread) {
   const int kRounds = static_cast<int>(rt_test::scaled(2000, 300));
   std::atomic<long> mismatches{0}, moves{0};
-  rt::run([&] {
-    for (int r = 0; r < kRounds; ++r) {
-      rt::wait_group gate, started, done;
-      gate.add(1);
-      started.add(1);
-      done.add(2);
-      rt::go([&] {
-        std::thread::id before = current_thread();
-        started.done();
-        gate.wait();
-        if (current_thread() != before) moves.fetch_add(1);
-        if (!thread_local_is_current()) mismatches.fetch_add(1);
-        done.done();
-      });
-      rt::go([&] {
-        started.wait();
-        gate.done();
-        done.done();
-      });
-      done.wait();
-    }
-  }, with_workers(2));
+  rt::run(
+      [&] {
+        for (int r = 0; r < kRounds; ++r) {
+          rt::wait_group gate, started, done;
+          gate.add(1);
+          started.add(1);
+          done.add(2);
+          rt::go([&] {
+            std::thread::id before = current_thread();
+            started.done();
+            gate.wait();
+            if (current_thread() != before) moves.fetch_add(1);
+            if (!thread_local_is_current()) mismatches.fetch_add(1);
+            done.done();
+          });
+          rt::go([&] {
+            started.wait();
+            gate.done();
+            done.done();
+          });
+          done.wait();
+        }
+      },
+      with_workers(2));
   EXPECT_EQ(mismatches.load(), 0) << "after " << moves.load() << " observed moves";
 }
 

@@ -66,15 +66,17 @@ TEST(Misuse, RunInsideMainFiberThrows) {
 
 TEST(Misuse, RunInsideSpawnedFiberThrows) {
   std::string what;
-  rt::run([&] {
-    rt::wait_group wg;
-    wg.add(1);
-    rt::go([&] {
-      what = what_of<rt::runtime_error>([] { rt::run([] {}); });
-      wg.done();
-    });
-    wg.wait();
-  }, with_workers(2));
+  rt::run(
+      [&] {
+        rt::wait_group wg;
+        wg.add(1);
+        rt::go([&] {
+          what = what_of<rt::runtime_error>([] { rt::run([] {}); });
+          wg.done();
+        });
+        wg.wait();
+      },
+      with_workers(2));
   EXPECT_THAT(what, HasSubstr("fiber"));
 }
 
@@ -82,10 +84,14 @@ TEST(Misuse, RunInsideSpawnedFiberThrows) {
 TEST(Misuse, ConcurrentRunFromAnotherThreadThrows) {
   std::string what;
   bool inner_ran = false;
-  rt::run([&] {
-    std::thread t([&] { what = what_of<rt::runtime_error>([&] { rt::run([&] { inner_ran = true; }); }); });
-    t.join();  // blocks this worker briefly; the other thread needs no fiber to finish
-  }, with_workers(2));
+  rt::run(
+      [&] {
+        std::thread t([&] {
+          what = what_of<rt::runtime_error>([&] { rt::run([&] { inner_ran = true; }); });
+        });
+        t.join();  // blocks this worker briefly; the other thread needs no fiber to finish
+      },
+      with_workers(2));
   EXPECT_FALSE(inner_ran);
   EXPECT_THAT(what, HasSubstr("rt::run"));
   EXPECT_THAT(what, HasSubstr("another"));
@@ -133,32 +139,34 @@ TEST(Misuse, NegativeWaitGroupCounterThrowsAndLeavesCounterUnchanged) {
 TEST(Misuse, NegativeWaitGroupCounterInsideFibers) {
   std::atomic<int> thrown{0};
   std::atomic<bool> released{false};
-  rt::run([&] {
-    rt::wait_group wg, done;
-    wg.add(1);
-    done.add(11);
-    // A waiter on wg must not be woken by a failed add that would have crossed zero.
-    rt::go([&] {
-      wg.wait();
-      EXPECT_TRUE(released.load()) << "woken by a failed negative add";
-      done.done();
-    });
-    for (int i = 0; i < 10; ++i) {
-      rt::go([&] {
-        try {
-          wg.add(-2);
-        } catch (const rt::runtime_error& e) {
-          EXPECT_STREQ(e.what(), "negative wait_group counter");
-          thrown.fetch_add(1);
+  rt::run(
+      [&] {
+        rt::wait_group wg, done;
+        wg.add(1);
+        done.add(11);
+        // A waiter on wg must not be woken by a failed add that would have crossed zero.
+        rt::go([&] {
+          wg.wait();
+          EXPECT_TRUE(released.load()) << "woken by a failed negative add";
+          done.done();
+        });
+        for (int i = 0; i < 10; ++i) {
+          rt::go([&] {
+            try {
+              wg.add(-2);
+            } catch (const rt::runtime_error& e) {
+              EXPECT_STREQ(e.what(), "negative wait_group counter");
+              thrown.fetch_add(1);
+            }
+            done.done();
+          });
         }
-        done.done();
-      });
-    }
-    while (thrown.load() < 10) rt::yield();
-    released.store(true);
-    wg.done();
-    done.wait();
-  }, with_workers(2));
+        while (thrown.load() < 10) rt::yield();
+        released.store(true);
+        wg.done();
+        done.wait();
+      },
+      with_workers(2));
   EXPECT_EQ(thrown.load(), 10);
 }
 

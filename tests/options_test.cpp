@@ -5,8 +5,8 @@
 // the culprit before main_fn runs; the runtime stays usable after.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <rt/csp.hpp>
 #include <sched.h>
+#include <rt/csp.hpp>
 
 #include <atomic>
 #include <mutex>
@@ -30,31 +30,33 @@ using ::testing::HasSubstr;
 std::size_t observe_threads(const rt::options& opts, std::size_t expected, int max_rounds) {
   std::mutex mu;
   std::set<std::thread::id> seen;
-  rt::run([&] {
-    int extra = 20;
-    for (int round = 0; round < max_rounds && extra > 0; ++round) {
-      {
-        std::lock_guard lk(mu);
-        if (seen.size() >= expected) --extra;
-      }
-      constexpr int n = 32;
-      rt::wait_group wg;
-      wg.add(n);
-      for (int i = 0; i < n; ++i) {
-        rt::go([&, i] {
-          for (int j = 0; j <= 4 * i; ++j) {
-            {
-              std::lock_guard lk(mu);
-              seen.insert(current_thread());
-            }
-            rt::yield();
+  rt::run(
+      [&] {
+        int extra = 20;
+        for (int round = 0; round < max_rounds && extra > 0; ++round) {
+          {
+            std::lock_guard lk(mu);
+            if (seen.size() >= expected) --extra;
           }
-          wg.done();
-        });
-      }
-      wg.wait();
-    }
-  }, opts);
+          constexpr int n = 32;
+          rt::wait_group wg;
+          wg.add(n);
+          for (int i = 0; i < n; ++i) {
+            rt::go([&, i] {
+              for (int j = 0; j <= 4 * i; ++j) {
+                {
+                  std::lock_guard lk(mu);
+                  seen.insert(current_thread());
+                }
+                rt::yield();
+              }
+              wg.done();
+            });
+          }
+          wg.wait();
+        }
+      },
+      opts);
   return seen.size();
 }
 
@@ -104,7 +106,8 @@ TEST(MaxProcs, EmptyEnvironmentMeansUnset) {
 }
 
 TEST(MaxProcs, InvalidValuesThrowNamingTheVariable) {
-  for (const char* bad : {"0", "abc", "99999", "-1", "1025", "3x", " 3", "2.5", "18446744073709551617"}) {
+  for (const char* bad :
+       {"0", "abc", "99999", "-1", "1025", "3x", " 3", "2.5", "18446744073709551617"}) {
     env_guard env("RT_MAXPROCS", bad);
     bool ran = false;
     std::string what = what_of<rt::runtime_error>([&] { rt::run([&] { ran = true; }); });
@@ -137,7 +140,8 @@ TEST(MaxProcs, UpperBoundIsAccepted) {
 TEST(Options, TooManyWorkersThrows) {
   env_guard env("RT_MAXPROCS", nullptr);
   bool ran = false;
-  std::string what = what_of<rt::runtime_error>([&] { rt::run([&] { ran = true; }, with_workers(1025)); });
+  std::string what =
+      what_of<rt::runtime_error>([&] { rt::run([&] { ran = true; }, with_workers(1025)); });
   EXPECT_THAT(what, HasSubstr("workers"));
   EXPECT_THAT(what, HasSubstr("1025"));
   EXPECT_FALSE(ran);
@@ -160,26 +164,29 @@ TEST(Options, StackSizeOutOfRangeThrows) {
 // Bounds: 16 KiB and 1 GiB are accepted, and a fiber runs on such a stack; odd sizes are
 // rounded up to pages.
 TEST(Options, StackSizeBoundsAreAccepted) {
-  for (std::size_t good : {std::size_t{16384}, std::size_t{16384 + 1}, std::size_t{100000},
-                           std::size_t{1} << 30}) {
+  for (std::size_t good :
+       {std::size_t{16384}, std::size_t{16384 + 1}, std::size_t{100000}, std::size_t{1} << 30}) {
     rt::options o;
     o.workers = 2;
     o.stack_size = good;
     std::atomic<int> ran{0};
-    EXPECT_NO_THROW(rt::run([&] {
-      rt::wait_group wg;
-      wg.add(4);
-      for (int i = 0; i < 4; ++i) {
-        rt::go([&] {
-          volatile char buf[8192];  // half the smallest stack
-          buf[0] = 1;
-          buf[sizeof buf - 1] = 1;
-          ran.fetch_add(buf[0] + buf[sizeof buf - 1] - 1);
-          wg.done();
-        });
-      }
-      wg.wait();
-    }, o)) << good;
+    EXPECT_NO_THROW(rt::run(
+        [&] {
+          rt::wait_group wg;
+          wg.add(4);
+          for (int i = 0; i < 4; ++i) {
+            rt::go([&] {
+              volatile char buf[8192];  // half the smallest stack
+              buf[0] = 1;
+              buf[sizeof buf - 1] = 1;
+              ran.fetch_add(buf[0] + buf[sizeof buf - 1] - 1);
+              wg.done();
+            });
+          }
+          wg.wait();
+        },
+        o))
+        << good;
     EXPECT_EQ(ran.load(), 4) << good;
   }
 }
@@ -196,18 +203,20 @@ TEST(Options, EveryGuardPolicyRunsFibers) {
       o.stack_pool_high_water = 0;  // release stacks eagerly: exercises the cold list
       const int n = static_cast<int>(rt_test::scaled(2000, 200));
       std::atomic<long> ran{0};
-      rt::run([&] {
-        rt::wait_group wg;
-        wg.add(n);
-        for (int i = 0; i < n; ++i) {
-          rt::go([&] {
-            rt::yield();
-            ran.fetch_add(1);
-            wg.done();
-          });
-        }
-        wg.wait();
-      }, o);
+      rt::run(
+          [&] {
+            rt::wait_group wg;
+            wg.add(n);
+            for (int i = 0; i < n; ++i) {
+              rt::go([&] {
+                rt::yield();
+                ran.fetch_add(1);
+                wg.done();
+              });
+            }
+            wg.wait();
+          },
+          o);
       EXPECT_EQ(ran.load(), n) << "policy " << static_cast<int>(g) << " budget " << budget;
     }
   }

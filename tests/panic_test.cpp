@@ -8,9 +8,9 @@
 // its stdout and stderr on pipes, since death tests only capture stderr.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <rt/csp.hpp>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <rt/csp.hpp>
 
 #include <cstdio>
 #include <iostream>
@@ -30,12 +30,14 @@ class PanicDeathTest : public ::testing::Test {
 };
 
 void spawn_and_throw(unsigned workers) {
-  rt::run([] {
-    rt::wait_group wg;
-    wg.add(1);
-    rt::go([] { throw std::runtime_error("boom"); });
-    wg.wait();  // never returns: the panic ends the process
-  }, with_workers(workers));
+  rt::run(
+      [] {
+        rt::wait_group wg;
+        wg.add(1);
+        rt::go([] { throw std::runtime_error("boom"); });
+        wg.wait();  // never returns: the panic ends the process
+      },
+      with_workers(workers));
 }
 
 TEST_F(PanicDeathTest, SpawnedFiber) {
@@ -49,15 +51,17 @@ TEST_F(PanicDeathTest, SpawnedFiberSeveralWorkers) {
 }
 
 TEST_F(PanicDeathTest, MainFiber) {
-  EXPECT_EXIT(rt::run([] { throw std::logic_error("main failed"); }),
-              ::testing::ExitedWithCode(2), "panic: main failed\n(.|\n)*fiber 1 \\[running\\]");
+  EXPECT_EXIT(rt::run([] { throw std::logic_error("main failed"); }), ::testing::ExitedWithCode(2),
+              "panic: main failed\n(.|\n)*fiber 1 \\[running\\]");
 }
 
 TEST_F(PanicDeathTest, NonStdException) {
-  EXPECT_EXIT(rt::run([] {
-                rt::go([] { throw 42; });
-                for (;;) rt::yield();
-              }, with_workers(1)),
+  EXPECT_EXIT(rt::run(
+                  [] {
+                    rt::go([] { throw 42; });
+                    for (;;) rt::yield();
+                  },
+                  with_workers(1)),
               ::testing::ExitedWithCode(2), "panic: (.|\n)*int(.|\n)*fiber [0-9]+ \\[running\\]");
 }
 
@@ -91,40 +95,42 @@ TEST(Panic, CaughtExceptionsAreFine) {
 // block or a destructor during unwinding, even if it resumes on another thread.
 TEST(Panic, ExceptionStateIsPerFiber) {
   std::atomic<int> ok{0}, bad{0};
-  rt::run([&] {
-    rt::wait_group wg;
-    constexpr int N = 64;
-    wg.add(N);
-    for (int i = 0; i < N; ++i) {
-      rt::go([&, i] {
-        struct yields_in_dtor {
-          std::atomic<int>* bad;
-          ~yields_in_dtor() {
-            int before = std::uncaught_exceptions();
-            rt::yield();
-            if (std::uncaught_exceptions() != before || before != 1) bad->fetch_add(1);
-          }
-        };
-        try {
-          yields_in_dtor d{&bad};
-          throw std::runtime_error(std::to_string(i));
-        } catch (const std::runtime_error& e) {
-          for (int k = 0; k < 3; ++k) {
-            rt::yield();
+  rt::run(
+      [&] {
+        rt::wait_group wg;
+        constexpr int N = 64;
+        wg.add(N);
+        for (int i = 0; i < N; ++i) {
+          rt::go([&, i] {
+            struct yields_in_dtor {
+              std::atomic<int>* bad;
+              ~yields_in_dtor() {
+                int before = std::uncaught_exceptions();
+                rt::yield();
+                if (std::uncaught_exceptions() != before || before != 1) bad->fetch_add(1);
+              }
+            };
             try {
-              throw;  // rethrows *this fiber's* current exception
-            } catch (const std::runtime_error& again) {
-              if (std::string(again.what()) != std::to_string(i)) bad.fetch_add(1);
+              yields_in_dtor d{&bad};
+              throw std::runtime_error(std::to_string(i));
+            } catch (const std::runtime_error& e) {
+              for (int k = 0; k < 3; ++k) {
+                rt::yield();
+                try {
+                  throw;  // rethrows *this fiber's* current exception
+                } catch (const std::runtime_error& again) {
+                  if (std::string(again.what()) != std::to_string(i)) bad.fetch_add(1);
+                }
+              }
+              if (std::string(e.what()) == std::to_string(i)) ok.fetch_add(1);
             }
-          }
-          if (std::string(e.what()) == std::to_string(i)) ok.fetch_add(1);
+            if (std::uncaught_exceptions() != 0 || std::current_exception()) bad.fetch_add(1);
+            wg.done();
+          });
         }
-        if (std::uncaught_exceptions() != 0 || std::current_exception()) bad.fetch_add(1);
-        wg.done();
-      });
-    }
-    wg.wait();
-  }, with_workers(3));
+        wg.wait();
+      },
+      with_workers(3));
   EXPECT_EQ(ok.load(), 64);
   EXPECT_EQ(bad.load(), 0);
 }
@@ -184,18 +190,20 @@ child_result run_in_child(F fn) {
 
 TEST(PanicOutput, EarlierOutputIsFlushed) {
   child_result r = run_in_child([] {
-    rt::run([] {
-      std::printf("printf-partial;");
-      std::cout << "cout-partial;";
-      std::fputs("stderr-partial;", stderr);
-      rt::wait_group wg;
-      wg.add(1);
-      rt::go([] {
-        std::printf("from-fiber");
-        throw std::runtime_error("boom");
-      });
-      wg.wait();
-    }, with_workers(2));
+    rt::run(
+        [] {
+          std::printf("printf-partial;");
+          std::cout << "cout-partial;";
+          std::fputs("stderr-partial;", stderr);
+          rt::wait_group wg;
+          wg.add(1);
+          rt::go([] {
+            std::printf("from-fiber");
+            throw std::runtime_error("boom");
+          });
+          wg.wait();
+        },
+        with_workers(2));
   });
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.out, "printf-partial;cout-partial;from-fiber");
@@ -208,18 +216,20 @@ TEST(PanicOutput, EarlierOutputIsFlushed) {
 TEST(PanicOutput, ConcurrentPanicsPrintOneReport) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     child_result r = run_in_child([] {
-      rt::run([] {
-        rt::wait_group gate;
-        gate.add(1);
-        for (int i = 0; i < 8; ++i) {
-          rt::go([&gate] {
-            gate.wait();
-            throw std::runtime_error("concurrent");
-          });
-        }
-        gate.done();
-        for (;;) rt::yield();
-      }, with_workers(4));
+      rt::run(
+          [] {
+            rt::wait_group gate;
+            gate.add(1);
+            for (int i = 0; i < 8; ++i) {
+              rt::go([&gate] {
+                gate.wait();
+                throw std::runtime_error("concurrent");
+              });
+            }
+            gate.done();
+            for (;;) rt::yield();
+          },
+          with_workers(4));
     });
     EXPECT_EQ(r.status, 2);
     std::size_t reports = 0;

@@ -23,11 +23,13 @@ rt::options capturing(unsigned workers) {
 TEST(CapturePanics, FirstEscapedExceptionIsRethrownFromRun) {
   for (unsigned w : {1u, 2u}) {
     try {
-      rt::run([] {
-        auto never = rt::make_chan<int>();
-        rt::go([] { throw std::runtime_error("boom"); });
-        never.recv();  // only the panic can end this run
-      }, capturing(w));
+      rt::run(
+          [] {
+            auto never = rt::make_chan<int>();
+            rt::go([] { throw std::runtime_error("boom"); });
+            never.recv();  // only the panic can end this run
+          },
+          capturing(w));
       FAIL() << "rt::run returned normally";
     } catch (const std::runtime_error& e) {
       EXPECT_STREQ(e.what(), "boom");
@@ -58,25 +60,27 @@ std::string trace_with_seed(std::uint64_t seed) {
   std::string trace;
   rt::options o = rt_test::with_workers(1);
   o.chaos_seed = seed;
-  rt::run([&] {
-    auto ch = rt::make_chan<int>(2);
-    rt::wait_group wg;
-    for (int p = 0; p < 4; ++p) {
-      wg.add(1);
-      rt::go([&, p, ch]() mutable {
-        for (int i = 0; i < 25; ++i) {
-          ch.send(p * 100 + i);
-          trace += static_cast<char>('a' + p);
+  rt::run(
+      [&] {
+        auto ch = rt::make_chan<int>(2);
+        rt::wait_group wg;
+        for (int p = 0; p < 4; ++p) {
+          wg.add(1);
+          rt::go([&, p, ch]() mutable {
+            for (int i = 0; i < 25; ++i) {
+              ch.send(p * 100 + i);
+              trace += static_cast<char>('a' + p);
+            }
+            wg.done();
+          });
         }
-        wg.done();
-      });
-    }
-    rt::go([&wg, ch]() mutable {
-      wg.wait();
-      ch.close();
-    });
-    for (int v : ch) trace += std::to_string(v % 100);
-  }, o);
+        rt::go([&wg, ch]() mutable {
+          wg.wait();
+          ch.close();
+        });
+        for (int v : ch) trace += std::to_string(v % 100);
+      },
+      o);
   return trace;
 }
 
@@ -94,22 +98,24 @@ TEST(Chaos, ResultsStayExactUnderChaos) {
       rt::options o = rt_test::with_workers(w);
       o.chaos_seed = seed;
       long sum = 0;
-      rt::run([&] {
-        auto ch = rt::make_chan<long>();
-        rt::wait_group wg;
-        for (int p = 0; p < 8; ++p) {
-          wg.add(1);
-          rt::go([&wg, ch, p]() mutable {
-            for (long i = 1; i <= 500; ++i) ch.send(i + p * 1000);
-            wg.done();
-          });
-        }
-        rt::go([&wg, ch]() mutable {
-          wg.wait();
-          ch.close();
-        });
-        for (long v : ch) sum += v;
-      }, o);
+      rt::run(
+          [&] {
+            auto ch = rt::make_chan<long>();
+            rt::wait_group wg;
+            for (int p = 0; p < 8; ++p) {
+              wg.add(1);
+              rt::go([&wg, ch, p]() mutable {
+                for (long i = 1; i <= 500; ++i) ch.send(i + p * 1000);
+                wg.done();
+              });
+            }
+            rt::go([&wg, ch]() mutable {
+              wg.wait();
+              ch.close();
+            });
+            for (long v : ch) sum += v;
+          },
+          o);
       long expected = 0;
       for (int p = 0; p < 8; ++p) expected += 500L * 501 / 2 + 500L * p * 1000;
       EXPECT_EQ(sum, expected) << "seed " << seed << " workers " << w;
@@ -121,11 +127,13 @@ TEST(MutexDeathTest, DestroyingALockedMutexIsFatal) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        rt::run([] {
-          auto* m = new rt::mutex;
-          m->lock();
-          delete m;
-        }, rt_test::with_workers(1));
+        rt::run(
+            [] {
+              auto* m = new rt::mutex;
+              m->lock();
+              delete m;
+            },
+            rt_test::with_workers(1));
       },
       ::testing::ExitedWithCode(2), "fatal error: rt::mutex destroyed while locked");
 }

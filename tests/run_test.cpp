@@ -10,11 +10,11 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
-#include <mutex>
 
 #include "test_support.hpp"
 
@@ -48,37 +48,41 @@ TEST(Run, AcceptsLvalueAndMutableCallables) {
 TEST(Run, WritesOfMainAreVisibleAfterReturn) {
   std::string out;
   std::vector<int> v;
-  rt::run([&] {
-    out = "written in main";
-    rt::wait_group wg;
-    wg.add(100);
-    std::mutex mu;
-    for (int i = 0; i < 100; ++i) {
-      rt::go([&, i] {
-        std::lock_guard lk(mu);
-        v.push_back(i);
-        wg.done();
-      });
-    }
-    wg.wait();
-  }, with_workers(4));
+  rt::run(
+      [&] {
+        out = "written in main";
+        rt::wait_group wg;
+        wg.add(100);
+        std::mutex mu;
+        for (int i = 0; i < 100; ++i) {
+          rt::go([&, i] {
+            std::lock_guard lk(mu);
+            v.push_back(i);
+            wg.done();
+          });
+        }
+        wg.wait();
+      },
+      with_workers(4));
   EXPECT_EQ(out, "written in main");
   EXPECT_EQ(v.size(), 100u);
 }
 
 void run_some_fibers(unsigned workers, int n, std::atomic<long>& total) {
-  rt::run([&] {
-    rt::wait_group wg;
-    wg.add(n);
-    for (int i = 0; i < n; ++i) {
-      rt::go([&] {
-        rt::yield();
-        total.fetch_add(1);
-        wg.done();
-      });
-    }
-    wg.wait();
-  }, with_workers(workers));
+  rt::run(
+      [&] {
+        rt::wait_group wg;
+        wg.add(n);
+        for (int i = 0; i < n; ++i) {
+          rt::go([&] {
+            rt::yield();
+            total.fetch_add(1);
+            wg.done();
+          });
+        }
+        wg.wait();
+      },
+      with_workers(workers));
 }
 
 TEST(Run, TwiceInOneProcess) {
@@ -118,20 +122,22 @@ TEST(RunShutdown, ParkedFibersAreUnwound) {
   auto never = std::make_unique<rt::wait_group>();
   never->add(1);
   std::atomic<int> started{0}, resumed{0};
-  rt::run([&] {
-    rt::wait_group all_started;
-    all_started.add(N);
-    for (int i = 0; i < N; ++i) {
-      rt::go([&, w = never.get(), t = tracked(captured)] {
-        tracked local(locals);  // destroyed by unwinding, not by destroying the callable
-        started.fetch_add(1);
-        all_started.done();
-        w->wait();
-        resumed.fetch_add(1);  // never reached
-      });
-    }
-    all_started.wait();
-  }, with_workers(2));
+  rt::run(
+      [&] {
+        rt::wait_group all_started;
+        all_started.add(N);
+        for (int i = 0; i < N; ++i) {
+          rt::go([&, w = never.get(), t = tracked(captured)] {
+            tracked local(locals);  // destroyed by unwinding, not by destroying the callable
+            started.fetch_add(1);
+            all_started.done();
+            w->wait();
+            resumed.fetch_add(1);  // never reached
+          });
+        }
+        all_started.wait();
+      },
+      with_workers(2));
   EXPECT_EQ(started.load(), N);
   EXPECT_EQ(resumed.load(), 0) << "a leftover fiber ran on past its switch point";
   EXPECT_EQ(captured.live(), 0) << "captured objects of leftover fibers were not destroyed";
@@ -144,19 +150,21 @@ TEST(RunShutdown, YieldingFibersAreUnwound) {
   constexpr int N = 64;
   lifetime_counter captured, locals;
   std::atomic<int> started{0};
-  rt::run([&] {
-    rt::wait_group all_started;
-    all_started.add(N);
-    for (int i = 0; i < N; ++i) {
-      rt::go([&, t = tracked(captured)] {
-        tracked local(locals);
-        started.fetch_add(1);
-        all_started.done();
-        for (;;) rt::yield();
-      });
-    }
-    all_started.wait();
-  }, with_workers(3));
+  rt::run(
+      [&] {
+        rt::wait_group all_started;
+        all_started.add(N);
+        for (int i = 0; i < N; ++i) {
+          rt::go([&, t = tracked(captured)] {
+            tracked local(locals);
+            started.fetch_add(1);
+            all_started.done();
+            for (;;) rt::yield();
+          });
+        }
+        all_started.wait();
+      },
+      with_workers(3));
   EXPECT_EQ(started.load(), N);
   EXPECT_EQ(captured.live(), 0);
   EXPECT_EQ(locals.live(), 0);
@@ -167,16 +175,18 @@ TEST(RunShutdown, NeverStartedFibersAreDestroyed) {
   constexpr int N = 1000;
   lifetime_counter captured, args;
   std::atomic<int> ran{0};
-  rt::run([&] {
-    for (int i = 0; i < N; ++i) {
-      rt::go([&ran, t = tracked(captured)](tracked) { ran.fetch_add(1); }, tracked(args));
-    }
-    // The big callables go to the heap: check those are freed too (ASan would flag a leak).
-    std::array<char, 256> big{};
-    for (int i = 0; i < N; ++i) {
-      rt::go([&ran, big, t = tracked(captured)] { ran.fetch_add(1 + big[0]); });
-    }
-  }, with_workers(1));
+  rt::run(
+      [&] {
+        for (int i = 0; i < N; ++i) {
+          rt::go([&ran, t = tracked(captured)](tracked) { ran.fetch_add(1); }, tracked(args));
+        }
+        // The big callables go to the heap: check those are freed too (ASan would flag a leak).
+        std::array<char, 256> big{};
+        for (int i = 0; i < N; ++i) {
+          rt::go([&ran, big, t = tracked(captured)] { ran.fetch_add(1 + big[0]); });
+        }
+      },
+      with_workers(1));
   EXPECT_LE(ran.load(), 2 * N);
   EXPECT_EQ(captured.live(), 0);
   EXPECT_EQ(args.live(), 0);
@@ -188,29 +198,31 @@ TEST(RunShutdown, RepeatedRunsWithLeftovers) {
   auto never = std::make_unique<rt::wait_group>();
   never->add(1);
   for (int round = 0; round < 5; ++round) {
-    rt::run([&] {
-      rt::wait_group started;
-      started.add(30);
-      for (int i = 0; i < 10; ++i) {
-        rt::go([&, w = never.get(), t = tracked(c)] {
-          started.done();
-          w->wait();
-        });
-        rt::go([&, t = tracked(c)] {
-          started.done();
-          for (;;) rt::yield();
-        });
-        rt::go([&, t = tracked(c)] {
-          tracked local(c);
-          started.done();
-          rt::wait_group inner;  // blocked on a wait_group living in its own frame
-          inner.add(1);
-          inner.wait();
-        });
-      }
-      started.wait();
-      for (int i = 0; i < 10; ++i) rt::go([t = tracked(c)] { rt::yield(); });
-    }, with_workers(round % 2 + 1));
+    rt::run(
+        [&] {
+          rt::wait_group started;
+          started.add(30);
+          for (int i = 0; i < 10; ++i) {
+            rt::go([&, w = never.get(), t = tracked(c)] {
+              started.done();
+              w->wait();
+            });
+            rt::go([&, t = tracked(c)] {
+              started.done();
+              for (;;) rt::yield();
+            });
+            rt::go([&, t = tracked(c)] {
+              tracked local(c);
+              started.done();
+              rt::wait_group inner;  // blocked on a wait_group living in its own frame
+              inner.add(1);
+              inner.wait();
+            });
+          }
+          started.wait();
+          for (int i = 0; i < 10; ++i) rt::go([t = tracked(c)] { rt::yield(); });
+        },
+        with_workers(round % 2 + 1));
     EXPECT_EQ(c.live(), 0) << "round " << round;
   }
 }
@@ -231,26 +243,29 @@ TEST(RunShutdown, DestructorsMaySpawnAndWake) {
       if (fn) fn();
     }
   };
-  rt::run([&] {
-    rt::wait_group started;
-    started.add(2);
-    // Fiber A: parked on `other`; when woken it would count, but it is being shut down.
-    rt::go([&, t = tracked(c)] {
-      started.done();
-      other->wait();
-      woken_resumed.fetch_add(1);
-    });
-    // Fiber B: its local's destructor (run while unwinding) spawns a fiber and releases `other`.
-    rt::go([&] {
-      on_destroy d{[&] {
-        rt::go([&, t = tracked(c)] { spawned_ran.fetch_add(1); });
-        other->done();
-      }};
-      started.done();
-      never->wait();
-    });
-    started.wait();
-  }, with_workers(2));
+  rt::run(
+      [&] {
+        rt::wait_group started;
+        started.add(2);
+        // Fiber A: parked on `other`; when woken it would count, but it is being shut down.
+        rt::go([&, t = tracked(c)] {
+          started.done();
+          other->wait();
+          woken_resumed.fetch_add(1);
+        });
+        // Fiber B: its local's destructor (run while unwinding) spawns a fiber and releases
+        // `other`.
+        rt::go([&] {
+          on_destroy d{[&] {
+            rt::go([&, t = tracked(c)] { spawned_ran.fetch_add(1); });
+            other->done();
+          }};
+          started.done();
+          never->wait();
+        });
+        started.wait();
+      },
+      with_workers(2));
   EXPECT_EQ(c.live(), 0);
   EXPECT_EQ(spawned_ran.load(), 0) << "a fiber spawned during shutdown ran";
   EXPECT_EQ(woken_resumed.load(), 0) << "a fiber woken during shutdown ran on";
@@ -262,21 +277,23 @@ TEST(RunShutdown, DestructorsMaySpawnAndWake) {
 // returning.
 TEST(RunShutdown, FiberSwallowingUnwindDoesNotHangRun) {
   std::atomic<int> caught{0};
-  rt::run([&] {
-    rt::wait_group started;
-    started.add(1);
-    rt::go([&] {
-      started.done();
-      for (;;) {
-        try {
-          rt::yield();
-        } catch (...) {
-          caught.fetch_add(1);
-        }
-      }
-    });
-    started.wait();
-  }, with_workers(1));
+  rt::run(
+      [&] {
+        rt::wait_group started;
+        started.add(1);
+        rt::go([&] {
+          started.done();
+          for (;;) {
+            try {
+              rt::yield();
+            } catch (...) {
+              caught.fetch_add(1);
+            }
+          }
+        });
+        started.wait();
+      },
+      with_workers(1));
   EXPECT_GE(caught.load(), 1);
   EXPECT_EQ(rt::run([] { return 2; }, with_workers(1)), 2);
 }

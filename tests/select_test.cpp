@@ -94,8 +94,8 @@ TEST(Select, OtherwiseRunsWhenNothingIsReadyAndReturnsItsPosition) {
     EXPECT_EQ(rt::select(rt::otherwise([&] { ++ran; }), rt::recv(empty)), 0u);
     EXPECT_EQ(rt::select(rt::recv(empty), rt::otherwise([&] { ++ran; })), 1u);
     EXPECT_EQ(rt::select(rt::recv(empty), rt::send(full, 2), rt::otherwise([&] { ++ran; })), 2u);
-    EXPECT_EQ(rt::select(rt::recv(unbuffered), rt::send(unbuffered, 5), rt::otherwise([&] { ++ran; }),
-                         rt::recv(empty)),
+    EXPECT_EQ(rt::select(rt::recv(unbuffered), rt::send(unbuffered, 5),
+                         rt::otherwise([&] { ++ran; }), rt::recv(empty)),
               2u);
     EXPECT_EQ(rt::select(rt::otherwise([&] { ++ran; })), 0u);
     EXPECT_EQ(ran, 5);
@@ -213,9 +213,10 @@ TEST(Select, ParkedSelectIsWokenByClose) {
         started.recv();
         rt::go([&, never, r, started]() mutable {
           started.send(0);
-          EXPECT_EQ(rt::select(rt::recv(never), rt::recv(r, [&](std::optional<int> v) {
-                                 if (!v) nullopt.fetch_add(1);
-                               })),
+          EXPECT_EQ(rt::select(rt::recv(never), rt::recv(r,
+                                                         [&](std::optional<int> v) {
+                                                           if (!v) nullopt.fetch_add(1);
+                                                         })),
                     1u);
           wg.done();
         });
@@ -314,8 +315,7 @@ TEST(Select, ChoosesUniformlyAmongReadyReceiveCases) {
     for (int i = 0; i < n; ++i) {
       const std::size_t k =
           rt::select(rt::recv(nil), rt::recv(a, [&](std::optional<int> v) { a.send(*v); }),
-                     rt::recv(b, [&](std::optional<int> v) { b.send(*v); }),
-                     rt::otherwise());
+                     rt::recv(b, [&](std::optional<int> v) { b.send(*v); }), rt::otherwise());
       ++count[k];
     }
     EXPECT_EQ(count[0], 0);
@@ -348,9 +348,9 @@ TEST(Select, ChoosesUniformlyAmongReadySendCasesAndAmongThree) {
     c.send(0);
     int three[3] = {0, 0, 0};
     for (int i = 0; i < n; ++i) {
-      const std::size_t k = rt::select(rt::recv(a, [&](auto) { a.send(0); }),
-                                       rt::recv(b, [&](auto) { b.send(0); }),
-                                       rt::recv(c, [&](auto) { c.send(0); }));
+      const std::size_t k =
+          rt::select(rt::recv(a, [&](auto) { a.send(0); }), rt::recv(b, [&](auto) { b.send(0); }),
+                     rt::recv(c, [&](auto) { c.send(0); }));
       ++three[k];
     }
     for (int k = 0; k < 3; ++k) {
@@ -454,8 +454,15 @@ TEST(Select, SameChannelInTwoCases) {
         });
         for (int i = 0; i < 200; ++i) {
           int got = -1, fired = 0;
-          rt::select(rt::recv(c, [&](std::optional<int> v) { got = *v; ++fired; }),
-                     rt::recv(c, [&](std::optional<int> v) { got = *v; ++fired; }));
+          rt::select(rt::recv(c,
+                              [&](std::optional<int> v) {
+                                got = *v;
+                                ++fired;
+                              }),
+                     rt::recv(c, [&](std::optional<int> v) {
+                       got = *v;
+                       ++fired;
+                     }));
           ASSERT_EQ(fired, 1);
           ASSERT_EQ(got, i);
         }
@@ -523,8 +530,8 @@ TEST_P(SelectStress, EveryValueExactlyOnce) {
             };
           };
           for (int i = 0; i < 4 * N; ++i) {
-            rt::select(rt::recv(c1[1], got(1)), rt::recv(c1[2], got(2)),
-                       rt::recv(c1[3], got(3)), rt::recv(c1[0], got(0)));
+            rt::select(rt::recv(c1[1], got(1)), rt::recv(c1[2], got(2)), rt::recv(c1[3], got(3)),
+                       rt::recv(c1[0], got(0)));
           }
           wg.done();
         });
@@ -594,8 +601,7 @@ TEST(Select, CloseRacingWithSelects) {
                 if (r == receivers - 1) {
                   v = ch.recv();
                 } else {
-                  rt::select(rt::recv(ch, [&](std::optional<int> x) { v = x; }),
-                             rt::recv(never));
+                  rt::select(rt::recv(ch, [&](std::optional<int> x) { v = x; }), rt::recv(never));
                 }
                 if (!v) break;
                 got[r].push_back(*v);

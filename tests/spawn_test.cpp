@@ -59,25 +59,33 @@ TEST(Spawn, OneFiber) {
   EXPECT_EQ(ran, 1);
 }
 
-TEST(Spawn, ThousandFibersOneWorker) { spawn_n_and_check(1000, 1); }
-TEST(Spawn, ThousandFibersFourWorkers) { spawn_n_and_check(1000, 4); }
+TEST(Spawn, ThousandFibersOneWorker) {
+  spawn_n_and_check(1000, 1);
+}
+TEST(Spawn, ThousandFibersFourWorkers) {
+  spawn_n_and_check(1000, 4);
+}
 
-TEST(SpawnHeavy, MillionFibers) { spawn_n_and_check(rt_test::scaled(1'000'000, 20'000), 0); }
+TEST(SpawnHeavy, MillionFibers) {
+  spawn_n_and_check(rt_test::scaled(1'000'000, 20'000), 0);
+}
 
 // A fiber that returns before anyone waits on it still counts: the spawner may move on at once.
 TEST(Spawn, SpawnerDoesNotWaitForChildToStart) {
   std::atomic<int> ran{0};
-  rt::run([&] {
-    rt::wait_group wg;
-    wg.add(100);
-    for (int i = 0; i < 100; ++i) {
-      rt::go([&] {
-        ran.fetch_add(1);
-        wg.done();
-      });
-    }
-    wg.wait();
-  }, with_workers(2));
+  rt::run(
+      [&] {
+        rt::wait_group wg;
+        wg.add(100);
+        for (int i = 0; i < 100; ++i) {
+          rt::go([&] {
+            ran.fetch_add(1);
+            wg.done();
+          });
+        }
+        wg.wait();
+      },
+      with_workers(2));
   EXPECT_EQ(ran.load(), 100);
 }
 
@@ -96,12 +104,14 @@ TEST(Spawn, FibersSpawningFibers) {
   const int kDepth = static_cast<int>(rt_test::scaled(11, 8));
   for (unsigned workers : {1u, 3u}) {
     std::atomic<long> nodes{0};
-    rt::run([&] {
-      rt::wait_group wg;
-      wg.add(1);
-      rt::go(spawn_tree, kDepth, std::ref(nodes), std::ref(wg));
-      wg.wait();
-    }, with_workers(workers));
+    rt::run(
+        [&] {
+          rt::wait_group wg;
+          wg.add(1);
+          rt::go(spawn_tree, kDepth, std::ref(nodes), std::ref(wg));
+          wg.wait();
+        },
+        with_workers(workers));
     EXPECT_EQ(nodes.load(), (2L << kDepth) - 1) << workers << " workers";
   }
 }
@@ -110,22 +120,24 @@ TEST(Spawn, FibersSpawningFibers) {
 TEST(Spawn, ChainOfFibersOutlivingTheirSpawner) {
   const int kLength = static_cast<int>(rt_test::scaled(5000, 500));
   std::atomic<int> reached{0};
-  rt::run([&] {
-    rt::wait_group wg;
-    wg.add(1);
-    struct link {
-      static void run(int left, std::atomic<int>* reached, rt::wait_group* wg) {
-        reached->fetch_add(1);
-        if (left == 0) {
-          wg->done();
-          return;
-        }
-        rt::go(run, left - 1, reached, wg);
-      }
-    };
-    rt::go(link::run, kLength - 1, &reached, &wg);
-    wg.wait();
-  }, with_workers(2));
+  rt::run(
+      [&] {
+        rt::wait_group wg;
+        wg.add(1);
+        struct link {
+          static void run(int left, std::atomic<int>* reached, rt::wait_group* wg) {
+            reached->fetch_add(1);
+            if (left == 0) {
+              wg->done();
+              return;
+            }
+            rt::go(run, left - 1, reached, wg);
+          }
+        };
+        rt::go(link::run, kLength - 1, &reached, &wg);
+        wg.wait();
+      },
+      with_workers(2));
   EXPECT_EQ(reached.load(), kLength);
 }
 
@@ -188,24 +200,28 @@ TEST(SpawnArgs, ArgumentsAreDecayCopiedAtSpawn) {
   int seen = -1;
   std::string seen_text;
   const void* seen_addr = nullptr;
-  rt::run([&] {
-    rt::wait_group wg;
-    wg.add(1);
-    int x = 1;
-    std::string s = "before";
-    rt::go(
-        [&](int v, const std::string& str) {
-          seen = v;
-          seen_text = str;
-          seen_addr = &str;
-          wg.done();
-        },
-        x, s);
-    x = 2;  // the child has not run yet (it runs when the spawner blocks), and got a copy anyway
-    s = "after";
-    wg.wait();
-    EXPECT_NE(seen_addr, static_cast<const void*>(&s)) << "a const& parameter bound the original";
-  }, with_workers(1));
+  rt::run(
+      [&] {
+        rt::wait_group wg;
+        wg.add(1);
+        int x = 1;
+        std::string s = "before";
+        rt::go(
+            [&](int v, const std::string& str) {
+              seen = v;
+              seen_text = str;
+              seen_addr = &str;
+              wg.done();
+            },
+            x, s);
+        x = 2;  // the child has not run yet (it runs when the spawner blocks), and got a copy
+                // anyway
+        s = "after";
+        wg.wait();
+        EXPECT_NE(seen_addr, static_cast<const void*>(&s))
+            << "a const& parameter bound the original";
+      },
+      with_workers(1));
   EXPECT_EQ(seen, 1);
   EXPECT_EQ(seen_text, "before");
 }
@@ -304,7 +320,8 @@ TEST(SpawnArgs, LargeAndOverAlignedCallables) {
     for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<unsigned char>(i * 7);
     rt::go([big, &big_ok, &wg] {
       bool ok = true;
-      for (std::size_t i = 0; i < big.size(); ++i) ok &= big[i] == static_cast<unsigned char>(i * 7);
+      for (std::size_t i = 0; i < big.size(); ++i)
+        ok &= big[i] == static_cast<unsigned char>(i * 7);
       big_ok = ok;
       wg.done();
     });
@@ -333,24 +350,28 @@ TEST(SpawnArgs, LargeAndOverAlignedCallables) {
 TEST(SpawnArgs, CallableAndArgumentsDestroyedOnce) {
   lifetime_counter c;
   std::atomic<int> ran{0};
-  rt::run([&] {
-    rt::wait_group wg;
-    wg.add(3);
-    rt::go([t = tracked(c), &ran, &wg] {
-      ran.fetch_add(1);
-      wg.done();
-    });
-    std::array<char, 512> pad{};
-    rt::go([t = tracked(c), pad, &ran, &wg] {
-      ran.fetch_add(1 + pad[0]);
-      wg.done();
-    });
-    rt::go([&](tracked, const tracked&) {
-      ran.fetch_add(1);
-      wg.done();
-    }, tracked(c), tracked(c));
-    wg.wait();
-  }, with_workers(2));
+  rt::run(
+      [&] {
+        rt::wait_group wg;
+        wg.add(3);
+        rt::go([t = tracked(c), &ran, &wg] {
+          ran.fetch_add(1);
+          wg.done();
+        });
+        std::array<char, 512> pad{};
+        rt::go([t = tracked(c), pad, &ran, &wg] {
+          ran.fetch_add(1 + pad[0]);
+          wg.done();
+        });
+        rt::go(
+            [&](tracked, const tracked&) {
+              ran.fetch_add(1);
+              wg.done();
+            },
+            tracked(c), tracked(c));
+        wg.wait();
+      },
+      with_workers(2));
   EXPECT_EQ(ran.load(), 3);
   EXPECT_EQ(c.live(), 0);
 }
@@ -376,42 +397,44 @@ struct move_bomb {
 TEST(SpawnArgs, ThrowingCopyOrMoveSpawnsNothing) {
   std::atomic<int> ran{0};
   std::vector<std::string> msgs;
-  rt::run([&] {
-    auto attempt = [&](auto&& spawn) {
-      try {
-        spawn();
-        msgs.push_back("no exception");
-      } catch (const std::runtime_error& e) {
-        msgs.push_back(e.what());
-      }
-    };
-    throws_on_copy tc;
-    attempt([&] { rt::go([&](const throws_on_copy&) { ran.fetch_add(1); }, tc); });
-    // fuse 1: rt::go's decay-copy; fuse 2: the move into the control block.
-    for (int fuse : {1, 2}) {
-      int moves = 0;
-      move_bomb b(&moves, fuse);
-      attempt([&] { rt::go([&ran, b] { ran.fetch_add(1 + b.fuse); }); });
-    }
-    // The same from a plain thread, which must also give the runtime back (else run() would
-    // wait for it forever at shutdown).
-    std::thread t([&] {
-      for (int fuse : {1, 2}) {
-        int moves = 0;
-        move_bomb b(&moves, fuse);
-        attempt([&] { rt::go([&ran, b] { ran.fetch_add(1 + b.fuse); }); });
-      }
-    });
-    t.join();
-    // The runtime still works.
-    rt::wait_group wg;
-    wg.add(1);
-    rt::go([&] {
-      ran.fetch_add(100);
-      wg.done();
-    });
-    wg.wait();
-  }, with_workers(2));
+  rt::run(
+      [&] {
+        auto attempt = [&](auto&& spawn) {
+          try {
+            spawn();
+            msgs.push_back("no exception");
+          } catch (const std::runtime_error& e) {
+            msgs.push_back(e.what());
+          }
+        };
+        throws_on_copy tc;
+        attempt([&] { rt::go([&](const throws_on_copy&) { ran.fetch_add(1); }, tc); });
+        // fuse 1: rt::go's decay-copy; fuse 2: the move into the control block.
+        for (int fuse : {1, 2}) {
+          int moves = 0;
+          move_bomb b(&moves, fuse);
+          attempt([&] { rt::go([&ran, b] { ran.fetch_add(1 + b.fuse); }); });
+        }
+        // The same from a plain thread, which must also give the runtime back (else run() would
+        // wait for it forever at shutdown).
+        std::thread t([&] {
+          for (int fuse : {1, 2}) {
+            int moves = 0;
+            move_bomb b(&moves, fuse);
+            attempt([&] { rt::go([&ran, b] { ran.fetch_add(1 + b.fuse); }); });
+          }
+        });
+        t.join();
+        // The runtime still works.
+        rt::wait_group wg;
+        wg.add(1);
+        rt::go([&] {
+          ran.fetch_add(100);
+          wg.done();
+        });
+        wg.wait();
+      },
+      with_workers(2));
   ASSERT_EQ(msgs.size(), 5u);
   EXPECT_EQ(msgs[0], "copy failed");
   for (std::size_t i = 1; i < msgs.size(); ++i) EXPECT_EQ(msgs[i], "move failed") << i;

@@ -38,32 +38,36 @@ void tree(int depth, std::atomic<long>& nodes, rt::wait_group& wg) {
 TEST_P(Stress, SpawnTree) {
   const int depth = static_cast<int>(scaled(15, 10));
   std::atomic<long> nodes{0};
-  rt::run([&] {
-    rt::wait_group wg;
-    wg.add(1);
-    rt::go(tree, depth, std::ref(nodes), std::ref(wg));
-    wg.wait();
-  }, opts());
+  rt::run(
+      [&] {
+        rt::wait_group wg;
+        wg.add(1);
+        rt::go(tree, depth, std::ref(nodes), std::ref(wg));
+        wg.wait();
+      },
+      opts());
   EXPECT_EQ(nodes.load(), (2L << depth) - 1);
 }
 
 TEST_P(Stress, YieldStorm) {
   const int kFibers = 256, kYields = static_cast<int>(scaled(400, 100));
   std::atomic<long> total{0};
-  rt::run([&] {
-    rt::wait_group wg;
-    wg.add(kFibers);
-    for (int i = 0; i < kFibers; ++i) {
-      rt::go([&] {
-        for (int j = 0; j < kYields; ++j) {
-          total.fetch_add(1, std::memory_order_relaxed);
-          rt::yield();
+  rt::run(
+      [&] {
+        rt::wait_group wg;
+        wg.add(kFibers);
+        for (int i = 0; i < kFibers; ++i) {
+          rt::go([&] {
+            for (int j = 0; j < kYields; ++j) {
+              total.fetch_add(1, std::memory_order_relaxed);
+              rt::yield();
+            }
+            wg.done();
+          });
         }
-        wg.done();
-      });
-    }
-    wg.wait();
-  }, opts());
+        wg.wait();
+      },
+      opts());
   EXPECT_EQ(total.load(), static_cast<long>(kFibers) * kYields);
 }
 
@@ -72,25 +76,27 @@ TEST_P(Stress, ManyWaiters) {
   const int kWaiters = static_cast<int>(scaled(5000, 300));
   constexpr int kRounds = 5;
   std::atomic<long> woke{0};
-  rt::run([&] {
-    for (int r = 0; r < kRounds; ++r) {
-      rt::wait_group gate, started, done;
-      gate.add(1);
-      started.add(kWaiters);
-      done.add(kWaiters);
-      for (int i = 0; i < kWaiters; ++i) {
-        rt::go([&] {
-          started.done();
-          gate.wait();
-          woke.fetch_add(1, std::memory_order_relaxed);
-          done.done();
-        });
-      }
-      started.wait();
-      gate.done();
-      done.wait();
-    }
-  }, opts());
+  rt::run(
+      [&] {
+        for (int r = 0; r < kRounds; ++r) {
+          rt::wait_group gate, started, done;
+          gate.add(1);
+          started.add(kWaiters);
+          done.add(kWaiters);
+          for (int i = 0; i < kWaiters; ++i) {
+            rt::go([&] {
+              started.done();
+              gate.wait();
+              woke.fetch_add(1, std::memory_order_relaxed);
+              done.done();
+            });
+          }
+          started.wait();
+          gate.done();
+          done.wait();
+        }
+      },
+      opts());
   EXPECT_EQ(woke.load(), static_cast<long>(kWaiters) * kRounds);
 }
 
@@ -106,20 +112,22 @@ TEST_P(Stress, WakeChainKeepsOrder) {
   std::vector<int> order;
   order.reserve(N);
   std::mutex mu;
-  rt::run([&] {
-    for (int i = 0; i < N; ++i) {
-      rt::go([&, i] {
-        links[i]->wait();
-        {
-          std::lock_guard lk(mu);
-          order.push_back(i);
+  rt::run(
+      [&] {
+        for (int i = 0; i < N; ++i) {
+          rt::go([&, i] {
+            links[i]->wait();
+            {
+              std::lock_guard lk(mu);
+              order.push_back(i);
+            }
+            links[i + 1]->done();
+          });
         }
-        links[i + 1]->done();
-      });
-    }
-    links[0]->done();
-    links[N]->wait();
-  }, opts());
+        links[0]->done();
+        links[N]->wait();
+      },
+      opts());
   ASSERT_EQ(order.size(), static_cast<std::size_t>(N));
   for (int i = 0; i < N; ++i) ASSERT_EQ(order[i], i);
 }
@@ -129,19 +137,21 @@ TEST_P(Stress, WakeChainKeepsOrder) {
 TEST_P(Stress, ManyShortRounds) {
   const int kRounds = static_cast<int>(scaled(20000, 1000));
   std::atomic<long> total{0};
-  rt::run([&] {
-    for (int r = 0; r < kRounds; ++r) {
-      rt::wait_group wg;
-      wg.add(4);
-      for (int i = 0; i < 4; ++i) {
-        rt::go([&] {
-          total.fetch_add(1, std::memory_order_relaxed);
-          wg.done();
-        });
-      }
-      wg.wait();
-    }
-  }, opts());
+  rt::run(
+      [&] {
+        for (int r = 0; r < kRounds; ++r) {
+          rt::wait_group wg;
+          wg.add(4);
+          for (int i = 0; i < 4; ++i) {
+            rt::go([&] {
+              total.fetch_add(1, std::memory_order_relaxed);
+              wg.done();
+            });
+          }
+          wg.wait();
+        }
+      },
+      opts());
   EXPECT_EQ(total.load(), 4L * kRounds);
 }
 
@@ -150,22 +160,24 @@ TEST_P(Stress, ManyShortRounds) {
 TEST_P(Stress, BurstsFromPlainThreads) {
   const int kBursts = static_cast<int>(scaled(200, 20)), kPerBurst = 50;
   std::atomic<long> ran{0};
-  rt::run([&] {
-    for (int b = 0; b < kBursts; ++b) {
-      rt::wait_group wg;
-      wg.add(kPerBurst);
-      std::thread t([&] {
-        for (int i = 0; i < kPerBurst; ++i) {
-          rt::go([&] {
-            ran.fetch_add(1, std::memory_order_relaxed);
-            wg.done();
+  rt::run(
+      [&] {
+        for (int b = 0; b < kBursts; ++b) {
+          rt::wait_group wg;
+          wg.add(kPerBurst);
+          std::thread t([&] {
+            for (int i = 0; i < kPerBurst; ++i) {
+              rt::go([&] {
+                ran.fetch_add(1, std::memory_order_relaxed);
+                wg.done();
+              });
+            }
           });
+          wg.wait();
+          t.join();
         }
-      });
-      wg.wait();
-      t.join();
-    }
-  }, opts());
+      },
+      opts());
   EXPECT_EQ(ran.load(), static_cast<long>(kBursts) * kPerBurst);
 }
 
@@ -174,43 +186,45 @@ TEST_P(Stress, BurstsFromPlainThreads) {
 TEST_P(Stress, Mixed) {
   const int kGroups = static_cast<int>(scaled(40, 6)), kPerGroup = 50, kThreads = 2;
   std::atomic<long> leaves{0}, thread_fibers{0};
-  rt::run([&] {
-    rt::wait_group all;
-    all.add(kGroups + kThreads);
-    for (int g = 0; g < kGroups; ++g) {
-      rt::go([&] {
-        rt::wait_group group;
-        group.add(kPerGroup);
-        for (int i = 0; i < kPerGroup; ++i) {
-          rt::go([&, i] {
-            for (int k = 0; k < i % 5; ++k) rt::yield();
-            leaves.fetch_add(1, std::memory_order_relaxed);
-            group.done();
-          });
-        }
-        group.wait();
-        all.done();
-      });
-    }
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; ++t) {
-      threads.emplace_back([&] {
-        rt::wait_group mine;  // a plain thread waiting for the fibers it spawned
-        mine.add(100);
-        for (int i = 0; i < 100; ++i) {
+  rt::run(
+      [&] {
+        rt::wait_group all;
+        all.add(kGroups + kThreads);
+        for (int g = 0; g < kGroups; ++g) {
           rt::go([&] {
-            rt::yield();
-            thread_fibers.fetch_add(1, std::memory_order_relaxed);
-            mine.done();
+            rt::wait_group group;
+            group.add(kPerGroup);
+            for (int i = 0; i < kPerGroup; ++i) {
+              rt::go([&, i] {
+                for (int k = 0; k < i % 5; ++k) rt::yield();
+                leaves.fetch_add(1, std::memory_order_relaxed);
+                group.done();
+              });
+            }
+            group.wait();
+            all.done();
           });
         }
-        mine.wait();
-        all.done();
-      });
-    }
-    all.wait();
-    for (auto& t : threads) t.join();
-  }, opts());
+        std::vector<std::thread> threads;
+        for (int t = 0; t < kThreads; ++t) {
+          threads.emplace_back([&] {
+            rt::wait_group mine;  // a plain thread waiting for the fibers it spawned
+            mine.add(100);
+            for (int i = 0; i < 100; ++i) {
+              rt::go([&] {
+                rt::yield();
+                thread_fibers.fetch_add(1, std::memory_order_relaxed);
+                mine.done();
+              });
+            }
+            mine.wait();
+            all.done();
+          });
+        }
+        all.wait();
+        for (auto& t : threads) t.join();
+      },
+      opts());
   EXPECT_EQ(leaves.load(), static_cast<long>(kGroups) * kPerGroup);
   EXPECT_EQ(thread_fibers.load(), 100L * kThreads);
 }

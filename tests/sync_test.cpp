@@ -286,7 +286,8 @@ TEST(CondVar, WaitWithPredicate) {
           wg.wait();
         },
         workers(n));
-    for (int i = 0; i < items; ++i) ASSERT_EQ(taken[i], 1) << "item " << i << ", " << n << " workers";
+    for (int i = 0; i < items; ++i)
+      ASSERT_EQ(taken[i], 1) << "item " << i << ", " << n << " workers";
   }
 }
 
@@ -386,7 +387,8 @@ TEST(CondVar, TimedWaitsTimeOut) {
         EXPECT_EQ(cv.wait_until(lk, deadline), std::cv_status::timeout);
         EXPECT_GE(std::chrono::steady_clock::now(), deadline);
         // A deadline already past times out at once.
-        EXPECT_EQ(cv.wait_until(lk, std::chrono::steady_clock::now() - 1s), std::cv_status::timeout);
+        EXPECT_EQ(cv.wait_until(lk, std::chrono::steady_clock::now() - 1s),
+                  std::cv_status::timeout);
         EXPECT_TRUE(cv.wait_for(lk, 0ms, [] { return true; }));
       },
       workers(1));

@@ -47,7 +47,9 @@ inline constexpr bool kTsan = false;
 #endif
 
 // Scales a workload down under sanitizers (they cost 5-20x in time and memory).
-inline constexpr long scaled(long normal, long sanitized) { return kSanitized ? sanitized : normal; }
+inline constexpr long scaled(long normal, long sanitized) {
+  return kSanitized ? sanitized : normal;
+}
 
 inline rt::options with_workers(unsigned n) {
   rt::options o;
@@ -56,7 +58,9 @@ inline rt::options with_workers(unsigned n) {
 }
 
 // The calling OS thread's id, re-read on every call (see the note at the top).
-[[gnu::noipa]] inline std::thread::id current_thread() { return std::this_thread::get_id(); }
+[[gnu::noipa]] inline std::thread::id current_thread() {
+  return std::this_thread::get_id();
+}
 
 // Counts constructions and destructions of `tracked` objects (copies and moves included), so a
 // test can check that every object a fiber owned was destroyed exactly once.

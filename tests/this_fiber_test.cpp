@@ -32,9 +32,7 @@ TEST(FiberId, MainFiberIsOne) {
 TEST(FiberId, ZeroOnPlainThreads) {
   EXPECT_EQ(rt::this_fiber::id(), 0u);  // no runtime at all
   std::uint64_t during = 99, after = 99;
-  rt::run([&] {
-    std::thread([&] { during = rt::this_fiber::id(); }).join();
-  });
+  rt::run([&] { std::thread([&] { during = rt::this_fiber::id(); }).join(); });
   EXPECT_EQ(during, 0u);
   EXPECT_EQ(rt::this_fiber::id(), 0u);
   std::thread([&] { after = rt::this_fiber::id(); }).join();
@@ -52,36 +50,38 @@ TEST(FiberId, UniqueAndStableAcross10kFibers) {
   ids.reserve(kTotal);
   std::mutex mu;
   std::atomic<int> unstable{0};
-  rt::run([&] {
-    rt::wait_group wg;
-    wg.add(kTotal);
-    auto body = [&] {
-      std::uint64_t id = rt::this_fiber::id();
-      for (int i = 0; i < 3; ++i) {
-        rt::yield();
-        if (rt::this_fiber::id() != id) unstable.fetch_add(1);
-      }
-      {
-        std::lock_guard lk(mu);
-        ids.push_back(id);
-      }
-      wg.done();
-    };
-    for (int s = 0; s < kSpawners; ++s) {
-      rt::go([&] {
-        for (int i = 0; i < kPerSpawner; ++i) {
-          rt::go(body);
-          if (i % 100 == 0) rt::yield();  // move around between spawns
+  rt::run(
+      [&] {
+        rt::wait_group wg;
+        wg.add(kTotal);
+        auto body = [&] {
+          std::uint64_t id = rt::this_fiber::id();
+          for (int i = 0; i < 3; ++i) {
+            rt::yield();
+            if (rt::this_fiber::id() != id) unstable.fetch_add(1);
+          }
+          {
+            std::lock_guard lk(mu);
+            ids.push_back(id);
+          }
+          wg.done();
+        };
+        for (int s = 0; s < kSpawners; ++s) {
+          rt::go([&] {
+            for (int i = 0; i < kPerSpawner; ++i) {
+              rt::go(body);
+              if (i % 100 == 0) rt::yield();  // move around between spawns
+            }
+            body();
+          });
         }
-        body();
-      });
-    }
-    std::thread t([&] {
-      for (int i = 0; i < kFromThread; ++i) rt::go(body);
-    });
-    wg.wait();
-    t.join();
-  }, with_workers(4));
+        std::thread t([&] {
+          for (int i = 0; i < kFromThread; ++i) rt::go(body);
+        });
+        wg.wait();
+        t.join();
+      },
+      with_workers(4));
   ASSERT_EQ(ids.size(), static_cast<std::size_t>(kTotal));
   EXPECT_EQ(unstable.load(), 0);
   std::set<std::uint64_t> unique(ids.begin(), ids.end());
@@ -95,21 +95,23 @@ TEST(FiberId, UniqueAndStableAcross10kFibers) {
 TEST(FiberId, RecycledControlBlocksGetFreshIds) {
   const int kRounds = static_cast<int>(rt_test::scaled(50, 10));
   std::set<std::uint64_t> ids;
-  rt::run([&] {
-    for (int round = 0; round < kRounds; ++round) {
-      std::vector<std::uint64_t> batch(100);
-      rt::wait_group wg;
-      wg.add(100);
-      for (int i = 0; i < 100; ++i) {
-        rt::go([&, i] {
-          batch[static_cast<std::size_t>(i)] = rt::this_fiber::id();
-          wg.done();
-        });
-      }
-      wg.wait();
-      ids.insert(batch.begin(), batch.end());
-    }
-  }, with_workers(2));
+  rt::run(
+      [&] {
+        for (int round = 0; round < kRounds; ++round) {
+          std::vector<std::uint64_t> batch(100);
+          rt::wait_group wg;
+          wg.add(100);
+          for (int i = 0; i < 100; ++i) {
+            rt::go([&, i] {
+              batch[static_cast<std::size_t>(i)] = rt::this_fiber::id();
+              wg.done();
+            });
+          }
+          wg.wait();
+          ids.insert(batch.begin(), batch.end());
+        }
+      },
+      with_workers(2));
   EXPECT_EQ(ids.size(), static_cast<std::size_t>(kRounds) * 100);
 }
 

@@ -118,7 +118,8 @@ std::vector<std::string> lines(const std::string& s) {
 std::multiset<std::string> nine_lines() {
   std::multiset<std::string> all;
   for (const char* task : {"sort data", "parse files", "generate output"}) {
-    for (int i = 0; i < 3; ++i) all.insert(std::string(task) + " " + std::to_string(i) + " complete");
+    for (int i = 0; i < 3; ++i)
+      all.insert(std::string(task) + " " + std::to_string(i) + " complete");
   }
   return all;
 }
@@ -165,9 +166,13 @@ TEST(Tutorial, 02_GoWithoutWaiting) {
   }
 }
 
-TEST(Tutorial, 03_SleepInMain) { expect_starting_then_nine(run_example("03_sleep_in_main")); }
+TEST(Tutorial, 03_SleepInMain) {
+  expect_starting_then_nine(run_example("03_sleep_in_main"));
+}
 
-TEST(Tutorial, 04_WaitGroup) { expect_starting_then_nine(run_example("04_wait_group")); }
+TEST(Tutorial, 04_WaitGroup) {
+  expect_starting_then_nine(run_example("04_wait_group"));
+}
 
 TEST(Tutorial, 05_ChannelPrint) {
   const result r = run_example("05_channel_print");
@@ -211,6 +216,10 @@ TEST(Tutorial, 07_EveryWorkerCloses) {
   }
 }
 
-TEST(Tutorial, 08_Fixed) { expect_starting_then_nine(run_example("08_fixed")); }
+TEST(Tutorial, 08_Fixed) {
+  expect_starting_then_nine(run_example("08_fixed"));
+}
 
-TEST(Tutorial, 09_Select) { expect_starting_then_nine(run_example("09_select")); }
+TEST(Tutorial, 09_Select) {
+  expect_starting_then_nine(run_example("09_select"));
+}

@@ -39,79 +39,87 @@ TEST(WaitGroup, WaitOnZeroReturnsAtOnce) {
 
 TEST(WaitGroup, AddDoneWaitInFibers) {
   std::atomic<int> finished{0};
-  rt::run([&] {
-    rt::wait_group wg;
-    wg.add(50);
-    for (int i = 0; i < 50; ++i) {
-      rt::go([&] {
-        rt::yield();
-        finished.fetch_add(1);
-        wg.done();
-      });
-    }
-    wg.wait();
-    EXPECT_EQ(finished.load(), 50);  // wait returned only after every done()
-  }, with_workers(2));
+  rt::run(
+      [&] {
+        rt::wait_group wg;
+        wg.add(50);
+        for (int i = 0; i < 50; ++i) {
+          rt::go([&] {
+            rt::yield();
+            finished.fetch_add(1);
+            wg.done();
+          });
+        }
+        wg.wait();
+        EXPECT_EQ(finished.load(), 50);  // wait returned only after every done()
+      },
+      with_workers(2));
 }
 
 TEST(WaitGroup, AddWithLargeAndNegativeDeltas) {
   std::atomic<int> finished{0};
-  rt::run([&] {
-    rt::wait_group wg;
-    wg.add(1000);
-    wg.add(-900);  // a negative add that stays >= 0 is fine
-    for (int i = 0; i < 100; ++i) {
-      rt::go([&] {
-        finished.fetch_add(1);
-        wg.done();
-      });
-    }
-    wg.wait();
-    EXPECT_EQ(finished.load(), 100);
-  }, with_workers(2));
+  rt::run(
+      [&] {
+        rt::wait_group wg;
+        wg.add(1000);
+        wg.add(-900);  // a negative add that stays >= 0 is fine
+        for (int i = 0; i < 100; ++i) {
+          rt::go([&] {
+            finished.fetch_add(1);
+            wg.done();
+          });
+        }
+        wg.wait();
+        EXPECT_EQ(finished.load(), 100);
+      },
+      with_workers(2));
 }
 
 // Every waiter is woken, not just one.
 TEST(WaitGroup, WakesAllWaiters) {
   constexpr int kWaiters = 500;
   std::atomic<int> woke{0};
-  rt::run([&] {
-    rt::wait_group gate, started, done;
-    gate.add(1);
-    started.add(kWaiters);
-    done.add(kWaiters);
-    for (int i = 0; i < kWaiters; ++i) {
-      rt::go([&] {
-        started.done();
-        gate.wait();
-        woke.fetch_add(1);
-        done.done();
-      });
-    }
-    started.wait();
-    EXPECT_EQ(woke.load(), 0);
-    gate.done();
-    done.wait();
-  }, with_workers(3));
+  rt::run(
+      [&] {
+        rt::wait_group gate, started, done;
+        gate.add(1);
+        started.add(kWaiters);
+        done.add(kWaiters);
+        for (int i = 0; i < kWaiters; ++i) {
+          rt::go([&] {
+            started.done();
+            gate.wait();
+            woke.fetch_add(1);
+            done.done();
+          });
+        }
+        started.wait();
+        EXPECT_EQ(woke.load(), 0);
+        gate.done();
+        done.wait();
+      },
+      with_workers(3));
   EXPECT_EQ(woke.load(), kWaiters);
 }
 
 // Reuse after wait returned, as Go allows.
 TEST(WaitGroup, ReusableAcrossRounds) {
   std::atomic<long> total{0};
-  rt::run([&] {
-    rt::wait_group wg;
-    for (int round = 1; round <= 100; ++round) {
-      wg.add(round % 7 + 1);
-      for (int i = 0; i < round % 7 + 1; ++i) {
-        rt::go([&] {
-          total.fetch_add(1);
-          wg.done();
-        });
-      }
-      wg.wait();
-    }
-  }, with_workers(2));
+  rt::run(
+      [&] {
+        rt::wait_group wg;
+        for (int round = 1; round <= 100; ++round) {
+          wg.add(round % 7 + 1);
+          for (int i = 0; i < round % 7 + 1; ++i) {
+            rt::go([&] {
+              total.fetch_add(1);
+              wg.done();
+            });
+          }
+          wg.wait();
+        }
+      },
+      with_workers(2));
   long expected = 0;
   for (int round = 1; round <= 100; ++round) expected += round % 7 + 1;
   EXPECT_EQ(total.load(), expected);
@@ -143,25 +151,27 @@ TEST(WaitGroupBridge, PlainThreadWaitsForFibers) {
   constexpr int N = 200;
   std::atomic<int> done_count{0};
   int seen_by_thread = -1;
-  rt::run([&] {
-    rt::wait_group work, thread_finished;
-    work.add(N);
-    thread_finished.add(1);
-    std::thread t([&] {
-      work.wait();  // blocks this OS thread until the fibers are done
-      seen_by_thread = done_count.load();
-      thread_finished.done();  // wakes the main fiber from a plain thread
-    });
-    for (int i = 0; i < N; ++i) {
-      rt::go([&] {
-        rt::yield();
-        done_count.fetch_add(1);
-        work.done();
-      });
-    }
-    thread_finished.wait();
-    t.join();
-  }, with_workers(2));
+  rt::run(
+      [&] {
+        rt::wait_group work, thread_finished;
+        work.add(N);
+        thread_finished.add(1);
+        std::thread t([&] {
+          work.wait();  // blocks this OS thread until the fibers are done
+          seen_by_thread = done_count.load();
+          thread_finished.done();  // wakes the main fiber from a plain thread
+        });
+        for (int i = 0; i < N; ++i) {
+          rt::go([&] {
+            rt::yield();
+            done_count.fetch_add(1);
+            work.done();
+          });
+        }
+        thread_finished.wait();
+        t.join();
+      },
+      with_workers(2));
   EXPECT_EQ(seen_by_thread, N);
 }
 
@@ -169,35 +179,37 @@ TEST(WaitGroupBridge, PlainThreadWaitsForFibers) {
 TEST(WaitGroupBridge, FibersWaitForPlainThread) {
   constexpr int N = 300, kThreads = 3;
   std::atomic<int> woke{0}, threads_woke{0};
-  rt::run([&] {
-    rt::wait_group started, gate, done;
-    started.add(N);
-    gate.add(1);
-    done.add(N + kThreads);
-    for (int i = 0; i < N; ++i) {
-      rt::go([&] {
-        started.done();
-        gate.wait();
-        woke.fetch_add(1);
-        done.done();
-      });
-    }
-    std::vector<std::thread> waiters;
-    for (int i = 0; i < kThreads; ++i) {
-      waiters.emplace_back([&] {
-        gate.wait();
-        threads_woke.fetch_add(1);
-        done.done();
-      });
-    }
-    std::thread releaser([&] {
-      started.wait();  // a plain thread waiting on fibers...
-      gate.done();     // ...then releasing them (and the other threads)
-    });
-    done.wait();
-    releaser.join();
-    for (auto& t : waiters) t.join();
-  }, with_workers(2));
+  rt::run(
+      [&] {
+        rt::wait_group started, gate, done;
+        started.add(N);
+        gate.add(1);
+        done.add(N + kThreads);
+        for (int i = 0; i < N; ++i) {
+          rt::go([&] {
+            started.done();
+            gate.wait();
+            woke.fetch_add(1);
+            done.done();
+          });
+        }
+        std::vector<std::thread> waiters;
+        for (int i = 0; i < kThreads; ++i) {
+          waiters.emplace_back([&] {
+            gate.wait();
+            threads_woke.fetch_add(1);
+            done.done();
+          });
+        }
+        std::thread releaser([&] {
+          started.wait();  // a plain thread waiting on fibers...
+          gate.done();     // ...then releasing them (and the other threads)
+        });
+        done.wait();
+        releaser.join();
+        for (auto& t : waiters) t.join();
+      },
+      with_workers(2));
   EXPECT_EQ(woke.load(), N);
   EXPECT_EQ(threads_woke.load(), kThreads);
 }
@@ -205,21 +217,23 @@ TEST(WaitGroupBridge, FibersWaitForPlainThread) {
 // Plain threads calling done() concurrently with fibers calling done() on the same counter.
 TEST(WaitGroupBridge, MixedDoneFromThreadsAndFibers) {
   const int kFibers = static_cast<int>(rt_test::scaled(1000, 200)), kThreads = 4, kPerThread = 250;
-  rt::run([&] {
-    for (int round = 0; round < 5; ++round) {
-      rt::wait_group wg;
-      wg.add(kFibers + kThreads * kPerThread);
-      std::vector<std::thread> threads;
-      for (int t = 0; t < kThreads; ++t) {
-        threads.emplace_back([&] {
-          for (int i = 0; i < kPerThread; ++i) wg.done();
-        });
-      }
-      for (int i = 0; i < kFibers; ++i) rt::go([&] { wg.done(); });
-      wg.wait();
-      for (auto& t : threads) t.join();
-    }
-  }, with_workers(2));
+  rt::run(
+      [&] {
+        for (int round = 0; round < 5; ++round) {
+          rt::wait_group wg;
+          wg.add(kFibers + kThreads * kPerThread);
+          std::vector<std::thread> threads;
+          for (int t = 0; t < kThreads; ++t) {
+            threads.emplace_back([&] {
+              for (int i = 0; i < kPerThread; ++i) wg.done();
+            });
+          }
+          for (int i = 0; i < kFibers; ++i) rt::go([&] { wg.done(); });
+          wg.wait();
+          for (auto& t : threads) t.join();
+        }
+      },
+      with_workers(2));
 }
 
 // rt::go from a plain thread while rt::run runs: the fibers run in the runtime.
@@ -227,21 +241,25 @@ TEST(PlainThreadGo, SpawnsIntoRunningRuntime) {
   const int N = static_cast<int>(rt_test::scaled(2000, 500));
   std::atomic<int> ran{0};
   std::atomic<int> zero_ids{0};
-  rt::run([&] {
-    rt::wait_group wg;
-    wg.add(N);
-    std::thread t([&] {
-      for (int i = 0; i < N; ++i) {
-        rt::go([&](int) {
-          if (rt::this_fiber::id() == 0) zero_ids.fetch_add(1);
-          ran.fetch_add(1);
-          wg.done();
-        }, i);
-      }
-    });
-    wg.wait();
-    t.join();
-  }, with_workers(2));
+  rt::run(
+      [&] {
+        rt::wait_group wg;
+        wg.add(N);
+        std::thread t([&] {
+          for (int i = 0; i < N; ++i) {
+            rt::go(
+                [&](int) {
+                  if (rt::this_fiber::id() == 0) zero_ids.fetch_add(1);
+                  ran.fetch_add(1);
+                  wg.done();
+                },
+                i);
+          }
+        });
+        wg.wait();
+        t.join();
+      },
+      with_workers(2));
   EXPECT_EQ(ran.load(), N);
   EXPECT_EQ(zero_ids.load(), 0);
 }
@@ -255,23 +273,25 @@ TEST(PlainThreadGo, SpawningWhileRunReturns) {
     std::atomic<long> spawned{0}, ran{0};
     std::atomic<bool> failed{false};
     std::thread t;
-    rt::run([&] {
-      rt::wait_group some_spawned;
-      some_spawned.add(1);
-      t = std::thread([&] {
-        for (long i = 0;; ++i) {
-          try {
-            rt::go([&ran, tr = tracked(c)] { ran.fetch_add(1); });
-          } catch (const rt::runtime_error&) {
-            failed.store(true);
-            return;
-          }
-          spawned.fetch_add(1);
-          if (i == 100) some_spawned.done();
-        }
-      });
-      some_spawned.wait();
-    }, with_workers(2));
+    rt::run(
+        [&] {
+          rt::wait_group some_spawned;
+          some_spawned.add(1);
+          t = std::thread([&] {
+            for (long i = 0;; ++i) {
+              try {
+                rt::go([&ran, tr = tracked(c)] { ran.fetch_add(1); });
+              } catch (const rt::runtime_error&) {
+                failed.store(true);
+                return;
+              }
+              spawned.fetch_add(1);
+              if (i == 100) some_spawned.done();
+            }
+          });
+          some_spawned.wait();
+        },
+        with_workers(2));
     t.join();
     EXPECT_TRUE(failed.load());
     EXPECT_GE(spawned.load(), 101);
@@ -291,24 +311,26 @@ TEST(WaitGroupBridge, PlainThreadReleasesFibersWhileRunReturns) {
     gate->add(1);
     std::atomic<bool> go_now{false};
     std::thread t;
-    rt::run([&] {
-      constexpr int N = 300;
-      rt::wait_group started;
-      started.add(N);
-      for (int i = 0; i < N; ++i) {
-        rt::go([&, g = gate.get(), tr = tracked(c)] {
-          started.done();
-          g->wait();
-        });
-      }
-      started.wait();
-      t = std::thread([&] {
-        while (!go_now.load()) {
-        }
-        gate->done();
-      });
-      go_now.store(true);
-    }, with_workers(2));
+    rt::run(
+        [&] {
+          constexpr int N = 300;
+          rt::wait_group started;
+          started.add(N);
+          for (int i = 0; i < N; ++i) {
+            rt::go([&, g = gate.get(), tr = tracked(c)] {
+              started.done();
+              g->wait();
+            });
+          }
+          started.wait();
+          t = std::thread([&] {
+            while (!go_now.load()) {
+            }
+            gate->done();
+          });
+          go_now.store(true);
+        },
+        with_workers(2));
     t.join();
     EXPECT_EQ(c.live(), 0) << "attempt " << attempt;
   }

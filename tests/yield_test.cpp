@@ -20,12 +20,14 @@ using rt_test::with_workers;
 
 TEST(Yield, SingleFiberYieldReturns) {
   int n = 0;
-  rt::run([&] {
-    for (int i = 0; i < 1000; ++i) {
-      rt::yield();
-      ++n;
-    }
-  }, with_workers(1));
+  rt::run(
+      [&] {
+        for (int i = 0; i < 1000; ++i) {
+          rt::yield();
+          ++n;
+        }
+      },
+      with_workers(1));
   EXPECT_EQ(n, 1000);
 }
 
@@ -45,23 +47,25 @@ TEST(YieldFairness, OneWorkerRoundRobin) {
   std::vector<int> order;
   order.reserve(K * R);
   std::mutex mu;
-  rt::run([&] {
-    rt::wait_group done;
-    done.add(K);
-    for (int k = 0; k < K; ++k) {
-      rt::go([&, k] {
-        for (int r = 0; r < R; ++r) {
-          {
-            std::lock_guard lk(mu);
-            order.push_back(k);
-          }
-          rt::yield();
+  rt::run(
+      [&] {
+        rt::wait_group done;
+        done.add(K);
+        for (int k = 0; k < K; ++k) {
+          rt::go([&, k] {
+            for (int r = 0; r < R; ++r) {
+              {
+                std::lock_guard lk(mu);
+                order.push_back(k);
+              }
+              rt::yield();
+            }
+            done.done();
+          });
         }
-        done.done();
-      });
-    }
-    done.wait();
-  }, with_workers(1));
+        done.wait();
+      },
+      with_workers(1));
   ASSERT_EQ(order.size(), static_cast<std::size_t>(K * R));
 
   // The steady phase: up to the first entry that is some fiber's last (after it, fewer than K
@@ -101,27 +105,29 @@ TEST(YieldFairness, EveryFiberProgressesOnSeveralWorkers) {
   for (unsigned workers : {2u, 4u}) {
     std::vector<std::atomic<long>> progress(K);
     std::atomic<int> capped{0};
-    rt::run([&] {
-      rt::wait_group done;
-      done.add(K);
-      for (int k = 0; k < K; ++k) {
-        rt::go([&, k] {
-          for (long it = 0;; ++it) {
-            if (it == kCap) {
-              capped.fetch_add(1);
-              break;
-            }
-            progress[k].fetch_add(1, std::memory_order_relaxed);
-            long least = progress[0].load(std::memory_order_relaxed);
-            for (auto& p : progress) least = std::min(least, p.load(std::memory_order_relaxed));
-            if (least >= M) break;
-            rt::yield();
+    rt::run(
+        [&] {
+          rt::wait_group done;
+          done.add(K);
+          for (int k = 0; k < K; ++k) {
+            rt::go([&, k] {
+              for (long it = 0;; ++it) {
+                if (it == kCap) {
+                  capped.fetch_add(1);
+                  break;
+                }
+                progress[k].fetch_add(1, std::memory_order_relaxed);
+                long least = progress[0].load(std::memory_order_relaxed);
+                for (auto& p : progress) least = std::min(least, p.load(std::memory_order_relaxed));
+                if (least >= M) break;
+                rt::yield();
+              }
+              done.done();
+            });
           }
-          done.done();
-        });
-      }
-      done.wait();
-    }, with_workers(workers));
+          done.wait();
+        },
+        with_workers(workers));
     EXPECT_EQ(capped.load(), 0) << workers << " workers: some fiber starved";
     for (int k = 0; k < K; ++k) EXPECT_GE(progress[k].load(), M) << "fiber " << k;
   }
@@ -143,37 +149,39 @@ TEST(YieldFairness, PingPongPairDoesNotStarveAYielder) {
   std::atomic<int> round{0};
   std::atomic<bool> pingpong_done{false};
   long c_runs_during_pingpong = 0;
-  rt::run([&] {
-    rt::wait_group done;
-    done.add(3);
-    rt::go([&] {  // C
-      while (!pingpong_done.load()) {
-        ++c_runs_during_pingpong;
-        rt::yield();
-      }
-      done.done();
-    });
-    rt::go([&] {  // A
-      for (int i = 0; i < N; ++i) {
-        if (i > 0) turn_a[i]->wait();
-        round.store(i);
-        turn_b[i]->done();
-      }
-      done.done();
-    });
-    rt::go([&] {  // B
-      for (int i = 0; i < N; ++i) {
-        turn_b[i]->wait();
-        if (i + 1 < N) {
-          turn_a[i + 1]->done();
-        } else {
-          pingpong_done.store(true);
-        }
-      }
-      done.done();
-    });
-    done.wait();
-  }, with_workers(1));
+  rt::run(
+      [&] {
+        rt::wait_group done;
+        done.add(3);
+        rt::go([&] {  // C
+          while (!pingpong_done.load()) {
+            ++c_runs_during_pingpong;
+            rt::yield();
+          }
+          done.done();
+        });
+        rt::go([&] {  // A
+          for (int i = 0; i < N; ++i) {
+            if (i > 0) turn_a[i]->wait();
+            round.store(i);
+            turn_b[i]->done();
+          }
+          done.done();
+        });
+        rt::go([&] {  // B
+          for (int i = 0; i < N; ++i) {
+            turn_b[i]->wait();
+            if (i + 1 < N) {
+              turn_a[i + 1]->done();
+            } else {
+              pingpong_done.store(true);
+            }
+          }
+          done.done();
+        });
+        done.wait();
+      },
+      with_workers(1));
   EXPECT_EQ(round.load(), N - 1);
   // Round-robin between "the pair" and C would give about N runs of C; a streak cap of 16 gives
   // about 2N/17. Demand a conservative fraction of that.
@@ -183,16 +191,18 @@ TEST(YieldFairness, PingPongPairDoesNotStarveAYielder) {
 // Yielding from the main fiber lets spawned fibers run on a single worker.
 TEST(Yield, MainFiberYieldLetsOthersRun) {
   std::atomic<int> ran{0};
-  rt::run([&] {
-    for (int i = 0; i < 10; ++i) rt::go([&] { ran.fetch_add(1); });
-    int spins = 0;
-    while (ran.load() < 10 && spins < 1000) {
-      rt::yield();
-      ++spins;
-    }
-    EXPECT_EQ(ran.load(), 10);
-    EXPECT_LT(spins, 1000);
-  }, with_workers(1));
+  rt::run(
+      [&] {
+        for (int i = 0; i < 10; ++i) rt::go([&] { ran.fetch_add(1); });
+        int spins = 0;
+        while (ran.load() < 10 && spins < 1000) {
+          rt::yield();
+          ++spins;
+        }
+        EXPECT_EQ(ran.load(), 10);
+        EXPECT_LT(spins, 1000);
+      },
+      with_workers(1));
 }
 
 }  // namespace

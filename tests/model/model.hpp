@@ -128,7 +128,9 @@ inline program generate(std::uint64_t seed) {
     if (closed) closed_chans.push_back(c);
   }
   const int K = 2 + g.below(5);
-  auto pick = [&](const std::vector<int>& v) { return v[static_cast<std::size_t>(g.below(static_cast<int>(v.size())))]; };
+  auto pick = [&](const std::vector<int>& v) {
+    return v[static_cast<std::size_t>(g.below(static_cast<int>(v.size())))];
+  };
   for (int f = 0; f < K; ++f) {
     fiber_prog fp;
     const int r = g.below(100);
@@ -165,7 +167,8 @@ inline program generate(std::uint64_t seed) {
           const int ncases = 2 + g.below(2);
           o.has_otherwise = g.chance(40);
           for (int j = 0; j < ncases; ++j) o.cases.push_back({false, pick(all_chans)});
-          if (!o.has_otherwise) o.cases[static_cast<std::size_t>(g.below(ncases))].ch = pick(closed_chans);
+          if (!o.has_otherwise)
+            o.cases[static_cast<std::size_t>(g.below(ncases))].ch = pick(closed_chans);
         } else {
           o.kind = op_kind::sleep;
           o.sleep_us = 1 + g.below(30);
@@ -192,8 +195,8 @@ inline program with_stuck_op(program p) {
 
 // What the deadlock report says the stuck fiber waits on.
 inline const char* stuck_reason(int kind) {
-  static const char* const r[] = {"chan receive", "chan send", "select", "chan receive \\(nil chan\\)",
-                                  "chan send \\(nil chan\\)"};
+  static const char* const r[] = {"chan receive", "chan send", "select",
+                                  "chan receive \\(nil chan\\)", "chan send \\(nil chan\\)"};
   return r[kind];
 }
 
@@ -206,12 +209,21 @@ inline std::string program::describe() const {
   for (std::size_t f = 0; f < fibers.size(); ++f) {
     auto& fp = fibers[f];
     o << "  fiber " << f << " "
-      << (fp.r == role::sender ? "sender" : fp.r == role::late_sender ? "late-sender" : "receiver") << ":";
+      << (fp.r == role::sender        ? "sender"
+          : fp.r == role::late_sender ? "late-sender"
+                                      : "receiver")
+      << ":";
     for (auto& op : fp.ops) {
       switch (op.kind) {
-        case op_kind::send: o << " send(" << op.ch << ")"; break;
-        case op_kind::recv: o << " recv(" << op.ch << ")"; break;
-        case op_kind::sleep: o << " sleep(" << op.sleep_us << "us)"; break;
+        case op_kind::send:
+          o << " send(" << op.ch << ")";
+          break;
+        case op_kind::recv:
+          o << " recv(" << op.ch << ")";
+          break;
+        case op_kind::sleep:
+          o << " sleep(" << op.sleep_us << "us)";
+          break;
         case op_kind::select:
           o << " select{";
           for (auto& c : op.cases) o << (c.is_send ? "send(" : "recv(") << c.ch << ") ";
@@ -230,9 +242,9 @@ inline std::string program::describe() const {
 enum class outcome { ok, nullopt, threw, otherwise };
 
 struct rec {
-  op_kind kind;          // send/recv/select; close is recorded as kind=sleep with is_close
+  op_kind kind;  // send/recv/select; close is recorded as kind=sleep with is_close
   bool is_close = false;
-  int ch = -1;           // channel of the case that ran (or of the op)
+  int ch = -1;  // channel of the case that ran (or of the op)
   int op_index = -1;
   outcome res = outcome::ok;
   bool case_is_send = false;
@@ -250,7 +262,7 @@ struct result {
   std::vector<std::size_t> cap_seen, len_after;
   std::vector<std::size_t> len_max;
   std::vector<std::vector<std::size_t>> len_max_by_fiber;  // [fiber][chan]: no shared writes
-  std::string panic;  // an exception rethrown by rt::run
+  std::string panic;                                       // an exception rethrown by rt::run
 };
 
 inline std::uint64_t value_of(std::size_t fiber, std::uint64_t seq) {
@@ -312,7 +324,8 @@ inline result execute(const program& p, unsigned workers, std::uint64_t chaos_se
     rt::run(
         [&] {
           std::vector<rt::chan<std::uint64_t>> chans;
-          for (std::size_t c = 0; c < C; ++c) chans.push_back(rt::make_chan<std::uint64_t>(p.cap[c]));
+          for (std::size_t c = 0; c < C; ++c)
+            chans.push_back(rt::make_chan<std::uint64_t>(p.cap[c]));
           for (std::size_t c = 0; c < C; ++c) out.cap_seen[c] = chans[c].cap();
           std::vector<rt::wait_group> senders_done(C);
           rt::wait_group all_done;
@@ -327,7 +340,8 @@ inline result execute(const program& p, unsigned workers, std::uint64_t chaos_se
                   if (c.is_send) sends_on.insert(c.ch);
             }
             for (int c : sends_on)
-              if (p.closed[static_cast<std::size_t>(c)]) senders_done[static_cast<std::size_t>(c)].add(1);
+              if (p.closed[static_cast<std::size_t>(c)])
+                senders_done[static_cast<std::size_t>(c)].add(1);
           }
           auto worker = [&](std::size_t f) {
             auto& h = out.hist[f];
@@ -363,8 +377,10 @@ inline result execute(const program& p, unsigned workers, std::uint64_t chaos_se
                   r.b = tick();
                   auto v = chans[static_cast<std::size_t>(o.ch)].recv();
                   r.e = tick();
-                  if (v) r.value = *v;
-                  else r.res = outcome::nullopt;
+                  if (v)
+                    r.value = *v;
+                  else
+                    r.res = outcome::nullopt;
                   break;
                 }
                 case op_kind::select: {
@@ -395,9 +411,12 @@ inline result execute(const program& p, unsigned workers, std::uint64_t chaos_se
                         const sel_case& c = o.cases[static_cast<std::size_t>(ctx.ran)];
                         r.ch = c.ch;
                         r.case_is_send = c.is_send;
-                        if (c.is_send) r.value = ctx.values[static_cast<std::size_t>(ctx.ran)];
-                        else if (ctx.got) r.value = *ctx.got;
-                        else r.res = outcome::nullopt;
+                        if (c.is_send)
+                          r.value = ctx.values[static_cast<std::size_t>(ctx.ran)];
+                        else if (ctx.got)
+                          r.value = *ctx.got;
+                        else
+                          r.res = outcome::nullopt;
                       }
                     }
                   }
@@ -414,17 +433,28 @@ inline result execute(const program& p, unsigned workers, std::uint64_t chaos_se
               auto fresh = rt::make_chan<std::uint64_t>(0);  // nobody else ever sees it
               rt::chan<std::uint64_t> nil;
               switch (p.stuck_kind) {
-                case 0: fresh.recv(); break;
-                case 1: fresh.send(1); break;
-                case 2: rt::select(rt::recv(fresh), rt::send(fresh, std::uint64_t{2}), rt::recv(nil)); break;
-                case 3: nil.recv(); break;
-                default: nil.send(3); break;
+                case 0:
+                  fresh.recv();
+                  break;
+                case 1:
+                  fresh.send(1);
+                  break;
+                case 2:
+                  rt::select(rt::recv(fresh), rt::send(fresh, std::uint64_t{2}), rt::recv(nil));
+                  break;
+                case 3:
+                  nil.recv();
+                  break;
+                default:
+                  nil.send(3);
+                  break;
               }
               std::terminate();  // unreachable: the model says it blocks forever
             }
             if (fp.r == role::sender)
               for (int c : sends_on)
-                if (p.closed[static_cast<std::size_t>(c)]) senders_done[static_cast<std::size_t>(c)].done();
+                if (p.closed[static_cast<std::size_t>(c)])
+                  senders_done[static_cast<std::size_t>(c)].done();
             all_done.done();
           };
           for (std::size_t c = 0; c < C; ++c) {
@@ -439,8 +469,10 @@ inline result execute(const program& p, unsigned workers, std::uint64_t chaos_se
                 r.b = tick();
                 auto v = chans[c].recv();
                 r.e = tick();
-                if (v) r.value = *v;
-                else r.res = outcome::nullopt;
+                if (v)
+                  r.value = *v;
+                else
+                  r.res = outcome::nullopt;
                 h.push_back(r);
                 if (!v) break;
               }
@@ -449,7 +481,8 @@ inline result execute(const program& p, unsigned workers, std::uint64_t chaos_se
             rt::go([&, c] {  // closer
               auto& h = out.hist[K + C + c];
               senders_done[c].wait();
-              if (p.close_sleep_us[c]) rt::sleep_for(std::chrono::microseconds(p.close_sleep_us[c]));
+              if (p.close_sleep_us[c])
+                rt::sleep_for(std::chrono::microseconds(p.close_sleep_us[c]));
               for (int n = 0; n < (p.double_close[c] ? 2 : 1); ++n) {
                 rec r;
                 r.kind = op_kind::sleep;
@@ -488,8 +521,10 @@ inline result execute(const program& p, unsigned workers, std::uint64_t chaos_se
                          rt::otherwise([&] { empty = true; }));
               r.e = tick();
               if (empty) break;
-              if (got) r.value = *got;
-              else r.res = outcome::nullopt;
+              if (got)
+                r.value = *got;
+              else
+                r.res = outcome::nullopt;
               h.push_back(r);
             }
             out.len_after[c] = chans[c].len();
@@ -528,9 +563,10 @@ inline std::string check(const program& p, const result& res, check_stats* stats
     std::size_t fiber;
     std::uint64_t b, e;
   };
-  std::map<std::uint64_t, send_info> sends;   // every offered value
-  std::map<std::uint64_t, recv_info> recvs;   // every received value
-  std::vector<std::optional<std::pair<std::uint64_t, std::uint64_t>>> close_at(C);  // successful close b,e
+  std::map<std::uint64_t, send_info> sends;  // every offered value
+  std::map<std::uint64_t, recv_info> recvs;  // every received value
+  std::vector<std::optional<std::pair<std::uint64_t, std::uint64_t>>> close_at(
+      C);  // successful close b,e
   std::vector<int> close_ok(C, 0), close_threw(C, 0);
   std::size_t n = 0;
   auto fail = [&](const std::string& s) {
@@ -549,12 +585,18 @@ inline std::string check(const program& p, const result& res, check_stats* stats
       }
     }
     if (p.closed[c]) {
-      if (close_ok[c] != 1) fail("chan " + std::to_string(c) + ": " + std::to_string(close_ok[c]) + " successful closes");
-      if (close_threw[c] != (p.double_close[c] ? 1 : 0)) fail("chan " + std::to_string(c) + ": second close did not throw");
+      if (close_ok[c] != 1)
+        fail("chan " + std::to_string(c) + ": " + std::to_string(close_ok[c]) +
+             " successful closes");
+      if (close_threw[c] != (p.double_close[c] ? 1 : 0))
+        fail("chan " + std::to_string(c) + ": second close did not throw");
     }
-    if (res.cap_seen[c] != p.cap[c]) fail("chan " + std::to_string(c) + ": cap() " + std::to_string(res.cap_seen[c]));
-    if (res.len_max[c] > p.cap[c]) fail("chan " + std::to_string(c) + ": len() " + std::to_string(res.len_max[c]) + " > cap");
-    if (res.len_after[c] != 0) fail("chan " + std::to_string(c) + ": len() after drain " + std::to_string(res.len_after[c]));
+    if (res.cap_seen[c] != p.cap[c])
+      fail("chan " + std::to_string(c) + ": cap() " + std::to_string(res.cap_seen[c]));
+    if (res.len_max[c] > p.cap[c])
+      fail("chan " + std::to_string(c) + ": len() " + std::to_string(res.len_max[c]) + " > cap");
+    if (res.len_after[c] != 0)
+      fail("chan " + std::to_string(c) + ": len() after drain " + std::to_string(res.len_after[c]));
   }
   auto closed_before = [&](int c, std::uint64_t t) {  // close finished before t
     auto& ca = close_at[static_cast<std::size_t>(c)];
@@ -577,7 +619,8 @@ inline std::string check(const program& p, const result& res, check_stats* stats
       std::ostringstream where;
       where << "fiber " << f << " op " << r.op_index << ": ";
       if (r.kind == op_kind::send) {
-        if (!sends.emplace(r.value, send_info{r.ch, f, r.res == outcome::ok, r.b, r.e}).second) fail(where.str() + "value offered twice");
+        if (!sends.emplace(r.value, send_info{r.ch, f, r.res == outcome::ok, r.b, r.e}).second)
+          fail(where.str() + "value offered twice");
       }
       if (r.kind == op_kind::select) {
         std::size_t vi = 0;
@@ -589,52 +632,74 @@ inline std::string check(const program& p, const result& res, check_stats* stats
         }
         const std::size_t ncases = r.sel_chans.size();
         if (r.res == outcome::otherwise) {
-          if (r.returned != ncases) fail(where.str() + "otherwise ran but select returned " + std::to_string(r.returned));
+          if (r.returned != ncases)
+            fail(where.str() + "otherwise ran but select returned " + std::to_string(r.returned));
           for (int c : r.sel_chans)
-            if (closed_before(c, r.b)) fail(where.str() + "otherwise ran although chan " + std::to_string(c) + " was closed before the select began");
+            if (closed_before(c, r.b))
+              fail(where.str() + "otherwise ran although chan " + std::to_string(c) +
+                   " was closed before the select began");
         } else if (r.res != outcome::threw) {
-          if (r.case_idx < 0 || static_cast<std::size_t>(r.case_idx) >= ncases) fail(where.str() + "no callback ran");
-          else if (r.returned != static_cast<std::size_t>(r.case_idx)) fail(where.str() + "select returned " + std::to_string(r.returned) + " but case " + std::to_string(r.case_idx) + " ran");
+          if (r.case_idx < 0 || static_cast<std::size_t>(r.case_idx) >= ncases)
+            fail(where.str() + "no callback ran");
+          else if (r.returned != static_cast<std::size_t>(r.case_idx))
+            fail(where.str() + "select returned " + std::to_string(r.returned) + " but case " +
+                 std::to_string(r.case_idx) + " ran");
         }
       }
-      const bool is_send_op = r.kind == op_kind::send || (r.kind == op_kind::select && (r.res == outcome::threw || r.case_is_send));
+      const bool is_send_op =
+          r.kind == op_kind::send ||
+          (r.kind == op_kind::select && (r.res == outcome::threw || r.case_is_send));
       if (r.res == outcome::threw) {
         if (r.what != "send on closed channel") fail(where.str() + "threw '" + r.what + "'");
         if (counted) fail(where.str() + "a counted sender saw a closed channel");
         // Some send case's channel must have been closed (its close began before the op ended).
         bool any = false;
-        if (r.kind == op_kind::send) any = close_at[static_cast<std::size_t>(r.ch)] && close_at[static_cast<std::size_t>(r.ch)]->first < r.e;
+        if (r.kind == op_kind::send)
+          any = close_at[static_cast<std::size_t>(r.ch)] &&
+                close_at[static_cast<std::size_t>(r.ch)]->first < r.e;
         else
           for (std::size_t i = 0; i < r.sel_chans.size(); ++i) {
             auto& c = p.fibers[f].ops[static_cast<std::size_t>(r.op_index)].cases[i];
             auto& ca = close_at[static_cast<std::size_t>(c.ch)];
             if (c.is_send && ca && ca->first < r.e) any = true;
           }
-        if (!any) fail(where.str() + "send threw channel_closed but no send channel had begun closing");
+        if (!any)
+          fail(where.str() + "send threw channel_closed but no send channel had begun closing");
       } else if (is_send_op && r.res == outcome::ok) {
-        if (closed_before(r.ch, r.b)) fail(where.str() + "send succeeded on chan " + std::to_string(r.ch) + " closed before it began");
+        if (closed_before(r.ch, r.b))
+          fail(where.str() + "send succeeded on chan " + std::to_string(r.ch) +
+               " closed before it began");
       }
       if (r.res == outcome::nullopt) {
         auto& ca = close_at[static_cast<std::size_t>(r.ch)];
-        if (!p.closed[static_cast<std::size_t>(r.ch)] || !ca) fail(where.str() + "nullopt from a channel never closed");
-        else if (ca->first > r.e) fail(where.str() + "nullopt before close began");
+        if (!p.closed[static_cast<std::size_t>(r.ch)] || !ca)
+          fail(where.str() + "nullopt from a channel never closed");
+        else if (ca->first > r.e)
+          fail(where.str() + "nullopt before close began");
       }
-      if (!is_send_op && (r.res == outcome::ok || r.res == outcome::nullopt) && r.kind != op_kind::send)
+      if (!is_send_op && (r.res == outcome::ok || r.res == outcome::nullopt) &&
+          r.kind != op_kind::send)
         recv_recs.emplace_back(f, &r);
     }
   }
   // Pass 3: receives.
-  std::vector<std::map<std::size_t, std::uint64_t>> last_seq(res.hist.size());  // per receiver: (sender*8+ch) -> last seq
+  std::vector<std::map<std::size_t, std::uint64_t>> last_seq(
+      res.hist.size());  // per receiver: (sender*8+ch) -> last seq
   for (auto& [f, rp] : recv_recs) {
     const rec& r = *rp;
     if (r.res != outcome::ok) continue;
     auto it = sends.find(r.value);
     std::ostringstream where;
-    where << "fiber " << f << " op " << r.op_index << ": value " << (r.value >> 32) - 1 << "." << (r.value & 0xffffffff) << " ";
-    if (it == sends.end()) { fail(where.str() + "received but never offered"); continue; }
+    where << "fiber " << f << " op " << r.op_index << ": value " << (r.value >> 32) - 1 << "."
+          << (r.value & 0xffffffff) << " ";
+    if (it == sends.end()) {
+      fail(where.str() + "received but never offered");
+      continue;
+    }
     if (!it->second.sent) fail(where.str() + "received but its send did not complete");
     if (it->second.ch != r.ch) fail(where.str() + "received on the wrong channel");
-    if (!recvs.emplace(r.value, recv_info{f, r.b, r.e}).second) fail(where.str() + "received twice");
+    if (!recvs.emplace(r.value, recv_info{f, r.b, r.e}).second)
+      fail(where.str() + "received twice");
     const std::size_t key = it->second.fiber * 8 + static_cast<std::size_t>(r.ch);
     auto& ls = last_seq[f][key];
     const std::uint64_t s = r.value & 0xffffffff;
@@ -643,18 +708,23 @@ inline std::string check(const program& p, const result& res, check_stats* stats
   }
   for (auto& [v, s] : sends) {
     if (s.sent && !recvs.count(v))
-      fail("value " + std::to_string((v >> 32) - 1) + "." + std::to_string(v & 0xffffffff) + " sent on chan " + std::to_string(s.ch) + " but never received");
+      fail("value " + std::to_string((v >> 32) - 1) + "." + std::to_string(v & 0xffffffff) +
+           " sent on chan " + std::to_string(s.ch) + " but never received");
   }
   // FIFO across receivers: for values a < b from one sender on one channel, recv(b).e > recv(a).b.
   std::map<std::size_t, std::vector<std::pair<std::uint64_t, recv_info>>> by_pair;
   for (auto& [v, ri] : recvs) {
     auto& s = sends.at(v);
-    by_pair[s.fiber * 8 + static_cast<std::size_t>(s.ch)].emplace_back(v, ri);  // map order: ascending value
+    by_pair[s.fiber * 8 + static_cast<std::size_t>(s.ch)].emplace_back(
+        v, ri);  // map order: ascending value
   }
   for (auto& [key, vec] : by_pair) {
     std::uint64_t max_b = 0;  // the latest begin among earlier values
     for (auto& [v, ri] : vec) {
-      if (ri.e < max_b) fail("FIFO: value " + std::to_string(v & 0xffffffff) + " of sender " + std::to_string(key / 8) + " on chan " + std::to_string(key % 8) + " received before an earlier value's receive began");
+      if (ri.e < max_b)
+        fail("FIFO: value " + std::to_string(v & 0xffffffff) + " of sender " +
+             std::to_string(key / 8) + " on chan " + std::to_string(key % 8) +
+             " received before an earlier value's receive began");
       max_b = std::max(max_b, ri.b);
     }
   }
@@ -666,7 +736,9 @@ inline std::string check(const program& p, const result& res, check_stats* stats
     for (auto& [v, s] : sends) {
       if (!s.sent || s.ch != r.ch || s.e >= r.b) continue;
       auto it = recvs.find(v);
-      if (it != recvs.end() && it->second.b > r.e) fail("fiber " + std::to_string(f) + ": nullopt from chan " + std::to_string(r.ch) + " while value " + std::to_string(v & 0xffffffff) + " was still undelivered");
+      if (it != recvs.end() && it->second.b > r.e)
+        fail("fiber " + std::to_string(f) + ": nullopt from chan " + std::to_string(r.ch) +
+             " while value " + std::to_string(v & 0xffffffff) + " was still undelivered");
     }
   }
   if (stats) stats->ops += n;
@@ -679,7 +751,9 @@ inline std::string fingerprint(const result& res) {
   for (std::size_t f = 0; f < res.hist.size(); ++f) {
     o << f << ":";
     for (auto& r : res.hist[f])
-      o << " " << static_cast<int>(r.kind) << r.is_close << "/" << r.ch << "/" << static_cast<int>(r.res) << "/" << r.value << "/" << r.case_idx << "@" << r.b << "-" << r.e;
+      o << " " << static_cast<int>(r.kind) << r.is_close << "/" << r.ch << "/"
+        << static_cast<int>(r.res) << "/" << r.value << "/" << r.case_idx << "@" << r.b << "-"
+        << r.e;
     o << "\n";
   }
   return o.str();

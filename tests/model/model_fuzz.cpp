@@ -19,8 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string e = model::check(p, r);
   if (!e.empty()) {
     std::fprintf(stderr, "model_fuzz: seed %llu workers %u chaos_seed %llu\n%s%s",
-                 static_cast<unsigned long long>(seed), workers, static_cast<unsigned long long>(chaos),
-                 e.c_str(), p.describe().c_str());
+                 static_cast<unsigned long long>(seed), workers,
+                 static_cast<unsigned long long>(chaos), e.c_str(), p.describe().c_str());
     std::abort();
   }
   return 0;

@@ -20,7 +20,9 @@ std::uint64_t env_u64(const char* name, std::uint64_t def) {
 }
 
 // The chaos seed for (program seed, workers): never 0, which would mean "off".
-std::uint64_t chaos_for(std::uint64_t seed, unsigned w) { return seed * 8 + w + 1; }
+std::uint64_t chaos_for(std::uint64_t seed, unsigned w) {
+  return seed * 8 + w + 1;
+}
 
 TEST(Model, RandomProgramsMatchGoSemantics) {
   std::uint64_t first = env_u64("RT_MODEL_FIRST", 1), count = env_u64("RT_MODEL_SEEDS", 1000);
@@ -36,7 +38,9 @@ TEST(Model, RandomProgramsMatchGoSemantics) {
     const model::program p = model::generate(seed);
     if (verbose) std::printf("%s", p.describe().c_str()), std::fflush(stdout);
     for (unsigned w : {1u, 2u, 4u}) {
-      if (verbose) std::printf("seed %llu workers %u\n", static_cast<unsigned long long>(seed), w), std::fflush(stdout);
+      if (verbose)
+        std::printf("seed %llu workers %u\n", static_cast<unsigned long long>(seed), w),
+            std::fflush(stdout);
       const model::result r = model::execute(p, w, chaos_for(seed, w));
       const std::string e = model::check(p, r, &stats);
       ++runs;
@@ -51,15 +55,17 @@ TEST(Model, RandomProgramsMatchGoSemantics) {
       if (w == 1 && !p.has_sleep && seed % 4 == 0) {
         const model::result again = model::execute(p, 1, chaos_for(seed, 1));
         EXPECT_EQ(model::fingerprint(r), model::fingerprint(again))
-            << "seed " << seed << ": one worker, same chaos seed, different history\n" << p.describe();
+            << "seed " << seed << ": one worker, same chaos seed, different history\n"
+            << p.describe();
       }
     }
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("model: %llu programs x workers {1,2,4} = %zu runs, %zu ops checked (%zu selects, %zu "
-              "otherwise taken, %zu nullopt receives, %zu channel_closed throws), %zu failures, %.1f s\n",
-              static_cast<unsigned long long>(count), runs, stats.ops, stats.selects, stats.otherwise,
-              stats.nullopt, stats.threw, failures, secs);
+  std::printf(
+      "model: %llu programs x workers {1,2,4} = %zu runs, %zu ops checked (%zu selects, %zu "
+      "otherwise taken, %zu nullopt receives, %zu channel_closed throws), %zu failures, %.1f s\n",
+      static_cast<unsigned long long>(count), runs, stats.ops, stats.selects, stats.otherwise,
+      stats.nullopt, stats.threw, failures, secs);
 }
 
 // Deadlock vs. model: the same programs with one fiber stuck for good (model verdict: deadlock
@@ -75,10 +81,12 @@ TEST_F(ModelDeathTest, StuckProgramsReportDeadlock) {
   for (std::uint64_t seed = 1; seed <= count; ++seed) {
     const model::program p = model::with_stuck_op(model::generate(seed));
     for (unsigned w : {1u, 4u}) {
-      const std::string re = std::string("fatal error: all goroutines are asleep - deadlock!(.|\n)*\\[") +
-                             model::stuck_reason(p.stuck_kind) + "\\]";
+      const std::string re =
+          std::string("fatal error: all goroutines are asleep - deadlock!(.|\n)*\\[") +
+          model::stuck_reason(p.stuck_kind) + "\\]";
       EXPECT_EXIT(model::execute(p, w, chaos_for(seed, w)), ::testing::ExitedWithCode(2), re)
-          << "seed " << seed << " workers " << w << "\n" << p.describe();
+          << "seed " << seed << " workers " << w << "\n"
+          << p.describe();
     }
   }
 }
@@ -142,9 +150,10 @@ TEST(Model, CheckerCatchesCorruptedHistories) {
     for (auto& h : r.hist) {
       for (std::size_t i = 0; i < h.size() && !swapped; ++i)
         for (std::size_t j = i + 1; j < h.size() && !swapped; ++j)
-          if (h[i].res == model::outcome::ok && h[j].res == model::outcome::ok && !h[i].case_is_send &&
-              !h[j].case_is_send && h[i].kind != model::op_kind::send && h[j].kind != model::op_kind::send &&
-              !h[i].is_close && !h[j].is_close && h[i].ch == h[j].ch && (h[i].value >> 32) == (h[j].value >> 32)) {
+          if (h[i].res == model::outcome::ok && h[j].res == model::outcome::ok &&
+              !h[i].case_is_send && !h[j].case_is_send && h[i].kind != model::op_kind::send &&
+              h[j].kind != model::op_kind::send && !h[i].is_close && !h[j].is_close &&
+              h[i].ch == h[j].ch && (h[i].value >> 32) == (h[j].value >> 32)) {
             std::swap(h[i].value, h[j].value);
             swapped = true;
           }
