@@ -12,6 +12,8 @@
 #include "rt/mutex.hpp"
 #include "rt/condition_variable.hpp"
 
+#include "rt/errors.hpp"
+
 #include "fatal.hpp"
 #include "fiber.hpp"
 #include "futex.hpp"
@@ -57,6 +59,10 @@ void mutex::lock() {
 
 void mutex::unlock() {
   detail::chaos_point();
+  unlock_holding_spinlock();
+}
+
+void mutex::unlock_holding_spinlock() {
   detail::plain_thread_scope scope;
   lock_.lock();
   detail::waiter* w = waiters_.pop_front();
@@ -107,10 +113,18 @@ struct timed_park {
 
 void condition_variable::wait(std::unique_lock<rt::mutex>& lk) {
   detail::chaos_point();
+  if (!lk.owns_lock()) {
+    throw rt::runtime_error(
+        "rt::condition_variable: wait called with a unique_lock that does not hold its mutex "
+        "(lock it before waiting)");
+  }
+  rt::mutex* m = lk.mutex();
   detail::waiter w;
   lock_.lock();
   waiters_.push_back(&w);
-  lk.unlock();
+  // lk.unlock() without its chaos point: lock_ is held here.
+  lk.release()->unlock_holding_spinlock();
+  lk = std::unique_lock<rt::mutex>(*m, std::defer_lock);
   try {
     detail::block(w, lock_, detail::wait_reason::cond_var);
   } catch (...) {
@@ -124,13 +138,21 @@ void condition_variable::wait(std::unique_lock<rt::mutex>& lk) {
 
 std::cv_status condition_variable::wait_until(std::unique_lock<rt::mutex>& lk,
                                               std::chrono::steady_clock::time_point t) {
+  if (!lk.owns_lock()) {
+    throw rt::runtime_error(
+        "rt::condition_variable: wait called with a unique_lock that does not hold its mutex "
+        "(lock it before waiting)");
+  }
+  rt::mutex* m = lk.mutex();
   detail::fiber* f = detail::current_fiber();
   if (!f) {
     // A plain thread: the runtime's timers belong to workers; wait in slices instead.
     detail::waiter w;
     lock_.lock();
     waiters_.push_back(&w);
-    lk.unlock();
+    // lk.unlock() without its chaos point: lock_ is held here.
+    lk.release()->unlock_holding_spinlock();
+    lk = std::unique_lock<rt::mutex>(*m, std::defer_lock);
     lock_.unlock();
     detail::note_plain_thread_use();
     for (;;) {
@@ -168,7 +190,9 @@ std::cv_status condition_variable::wait_until(std::unique_lock<rt::mutex>& lk,
   timed_park park{&timer, &lock_};
   lock_.lock();
   waiters_.push_back(&w);
-  lk.unlock();
+  // lk.unlock() without its chaos point: lock_ is held here.
+  lk.release()->unlock_holding_spinlock();
+  lk = std::unique_lock<rt::mutex>(*m, std::defer_lock);
   try {
     detail::block_with(w, timed_park::arm_then_unlock, &park, detail::wait_reason::cond_var);
   } catch (...) {

@@ -186,6 +186,10 @@ std::uint64_t chaos_random(worker& w) noexcept {
 void chaos_yield() noexcept {
   worker* w = current_worker();
   if (!w || !w->current) return;  // a plain thread, or a worker's own stack
+  // Once the runtime stops, fibers are only resumed to be unwound: a chaos point must not
+  // switch then (it cannot propagate the unwind from noexcept code, and swallowing it would
+  // leave the fiber to park again and be abandoned).
+  if (w->rt.stopping.load(std::memory_order_relaxed) || w->current->unwinding) return;
   if (chaos_random(*w) % 4 != 0) return;
   try {
     suspend(w->current, after_switch::requeue);

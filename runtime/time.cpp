@@ -48,6 +48,8 @@ void sleep_until(std::chrono::steady_clock::time_point t) {
   timer.when = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
   timer.fire = wake_sleeper;
   timer.sleeper = f;
+  if (f->unwinding && std::uncaught_exceptions() == 0)
+    throw detail::fiber_unwind{};  // see block_with
   if (timer.when <= detail::now_ns()) {
     yield();  // Go's Sleep(0) yields nothing; a zero sleep still lets others run
     return;

@@ -85,6 +85,13 @@ void block(waiter& w, spinlock& lk, wait_reason why) {
 
 void block_with(waiter& w, void (*unlock)(void*), void* arg, wait_reason why) {
   if (fiber* f = current_fiber()) {
+    if (f->unwinding && std::uncaught_exceptions() == 0) {
+      // Shutdown's unwinding reached a chaos point (noexcept) earlier and was deferred to this
+      // switch point: throw now rather than park, or nothing would ever resume the fiber. Only
+      // the shutdown thread runs fibers by then, so nobody can take w meanwhile.
+      unlock(arg);
+      throw fiber_unwind{};
+    }
     w.owner = f;
     f->park_unlock = unlock;
     f->park_arg = arg;

@@ -31,10 +31,16 @@ void wait_group::add(int delta) {
   detail::chaos_point();
   const std::uint64_t step = static_cast<std::uint64_t>(static_cast<std::int64_t>(delta))
                              << counter_shift;
-  const std::uint64_t now = state_.fetch_add(step) + step;
-  if (counter_of(now) < 0) {
-    state_.fetch_sub(step);  // leave the counter as it was: nothing is lost
-    throw rt::runtime_error("negative wait_group counter");
+  std::uint64_t now;
+  if (delta >= 0) {
+    now = state_.fetch_add(step) + step;
+  } else {
+    // Never store a negative counter, even briefly: a concurrent valid done() must not see it.
+    std::uint64_t s = state_.load();
+    do {
+      if (counter_of(s) + delta < 0) throw rt::runtime_error("negative wait_group counter");
+    } while (!state_.compare_exchange_weak(s, s + step));
+    now = s + step;
   }
   if (counter_of(now) != 0 || waiters_of(now) == 0 || delta == 0) return;
   // The counter reached zero with registered waiters: none of them can return until released

@@ -20,6 +20,8 @@
 // the main fiber runs again only after that. The comments at each such place say so.
 #include <rt/csp.hpp>
 
+#include "test_support.hpp"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <time.h>
@@ -213,6 +215,7 @@ TEST(ChanBuffered, ElementsAreDestroyedExactlyOnce) {
 // Receiving blocks while the buffer is empty, sending blocks while it is full (one worker: each
 // helper announces itself and runs on into its blocking call before main runs again).
 TEST(ChanBuffered, SendBlocksWhenFullAndRecvBlocksWhenEmpty) {
+  RT_SKIP_UNDER_CHAOS();
   rt::run(
       [] {
         auto ch = rt::make_chan<int>(2);
@@ -259,6 +262,7 @@ TEST(ChanBuffered, SendBlocksWhenFullAndRecvBlocksWhenEmpty) {
 // index to main on `parked` and, not being preempted, runs on into ch.recv() and parks before
 // main runs again and spawns receiver i+1.
 TEST(ChanFifo, BlockedReceiversAreServedInArrivalOrder) {
+  RT_SKIP_UNDER_CHAOS();
   rt::run(
       [] {
         constexpr int n = 5;
@@ -285,6 +289,7 @@ TEST(ChanFifo, BlockedReceiversAreServedInArrivalOrder) {
 // The same for senders, on an unbuffered channel and on a full buffered one (where the parked
 // senders' values must follow the buffered ones, in the senders' arrival order).
 TEST(ChanFifo, BlockedSendersAreServedInArrivalOrder) {
+  RT_SKIP_UNDER_CHAOS();
   for (std::size_t cap : {0u, 2u}) {
     rt::run(
         [cap] {
@@ -657,6 +662,7 @@ TEST(ChanMoveOnly, UniquePtrThroughUnbufferedBufferedAndSelect) {
 // ---- try_send / try_recv --------------------------------------------------------------------
 
 TEST(ChanTry, TrySendAndTryRecvNeverBlock) {
+  RT_SKIP_UNDER_CHAOS();
   rt::run(
       [] {
         auto buf = rt::make_chan<int>(2);

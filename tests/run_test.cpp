@@ -56,8 +56,10 @@ TEST(Run, WritesOfMainAreVisibleAfterReturn) {
         std::mutex mu;
         for (int i = 0; i < 100; ++i) {
           rt::go([&, i] {
-            std::lock_guard lk(mu);
-            v.push_back(i);
+            {
+              std::lock_guard lk(mu);  // a std::mutex is never held across a switch point
+              v.push_back(i);
+            }
             wg.done();
           });
         }

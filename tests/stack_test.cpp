@@ -263,7 +263,7 @@ TEST(StackOverflowDeathTest, EarlierStderrOutputSurvives) {
 TEST(StackMappings, MprotectBudgetBoundsMappings) {
   // More stacks than the budget, so some fall back to canaries (fewer under TSan's thread limit).
   const std::size_t budget = rt_test::kTsan ? 512 : 8192;
-  X
+  const long n = rt_test::kTsan ? 1500 : rt_test::scaled(40'000, 20'000);
   // 16 KiB stacks (the minimum) are too small for TSan's instrumentation and runtime.
   rt::options o = stack_opts(rt_test::kTsan ? 64 * 1024 : 16 * 1024, rt::guard_policy::mprotect,
                              budget);

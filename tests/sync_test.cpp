@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -394,6 +395,40 @@ TEST(CondVar, TimedWaitsTimeOut) {
       workers(1));
 }
 
+// Waiting with a unique_lock that does not hold its mutex is a clear error, and leaves the
+// condition variable usable (nothing queued, its internal lock free).
+TEST(CondVar, WaitWithoutTheLockIsAnError) {
+  rt::run(
+      [] {
+        rt::mutex mu;
+        rt::condition_variable cv;
+        std::unique_lock lk(mu, std::defer_lock);
+        auto expect_misuse = [](auto&& wait) {
+          try {
+            wait();
+            ADD_FAILURE() << "no error";
+          } catch (const rt::runtime_error& e) {
+            EXPECT_NE(std::string(e.what()).find("does not hold its mutex"), std::string::npos)
+                << e.what();
+          }
+        };
+        expect_misuse([&] { cv.wait(lk); });
+        expect_misuse([&] { cv.wait_for(lk, 1h); });
+        EXPECT_FALSE(lk.owns_lock());
+        // Still usable: a proper wait is notified.
+        bool flag = false;
+        rt::go([&] {
+          std::lock_guard g(mu);
+          flag = true;
+          cv.notify_all();
+        });
+        lk.lock();
+        cv.wait(lk, [&] { return flag; });
+        EXPECT_TRUE(flag);
+      },
+      workers(1));
+}
+
 // A timed waiter notified before its deadline returns no_timeout (true with a predicate), and its
 // cancelled timer does not disturb later waits.
 TEST(CondVar, NotifiedBeforeTimeoutReturnsNoTimeout) {
@@ -411,7 +446,9 @@ TEST(CondVar, NotifiedBeforeTimeoutReturnsNoTimeout) {
             const auto status = cv.wait_for(lk, 1h);
             result.send(status == std::cv_status::no_timeout ? 1 : 0);
             ready.send(0);
-            result.send(cv.wait_for(lk, 1h, [&] { return flag; }) ? 1 : 0);
+            const bool woke = cv.wait_for(lk, 1h, [&] { return flag; });
+            lk.unlock();  // before main can return and destroy mu
+            result.send(woke ? 1 : 0);
           });
           ready.recv();
           {

@@ -51,6 +51,20 @@ inline constexpr long scaled(long normal, long sanitized) {
   return kSanitized ? sanitized : normal;
 }
 
+// True when RT_CHAOS turns on chaos scheduling for every rt::run in this process. A test that
+// pins down an order only cooperative scheduling on one worker gives (a fiber runs on into its
+// blocking call before the one it readied) skips itself then: chaos yields at those points by
+// design. Semantics that hold under any schedule are never skipped.
+inline bool chaos_from_env() {
+  const char* s = std::getenv("RT_CHAOS");
+  return s != nullptr && *s != '\0';
+}
+#define RT_SKIP_UNDER_CHAOS()                                                                   \
+  do {                                                                                          \
+    if (::rt_test::chaos_from_env())                                                            \
+      GTEST_SKIP() << "pins a cooperative one-worker order, which RT_CHAOS perturbs by design"; \
+  } while (0)
+
 inline rt::options with_workers(unsigned n) {
   rt::options o;
   o.workers = n;

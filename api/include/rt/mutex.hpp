@@ -32,6 +32,11 @@ class mutex {
   void unlock();
 
  private:
+  friend class condition_variable;
+  // unlock() without its chaos point: for callers holding a spinlock, where a yield would let
+  // another fiber on this worker spin on that spinlock forever.
+  void unlock_holding_spinlock();
+
   std::atomic<bool> locked_{false};
   detail::spinlock lock_;  // guards waiters_
   detail::waiter_queue waiters_;
