@@ -58,7 +58,7 @@ void mutex::lock() {
 }
 
 void mutex::unlock() {
-  detail::chaos_point();
+  detail::chaos_point_nothrow();
   unlock_holding_spinlock();
 }
 

@@ -183,21 +183,21 @@ std::uint64_t chaos_random(worker& w) noexcept {
   return z ^ (z >> 31);
 }
 
-void chaos_yield() noexcept {
+void chaos_yield(bool may_unwind) {
   worker* w = current_worker();
   if (!w || !w->current) return;  // a plain thread, or a worker's own stack
-  // Once the runtime stops, fibers are only resumed to be unwound: a chaos point must not
-  // switch then (it cannot propagate the unwind from noexcept code, and swallowing it would
-  // leave the fiber to park again and be abandoned).
+  // Once the runtime stops, fibers are only resumed to be unwound: no more chaos switches then.
   if (w->rt.stopping.load(std::memory_order_relaxed) || w->current->unwinding) return;
   if (chaos_random(*w) % 4 != 0) return;
+  if (may_unwind) {
+    suspend(w->current, after_switch::requeue);  // throws fiber_unwind at shutdown
+    return;
+  }
   try {
     suspend(w->current, after_switch::requeue);
   } catch (const fiber_unwind&) {
-    // Shutdown unwinding reached a chaos point, which must not throw (it sits in noexcept
-    // code): the next real switch point will unwind the fiber.
-    w = current_worker();
-    if (w && w->current) w->current->unwinding = true;
+    // Shutdown unwinding reached a chaos point that must not throw: `unwinding` stays set, so
+    // the fiber's next switch point throws instead (block_with and sleep check it on entry).
   }
 }
 
@@ -241,12 +241,7 @@ void init_thread_context(sanitizer_context& c) noexcept {
 // ---------------------------------------------------------------------------------------------
 
 worker::worker(runtime& r, unsigned i)
-    : rt(r),
-      index(i),
-      local(256),
-      local_producer(local),
-      local_consumer(local),
-      rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
+    : rt(r), index(i), local(256), local_producer(local), rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
 
 runtime::runtime(const options& o)
     : opts(o), stacks(o), global(256), chaos_seed(o.chaos_seed), chaos_wake_state(o.chaos_seed) {
@@ -352,6 +347,24 @@ void runtime::make_runnable(fiber* f, bool prefer_next) noexcept {
   wake_if_needed();
 }
 
+void runtime::make_spawned_runnable(worker& w, fiber* f) noexcept {
+  f->state.store(fiber_state::runnable, std::memory_order_relaxed);
+  fiber* old = w.run_next;
+  w.run_next = f;
+  if (!old) return;  // run_next is not stealable: nothing for an idle worker to take
+  if (chaos_seed != 0 && chaos_random(w) % 2 == 0) {
+    w.local.enqueue(w.local_producer, old);  // chaos: FIFO, as Go orders spawns
+  } else if (!w.spawned.push(old)) {
+    // Full: the older half goes where thieves take it in batches.
+    fiber* batch[spawned_cap / 2];
+    const std::size_t n = w.spawned.take_oldest(batch, spawned_cap / 2);
+    w.local.enqueue_bulk(w.local_producer, batch, n);
+    if (!w.spawned.push(old)) w.local.enqueue(w.local_producer, old);
+  }
+  // Stealable now, wherever it went: the submitter side of the wake protocol.
+  wake_if_needed();
+}
+
 void runtime::wake_if_needed() noexcept {
   // The submitter's fence of the wake protocol: orders the enqueue above before the counter
   // loads below (see "Why no wakeup is lost" in scheduler.hpp). The loads may then be relaxed.
@@ -411,7 +424,9 @@ bool runtime::steal_half(worker& thief, worker& victim, fiber*& out) {
   fiber* buf[128];
   std::size_t want = std::min<std::size_t>((n + 1) / 2, 128);
   if (chaos_seed != 0) want = 1 + chaos_random(thief) % want;  // chaos: any batch size
-  std::size_t got = victim.local.try_dequeue_bulk(buf, want);
+  // The owner's producer is the only one that enqueues into `local`: dequeuing from it directly
+  // skips moodycamel's search over producers.
+  std::size_t got = victim.local.try_dequeue_bulk_from_producer(victim.local_producer, buf, want);
   if (got == 0) return false;
   out = buf[0];
   if (got > 1) thief.local.enqueue_bulk(thief.local_producer, buf + 1, got - 1);
@@ -432,10 +447,11 @@ fiber* runtime::steal_work(worker& w) {
       if (const std::int64_t next = victim.next_timer.load(std::memory_order_relaxed);
           next != no_deadline && now_ns() >= next) {
         run_due_timers(victim, now_ns(), /*try_only=*/true);
-        if (w.run_next || w.local.size_approx() != 0) return nullptr;  // found work: look again
+        if (w.has_local_work()) return nullptr;  // found work: look again
       }
       fiber* f = nullptr;
       if (steal_half(w, victim, f)) return f;
+      if ((f = victim.spawned.steal())) return f;
     }
     fiber* f = nullptr;
     if (take_global(w, f)) return f;
@@ -447,7 +463,7 @@ fiber* runtime::steal_work(worker& w) {
 bool runtime::any_work_visible() const noexcept {
   if (global.size_approx() != 0) return true;
   for (auto& w : workers) {
-    if (w->local.size_approx() != 0) return true;
+    if (w->local.size_approx() != 0 || w->spawned.size() != 0) return true;
   }
   return false;
 }
@@ -585,7 +601,7 @@ fiber* runtime::find_runnable_or_park(worker& w) {
     if (w.spinning) {
       f = steal_work(w);
       if (f) return f;
-      if (w.run_next || w.local.size_approx() != 0) continue;  // timers made work here
+      if (w.has_local_work()) continue;  // timers made work here
     }
     park_worker(w);
   }
@@ -656,6 +672,9 @@ void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
     case after_switch::requeue:
       f->state.store(fiber_state::runnable, std::memory_order_relaxed);
       w.local.enqueue(w.local_producer, f);
+      // Stealable: the submitter side of the wake protocol, as for any other enqueue. Without
+      // it, a yielded fiber could wait behind a long CPU-bound fiber while other workers sleep.
+      wake_if_needed();
       break;
     case after_switch::park:
       f->state.store(fiber_state::parked, std::memory_order_relaxed);
@@ -709,7 +728,8 @@ void runtime::run_fiber(worker& w, fiber* f) {
 
 fiber* runtime::pick_local(worker& w) noexcept {
   fiber* f = nullptr;
-  if (chaos_seed != 0 && chaos_random(w) % 2 == 0 && w.local.try_dequeue(w.local_consumer, f)) {
+  if (chaos_seed != 0 && chaos_random(w) % 2 == 0 &&
+      w.local.try_dequeue_from_producer(w.local_producer, f)) {
     return f;  // chaos: the queue before run_next
   }
   if (w.run_next && w.run_next_streak < run_next_streak_cap) {
@@ -719,7 +739,12 @@ fiber* runtime::pick_local(worker& w) noexcept {
     return f;
   }
   w.run_next_streak = 0;
-  if (w.local.try_dequeue(w.local_consumer, f)) return f;
+  // spawned.pop() costs a fence: look first whether there is anything (a stale `top` can only
+  // make it look non-empty, and then pop() finds out).
+  const bool any_spawned = w.spawned.size() != 0;
+  if (any_spawned && ++w.spawned_picks % spawned_turn != 0 && (f = w.spawned.pop())) return f;
+  if (w.local.try_dequeue_from_producer(w.local_producer, f)) return f;
+  if (any_spawned && (f = w.spawned.pop())) return f;
   if (w.run_next) {
     f = w.run_next;
     w.run_next = nullptr;
@@ -849,7 +874,8 @@ void runtime::shutdown() {
   tls_worker = &w0;
   init_thread_context(w0.san);
   w0.exception_globals[0] = abi::__cxa_get_globals();
-  w0.run_next = nullptr;
+  w0.run_next = nullptr;  // fibers are found by their state below, not through the queues
+  for (auto& w : workers) w->spawned.clear();
   std::vector<fiber*> abandoned;  // re-parked while unwinding: cannot be unwound further
   for (int pass = 0; pass < 16; ++pass) {
     bool progress = false;
@@ -1013,7 +1039,7 @@ std::uint64_t fast_random() noexcept {
 
 void start_fiber(fiber* f) noexcept {
   if (worker* w = current_worker()) {
-    w->rt.make_runnable(f, /*prefer_next=*/true);  // like Go: the child runs next
+    w->rt.make_spawned_runnable(*w, f);  // like Go: the child runs next
     return;
   }
   f->rt->make_runnable(f, /*prefer_next=*/false);

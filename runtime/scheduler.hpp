@@ -22,6 +22,12 @@
 //     through a queue. Only the owner touches it. At most `run_next_streak_cap` fibers in a row
 //     are taken from run_next, then the local queue gets a turn, so a ping-pong pair cannot starve
 //     the rest.
+//   - spawned: a spawn_deque (spawn_deque.hpp) of the fibers it spawned that run_next had to give
+//     up. The owner takes the newest first, so a tree of spawns (skynet, fork-join) runs depth
+//     first: a few hundred fibers alive instead of a whole level of the tree, with cache-warm
+//     stacks instead of fresh pages. Thieves take the oldest — the largest pending subtree —
+//     one at a time. When it is full, the owner moves its older half to `local`. Every
+//     `spawned_turn`th pick `local` goes first, so a stream of spawns cannot starve it.
 //   - local: a moodycamel::ConcurrentQueue. The owner is its only producer (through one producer
 //     token, which makes it FIFO); the owner and thieves consume.
 // One global queue takes fibers readied from outside the workers (plain threads, rt::run) and
@@ -90,6 +96,7 @@
 #include "fiber.hpp"
 #include "rt/options.hpp"
 #include "sanitizer.hpp"
+#include "spawn_deque.hpp"
 #include "stack_pool.hpp"
 #include "timer.hpp"
 
@@ -99,6 +106,9 @@ class runtime;
 
 // Picks from run_next at most this many times in a row before the local queue gets a turn.
 inline constexpr unsigned run_next_streak_cap = 16;
+// Capacity of a worker's `spawned` deque (a power of two), and how often `local` goes first.
+inline constexpr std::size_t spawned_cap = 64;
+inline constexpr unsigned spawned_turn = 256;
 // Every this many picks, the global queue is polled first (as Go's schedule() does with 61).
 inline constexpr unsigned global_poll_interval = 61;
 // Fiber ids are handed to workers in blocks of this many, so spawning needs no shared counter.
@@ -114,10 +124,17 @@ struct alignas(64) worker {
   runtime& rt;
   unsigned index;
   moodycamel::ConcurrentQueue<fiber*> local;
-  moodycamel::ProducerToken local_producer;  // the owner's: makes `local` FIFO
-  moodycamel::ConsumerToken local_consumer;
+  // The owner's, and the only producer of `local` (thieves enqueue into their own queue): so
+  // `local` is FIFO, and everyone dequeues straight from this producer's sub-queue.
+  moodycamel::ProducerToken local_producer;
   fiber* run_next = nullptr;
   unsigned run_next_streak = 0;
+  spawn_deque<fiber, spawned_cap> spawned;  // see "Queues" above
+  unsigned spawned_picks = 0;
+  // Owner: whether anything waits in run_next, `spawned` or `local`.
+  bool has_local_work() const noexcept {
+    return run_next != nullptr || spawned.size() != 0 || local.size_approx() != 0;
+  }
   std::uint32_t tick = 0;
   bool spinning = false;
   std::uint64_t rng;              // xorshift state for victim choice
@@ -161,6 +178,9 @@ class runtime {
   // Makes a fiber runnable: on a worker into its run_next (`prefer_next`) or local queue;
   // elsewhere into the global queue. Wakes an idle worker when the fiber is stealable.
   void make_runnable(fiber* f, bool prefer_next) noexcept;
+  // Makes a fiber that worker w's running fiber just spawned runnable: into w's run_next, the
+  // fiber that was there into w's `spawned` deque.
+  void make_spawned_runnable(worker& w, fiber* f) noexcept;
   // Wakes an idle worker if none is searching (the submitter side of the protocol).
   void wake_if_needed() noexcept;
 

@@ -28,7 +28,7 @@ std::uint32_t waiters_of(std::uint64_t state) {
 }  // namespace
 
 void wait_group::add(int delta) {
-  detail::chaos_point();
+  detail::chaos_point_nothrow();
   const std::uint64_t step = static_cast<std::uint64_t>(static_cast<std::int64_t>(delta))
                              << counter_shift;
   std::uint64_t now;

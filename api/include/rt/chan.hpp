@@ -226,9 +226,9 @@ class chan {
   // channel") if already closed, rt::runtime_error("close of nil channel") on the nil channel.
   void close() {
     if (!state_) throw rt::runtime_error("close of nil channel");
-    detail::chaos_point();
+    detail::chaos_point_nothrow();
     state_->close();
-    detail::chaos_point();
+    detail::chaos_point_nothrow();
   }
 
   // Elements buffered now.

@@ -156,12 +156,19 @@ void block_with(waiter& w, void (*unlock)(void*), void* arg, wait_reason why);
 // Blocks the caller forever (a nil channel, an empty select): parked fibers show in deadlock
 // reports; a plain thread sleeps until the process ends.
 [[noreturn]] void block_forever(wait_reason why);
-// Chaos scheduling (rt::options::chaos_seed): while on, operations call chaos_yield() before and
+// Chaos scheduling (rt::options::chaos_seed): while on, operations call a chaos point before and
 // after they run, which sometimes yields. Off, a chaos point costs one relaxed load.
+// chaos_point() is a switch point like any blocking operation: if the runtime shuts down while
+// the fiber is yielded there, it throws the private unwinding exception. Operations that never
+// block and are used in destructors (unlock, wait_group::done, close) use chaos_point_nothrow(),
+// which defers the unwinding to the fiber's next switch point instead.
 extern std::atomic<bool> chaos_enabled;
-void chaos_yield() noexcept;
-inline void chaos_point() noexcept {
-  if (chaos_enabled.load(std::memory_order_relaxed)) chaos_yield();
+void chaos_yield(bool may_unwind);
+inline void chaos_point() {
+  if (chaos_enabled.load(std::memory_order_relaxed)) chaos_yield(true);
+}
+inline void chaos_point_nothrow() noexcept {
+  if (chaos_enabled.load(std::memory_order_relaxed)) chaos_yield(false);
 }
 
 // A fast pseudo-random number (per worker; per thread elsewhere), for select's fair choice.
