@@ -39,7 +39,8 @@ struct fiber {
   runtime* rt = nullptr;          // the runtime whose control block this is
   const task_ops* ops = nullptr;  // how to run and destroy the callable
   void* task = nullptr;           // the callable: &inline_task, or a heap block
-  std::uint64_t id = 0;           // unique for the process's life; main fiber is 1
+  std::uint64_t id = 0;           // unique within its rt::run, whose main fiber is 1; each
+                                  // rt::run numbers afresh (runtime::id_counter)
   void* spawn_pc = nullptr;       // return address in the code that called rt::go
   fiber* next = nullptr;          // free-list link
 

@@ -10,6 +10,7 @@
 #include <cerrno>
 
 #include "fatal.hpp"
+#include "valgrind.hpp"
 
 namespace rt::detail {
 namespace {
@@ -73,6 +74,7 @@ stack_pool::stack_pool(const options& opts)
       mprotect_left_(opts.mprotect_budget) {}
 
 stack_pool::~stack_pool() {
+  for (unsigned id : valgrind_ids_) valgrind_stack_deregister(id);
   for (auto& [p, n] : slabs_) munmap(p, n);
 }
 
@@ -141,6 +143,7 @@ void stack_pool::take_batch(std::vector<stack_slot>& out, std::size_t n) {
       *reinterpret_cast<std::uint64_t*>(bottom(s)) = canary_value;
     }
     ++carve_index_;
+    if (running_on_valgrind()) valgrind_ids_.push_back(valgrind_stack_register(bottom(s), top(s)));
     out.push_back(s);
     --n;
   }

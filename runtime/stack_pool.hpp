@@ -15,6 +15,8 @@
 //   after a burst. Releasing at idle rather than at every give() avoids a churn where stacks are
 //   released and faulted in again while the burst is still running; a cache that grows past
 //   16x the mark while its worker never idles is trimmed on the spot.
+// - Under Valgrind, every stack is registered as a stack when it is carved and deregistered
+//   before its slab is unmapped (runtime/valgrind.hpp), so Memcheck follows fiber switches.
 #pragma once
 
 #include <atomic>
@@ -100,6 +102,7 @@ class stack_pool {
   std::size_t carve_guarded_ = 0;  // its slots [0, carve_guarded_) have guard pages
   std::vector<stack_slot> cold_;
   bool process_madvise_ok_ = true;
+  std::vector<unsigned> valgrind_ids_;  // stacks registered with Valgrind (only under Valgrind)
 };
 
 }  // namespace rt::detail

@@ -7,13 +7,15 @@
 //     channel_closed and delivers nothing), with receivers (each ends with nullopt after the
 //     drain), and with selects on both sides (using Go's idiom of disabling a closed channel's
 //     case by setting it to nil);
-//   - pipelines: a chain of stages (order preserved end to end), a fan-out/fan-in stage, and
-//     Go's concurrent prime sieve.
+//   - pipelines: a chain of stages (order preserved end to end), a fan-out/fan-in stage, Go's
+//     concurrent prime sieve, and chains of stage fibers (10 000 of them; a million in the heavy
+//     PipelineHeavy variant).
 // Ordering comes from channels and wait_groups only; there are no sleeps in this file.
 #include <rt/csp.hpp>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <random>
 #include <set>
@@ -395,5 +397,76 @@ TEST_P(Pipeline, PrimeSieve) {
   EXPECT_EQ(primes, expected);
 }
 
+// Chains of stage fibers: `fibers` stage fibers in all, in chains of 1000 (capacities 0, 1, 2,
+// ... along each chain), at most 4 chains alive at a time. A source sends 8 unique values into
+// each chain, every stage adds 1 and closes its output when its input is closed, and a sink per
+// chain receives. Every value must come out of its own chain exactly once, in order, having
+// passed every stage; every stage fiber must finish.
+void chains_of_stages(long fibers, unsigned workers_n) {
+  constexpr long stages = 1000, values = 8, wave = 4;
+  const long chains = fibers / stages;
+  std::vector<std::atomic<int>> seen(static_cast<std::size_t>(chains * values));
+  std::atomic<long> stages_done{0}, foreign{0}, out_of_order{0};
+  rt::run(
+      [&] {
+        for (long first = 0; first < chains; first += wave) {
+          rt::wait_group sinks;
+          for (long c = first; c < std::min(chains, first + wave); ++c) {
+            auto head = rt::make_chan<long>();
+            rt::chan<long> in = head;
+            for (long s = 0; s < stages; ++s) {
+              auto next = rt::make_chan<long>(static_cast<std::size_t>(s % 3));
+              rt::go([&stages_done, in, next]() mutable {
+                for (long v : in) next.send(v + 1);
+                next.close();
+                stages_done.fetch_add(1, std::memory_order_relaxed);
+              });
+              in = next;
+            }
+            rt::go([head, c]() mutable {
+              for (long j = 0; j < values; ++j) head.send(c * values + j);
+              head.close();
+            });
+            sinks.add(1);
+            rt::go([&, in, c]() mutable {
+              long prev = -1;
+              for (long v : in) {
+                const long id = v - stages;
+                if (id < c * values || id >= (c + 1) * values) {
+                  foreign.fetch_add(1);
+                  continue;
+                }
+                if (id <= prev) out_of_order.fetch_add(1);
+                prev = id;
+                seen[static_cast<std::size_t>(id)].fetch_add(1);
+              }
+              sinks.done();
+            });
+          }
+          sinks.wait();
+        }
+      },
+      workers(workers_n));
+  EXPECT_EQ(stages_done.load(), chains * stages);
+  EXPECT_EQ(foreign.load(), 0) << "values that left the wrong chain or skipped a stage";
+  EXPECT_EQ(out_of_order.load(), 0);
+  expect_each_exactly_once(seen, "chains of stages");
+}
+
+// 10 000 stage fibers (1 000 under sanitizers).
+TEST_P(Pipeline, ChainsOfStageFibersExactlyOnce) {
+  chains_of_stages(10'000 / kSlow, GetParam());
+}
+
 INSTANTIATE_TEST_SUITE_P(Workers, Pipeline, ::testing::Values(1u, 2u, 4u, 8u),
+                         [](const auto& info) { return std::to_string(info.param) + "workers"; });
+
+// A million stage fibers (label heavy; 100 000 under sanitizers).
+class PipelineHeavy : public ::testing::TestWithParam<unsigned> {};
+
+TEST_P(PipelineHeavy, MillionStageFibersExactlyOnce) {
+  chains_of_stages(1'000'000 / kSlow, GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers, PipelineHeavy, ::testing::Values(1u, 2u, 4u, 8u),
                          [](const auto& info) { return std::to_string(info.param) + "workers"; });

@@ -42,7 +42,9 @@ endfunction()
 
 rt_csp_test(chan_test LABELS concurrency)
 rt_csp_test(select_test TIMEOUT 300 LABELS concurrency)
-rt_csp_test(chan_stress_test TIMEOUT 300 LABELS concurrency)
+# PipelineHeavy (a million stage fibers) is heavy; the rest of chan_stress_test is not.
+rt_csp_test(chan_stress_test FILTER "-*Heavy*" TIMEOUT 300 LABELS concurrency)
+rt_csp_test(chan_stress_test FILTER "*Heavy*" TIMEOUT 900 LABELS heavy)
 rt_csp_test(sync_test LABELS concurrency)
 # The million-sleeper test is the heavy one; the rest of time_test is quick.
 rt_csp_test(time_test FILTER "-*Heavy*" LABELS unit)
@@ -58,4 +60,26 @@ if(TARGET tutorial_01_serial)
     tutorial_01_serial tutorial_02_go_without_waiting tutorial_03_sleep_in_main
     tutorial_04_wait_group tutorial_05_channel_print tutorial_06_range_without_close
     tutorial_07_every_worker_closes tutorial_08_fixed tutorial_09_select)
+endif()
+
+# Valgrind memcheck of one example that uses channels, select, a wait_group and timers, on two
+# workers: any Memcheck error or definite leak fails it (label "valgrind"). Valgrind follows fiber
+# switches only because the stack pool registers its stacks (runtime/valgrind.hpp), which needs
+# <valgrind/valgrind.h> at build time; without valgrind or its header the test is not registered.
+# Not in sanitizer builds (Valgrind cannot run them).
+if(TARGET tutorial_09_select AND NOT RT_SANITIZE)
+  find_program(RT_VALGRIND valgrind)
+  include(CheckIncludeFileCXX)
+  check_include_file_cxx(valgrind/valgrind.h RT_HAVE_VALGRIND_H)
+  if(RT_VALGRIND AND RT_HAVE_VALGRIND_H)
+    add_test(NAME Valgrind.Memcheck09Select
+             COMMAND ${RT_VALGRIND} -q --error-exitcode=1 --leak-check=full
+                     --errors-for-leak-kinds=definite
+                     $<TARGET_FILE:tutorial_09_select>)
+    set_tests_properties(Valgrind.Memcheck09Select PROPERTIES
+      LABELS valgrind TIMEOUT 300 ENVIRONMENT RT_MAXPROCS=2)
+  else()
+    message(STATUS "valgrind or <valgrind/valgrind.h> not found (Debian package valgrind): "
+                   "the valgrind test (label valgrind) is not registered")
+  endif()
 endif()

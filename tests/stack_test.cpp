@@ -4,15 +4,19 @@
 // guard_policy::automatic and ::mprotect, and through the stack canary ("found by its stack
 // canary") under ::canary or beyond the mprotect budget; and a million fibers parked at once fit
 // under the default vm.max_map_count (65530) at under 5 KiB of RSS each, with RSS falling again
-// once they are gone.
+// once they are gone: after a burst of parked fibers, RSS falls under the stack pool's stated
+// bounds, at once, at idle and when rt::run returns (StackPoolRss).
 //
 // The death tests are skipped under ASan/TSan, which own SIGSEGV and report overflows their way.
 #include <alloca.h>
 #include <gtest/gtest.h>
+#include <malloc.h>
 #include <unistd.h>
 #include <rt/csp.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -265,8 +269,8 @@ TEST(StackMappings, MprotectBudgetBoundsMappings) {
   const std::size_t budget = rt_test::kTsan ? 512 : 8192;
   const long n = rt_test::kTsan ? 1500 : rt_test::scaled(40'000, 20'000);
   // 16 KiB stacks (the minimum) are too small for TSan's instrumentation and runtime.
-  rt::options o = stack_opts(rt_test::kTsan ? 64 * 1024 : 16 * 1024, rt::guard_policy::mprotect,
-                             budget);
+  rt::options o =
+      stack_opts(rt_test::kTsan ? 64 * 1024 : 16 * 1024, rt::guard_policy::mprotect, budget);
   long maps_before = rt_test::maps_count(), maps_parked = 0;
   std::atomic<long> finished{0};
   rt::run(
@@ -294,6 +298,118 @@ TEST(StackMappings, MprotectBudgetBoundsMappings) {
   EXPECT_LT(maps_parked - maps_before, static_cast<long>(2 * budget + 1000));
   EXPECT_LT(maps_parked, 65530);
 }
+
+// ---- RSS after a burst ------------------------------------------------------------------------
+//
+// The stack pool's contract (runtime/stack_pool.hpp; hw = options::stack_pool_high_water, at
+// least 64): a worker's cache of warm stacks never holds more than 16 x hw of them (beyond that
+// it is trimmed on the spot, to hw); a worker that goes idle trims its cache to hw; trimmed stacks
+// are madvise(MADV_DONTNEED)'d, so they cost no RSS until reused. Control blocks stay allocated
+// for reuse until rt::run returns, which unmaps every stack and frees every control block.
+//
+// The test (25 000 fibers; 100 000 in StackPoolRssHeavy): n fibers park on a channel, are released
+// by its close, and finish. With S = the RSS of one stack as the parked burst measured it, plus a
+// page (for pages touched after resuming), H = the growth of the bytes malloc has handed out since
+// the baseline (the control blocks; mallinfo2), and W workers:
+//   (a) at once, no worker idle yet: RSS <= baseline + H + W x 16 x hw x S;
+//   (b) once every worker has been idle: RSS <= baseline + H + W x hw x S. The main fiber sleeps:
+//       with no other fiber left, every worker parks, trimming its cache, before the timer fires.
+//       The sleep is repeated until RSS is under the bound (at most 1000 times), in case a worker
+//       was descheduled for a whole sleep; which round ended the loop does not matter;
+//   (c) after rt::run has returned and malloc_trim(0): RSS <= the RSS before rt::run.
+// Each bound has 6 MiB of slack (malloc memory freed but still resident, the test's own
+// allocations, RSS accounting noise).
+std::size_t malloc_in_use_bytes() {
+  const struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
+
+void expect_burst_given_back(unsigned w, long n) {
+  constexpr long hw = 64;
+  constexpr long slack_kib = 6 * 1024;
+  const long page_kib = static_cast<long>(page() / 1024);
+  rt::options o = with_workers(w);
+  o.stack_pool_high_water = hw;
+  std::atomic<long> closed_seen{0};
+  long base = 0, parked = 0, after_burst = 0, idle = 0, rounds = 0, stack_kib = 0;
+  long heap_parked = 0, heap_burst = 0, heap_idle = 0;  // KiB malloc handed out since the baseline
+  const long before_run = rt_test::vm_rss_kib();
+  rt::run(
+      [&] {
+        const std::size_t heap_base = malloc_in_use_bytes();
+        auto heap_kib = [&] {
+          return static_cast<long>((malloc_in_use_bytes() - heap_base) / 1024);
+        };
+        base = rt_test::vm_rss_kib();
+        auto gate = rt::make_chan<int>();
+        rt::wait_group started, done;
+        started.add(static_cast<int>(n));
+        done.add(static_cast<int>(n));
+        for (long i = 0; i < n; ++i) {
+          rt::go([&, gate]() mutable {
+            started.done();
+            if (!gate.recv()) closed_seen.fetch_add(1, std::memory_order_relaxed);
+            done.done();
+          });
+        }
+        started.wait();
+        parked = rt_test::vm_rss_kib();
+        heap_parked = heap_kib();
+        gate.close();
+        done.wait();
+        after_burst = rt_test::vm_rss_kib();
+        heap_burst = heap_kib();
+        const long per_stack = std::max(0L, parked - base - heap_parked) / n;
+        stack_kib = (per_stack + page_kib - 1) / page_kib * page_kib + page_kib;
+        for (rounds = 1; rounds <= 1000; ++rounds) {
+          rt::sleep_for(std::chrono::milliseconds(1));
+          idle = rt_test::vm_rss_kib();
+          heap_idle = heap_kib();
+          if (idle <= base + heap_idle + static_cast<long>(w) * hw * stack_kib + slack_kib) break;
+        }
+      },
+      o);
+  malloc_trim(0);
+  const long after_run = rt_test::vm_rss_kib();
+  EXPECT_EQ(closed_seen.load(), n);
+  std::printf(
+      "[ measured ] %u workers, %ld parked fibers: RSS (KiB) %ld before run, baseline %ld, parked "
+      "%ld (malloc +%ld), after the burst %ld (malloc +%ld), after idle %ld (round %ld), after "
+      "run %ld; stack bound %ld KiB\n",
+      w, n, before_run, base, parked, heap_parked, after_burst, heap_burst, idle, rounds, after_run,
+      stack_kib);
+  if (rt_test::kSanitized) return;  // shadow memory and fake stacks: RSS says little
+  // The burst was real: at least a page of stack per parked fiber.
+  ASSERT_GE(parked - base - heap_parked, n * page_kib - slack_kib);
+  const long cached_max = static_cast<long>(w) * hw;  // stacks in worker caches, at idle
+  EXPECT_LE(after_burst, base + heap_burst + 16 * cached_max * stack_kib + slack_kib)
+      << "(a) worker caches hold more than 16 x high_water stacks after the burst";
+  EXPECT_LE(idle, base + heap_idle + cached_max * stack_kib + slack_kib)
+      << "(b) idle workers did not trim their caches to high_water (" << rounds - 1
+      << " idle rounds)";
+  EXPECT_LE(after_run, before_run + slack_kib)
+      << "(c) stacks or control blocks were not freed when rt::run returned";
+}
+
+// 25 000 parked fibers (about 100 MB of stacks at the peak; 5 000 under sanitizers).
+class StackPoolRss : public ::testing::TestWithParam<unsigned> {};
+
+TEST_P(StackPoolRss, BurstOfParkedFibersIsGivenBack) {
+  expect_burst_given_back(GetParam(), rt_test::kTsan ? 2000 : rt_test::scaled(25'000, 5'000));
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers, StackPoolRss, ::testing::Values(1u, 2u, 4u, 8u),
+                         [](const auto& info) { return std::to_string(info.param) + "workers"; });
+
+// 100 000 parked fibers (about 400 MB at the peak; label heavy).
+class StackPoolRssHeavy : public ::testing::TestWithParam<unsigned> {};
+
+TEST_P(StackPoolRssHeavy, BurstOfParkedFibersIsGivenBack) {
+  expect_burst_given_back(GetParam(), rt_test::kTsan ? 2000 : rt_test::scaled(100'000, 10'000));
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers, StackPoolRssHeavy, ::testing::Values(1u, 2u, 4u, 8u),
+                         [](const auto& info) { return std::to_string(info.param) + "workers"; });
 
 // A million fibers parked at once on one wait_group: every one started, the mapping count stays
 // under the default vm.max_map_count, and each costs under 5 KiB of RSS (the target is 4.5 KiB:

@@ -1,12 +1,14 @@
 // tests/stress_test.cpp — the scheduler under load at 1, 2, 4 and 8 workers (more workers than
 // this machine has cores, on purpose): spawn trees, yield storms, many waiters on one
 // wait_group, wake chains that hop between workers, many short wait_group rounds (a lost wakeup
-// hangs them, which the ctest timeout turns into a failure), and plain threads spawning and
-// signalling concurrently. Every check is an exact count or order, never a time.
+// hangs them, which the ctest timeout turns into a failure), plain threads spawning and
+// signalling concurrently, and skynet (a 10-ary tree of fibers summing over channels; a million
+// leaves in the heavy StressHeavy variant). Every check is an exact count or order, never a time.
 #include <gtest/gtest.h>
 #include <rt/csp.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -229,7 +231,64 @@ TEST_P(Stress, Mixed) {
   EXPECT_EQ(thread_fibers.load(), 100L * kThreads);
 }
 
+// Skynet (the shape of bench/skynet.cpp): a 10-ary tree of fibers with `leaves` leaves; leaf k
+// sends k, every inner node sums what its ten children send it on its own unbuffered channel and
+// sends the sum up. The root must get leaves x (leaves - 1) / 2 from exactly 1.11 x leaves
+// fibers (leaves + leaves/10 + ... + 1).
+void skynet(rt::chan<std::uint64_t> out, std::uint64_t num, std::uint64_t size,
+            std::atomic<long>& fibers) {
+  fibers.fetch_add(1, std::memory_order_relaxed);
+  if (size == 1) {
+    out.send(num);
+    return;
+  }
+  auto children = rt::make_chan<std::uint64_t>();
+  const std::uint64_t child = size / 10;
+  for (std::uint64_t i = 0; i < 10; ++i) {
+    rt::go(skynet, children, num + i * child, child, std::ref(fibers));
+  }
+  std::uint64_t sum = 0;
+  for (int i = 0; i < 10; ++i) sum += *children.recv();
+  out.send(sum);
+}
+
+void expect_skynet(std::uint64_t leaves, const rt::options& o) {
+  std::atomic<long> fibers{0};
+  std::uint64_t sum = 0;
+  rt::run(
+      [&] {
+        auto root = rt::make_chan<std::uint64_t>();
+        rt::go(skynet, root, std::uint64_t{0}, leaves, std::ref(fibers));
+        sum = *root.recv();
+      },
+      o);
+  EXPECT_EQ(sum, leaves * (leaves - 1) / 2);
+  long nodes = 0;
+  for (std::uint64_t level = 1; level <= leaves; level *= 10) nodes += static_cast<long>(level);
+  EXPECT_EQ(fibers.load(), nodes);
+}
+
+// 100 000 leaves (111 111 fibers); 10 000 under ASan, 1 000 under TSan.
+TEST_P(Stress, Skynet) {
+  const long leaves = rt_test::kTsan ? 1'000 : scaled(100'000, 10'000);
+  expect_skynet(static_cast<std::uint64_t>(leaves), opts());
+}
+
 INSTANTIATE_TEST_SUITE_P(Workers, Stress, ::testing::Values(1u, 2u, 4u, 8u),
+                         [](const ::testing::TestParamInfo<unsigned>& info) {
+                           return std::to_string(info.param) + "workers";
+                         });
+
+// The full skynet: 1 000 000 leaves, 1 111 111 fibers, root sum 499 999 500 000 (label heavy;
+// 100 000 leaves under ASan, 1 000 under TSan's limit on fibers alive at once).
+class StressHeavy : public Stress {};
+
+TEST_P(StressHeavy, SkynetMillionLeaves) {
+  const long leaves = rt_test::kTsan ? 1'000 : scaled(1'000'000, 100'000);
+  expect_skynet(static_cast<std::uint64_t>(leaves), opts());
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers, StressHeavy, ::testing::Values(1u, 2u, 4u, 8u),
                          [](const ::testing::TestParamInfo<unsigned>& info) {
                            return std::to_string(info.param) + "workers";
                          });

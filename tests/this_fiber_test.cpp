@@ -1,6 +1,7 @@
 // tests/this_fiber_test.cpp — rt::this_fiber::id(): the main fiber is 1, every fiber's id is
 // unique among the fibers of a run (10k of them, spawned on several workers and from plain
-// threads), stable across switches and migrations, and 0 on any plain thread.
+// threads), stable across switches and migrations, and 0 on any plain thread. Ids are per run:
+// each rt::run numbers its fibers afresh, so a later run reuses the ids of an earlier one.
 #include <gtest/gtest.h>
 #include <rt/csp.hpp>
 
@@ -113,6 +114,34 @@ TEST(FiberId, RecycledControlBlocksGetFreshIds) {
       },
       with_workers(2));
   EXPECT_EQ(ids.size(), static_cast<std::size_t>(kRounds) * 100);
+}
+
+// Each rt::run numbers its fibers afresh: two identical one-worker runs hand out the same ids
+// (main is 1 in both), so ids identify fibers within a run only.
+TEST(FiberId, IdsRestartWithEachRun) {
+  auto ids_of_a_run = [] {
+    std::set<std::uint64_t> ids;
+    rt::run(
+        [&] {
+          ids.insert(rt::this_fiber::id());
+          rt::wait_group wg;
+          wg.add(10);
+          for (int i = 0; i < 10; ++i) {
+            rt::go([&] {
+              ids.insert(rt::this_fiber::id());  // one worker: no concurrent insert
+              wg.done();
+            });
+          }
+          wg.wait();
+        },
+        with_workers(1));
+    return ids;
+  };
+  const std::set<std::uint64_t> first = ids_of_a_run();
+  const std::set<std::uint64_t> second = ids_of_a_run();
+  EXPECT_EQ(first.size(), 11u);
+  EXPECT_EQ(first.count(1), 1u);
+  EXPECT_EQ(first, second) << "the second run did not start numbering afresh";
 }
 
 }  // namespace

@@ -7,8 +7,9 @@
 
 namespace rt::this_fiber {
 
-// The calling fiber's id: unique and stable for its life; the main fiber is 1. 0 on a plain
-// thread (one that is not running a fiber).
+// The calling fiber's id: stable for its life and unique among the fibers of its rt::run; the
+// main fiber is 1. Each rt::run numbers its fibers afresh, so ids repeat across runs (key data
+// by id within one run only). 0 on a plain thread (one that is not running a fiber).
 std::uint64_t id() noexcept;
 
 }  // namespace rt::this_fiber
