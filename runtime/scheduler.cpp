@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -399,8 +401,11 @@ void runtime::wake_one_idle() noexcept {
   // v is asleep or about to be, and touches `spinning` only after consuming wake_word: the
   // release store below hands this write over together with the wakeup.
   v->spinning = true;
-  v->wake_word.store(1, std::memory_order_release);
-  futex_wake(&v->wake_word);
+  // seq_cst store, then the in_futex load: with park_worker's seq_cst store of in_futex before
+  // its futex_wait (whose kernel-side read of wake_word follows it), either we see in_futex set
+  // and wake it, or its futex_wait sees wake_word == 1 and does not sleep.
+  v->wake_word.store(1);
+  if (v->in_futex.load()) futex_wake(&v->wake_word);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -508,22 +513,51 @@ void runtime::park_worker(worker& w) {
   } else {
     check_deadlock();
   }
-  w.stacks.trim(stacks);  // idle: give the stacks of the last burst back to the OS
+  // Idle: give the stacks of the last burst back to the OS — at once if the whole runtime is
+  // idle now, else only once this worker has slept `stack_trim_delay_ns` without being woken.
+  // A worker that parks and wakes again and again while others work (a pipeline handing values
+  // across workers) would otherwise release its stacks and fault them back in every time.
+  std::int64_t trim_at = no_deadline;
+  if (n_idle.load() == workers.size()) {
+    w.stacks.trim(stacks);
+    stacks.trim_shared();
+  } else if (w.stacks.size() > stacks.high_water()) {
+    trim_at = now_ns() + stack_trim_delay_ns;
+  }
+  // Poll the wake word briefly before sleeping: a worker that just ran out of work is often
+  // given more within microseconds (hand-offs along a pipeline of channels), and a futex sleep
+  // and wake cost a system call on each side. Bounded, so an idle runtime still burns no CPU.
+  const std::int64_t poll_until =
+      std::min(now_ns() + park_poll_ns, w.next_timer.load(std::memory_order_relaxed));
+  for (int i = 0; w.wake_word.load(std::memory_order_relaxed) == 0; ++i) {
+    _mm_pause();
+    if (i % 64 == 63 && now_ns() >= poll_until) break;
+  }
   for (;;) {
-    // acquire: pairs with wake_one_idle()'s release store.
+    // acquire: pairs with the waker's store.
     if (w.wake_word.exchange(0, std::memory_order_acquire) != 0) return;
     const std::int64_t next = w.next_timer.load(std::memory_order_relaxed);
-    if (next == no_deadline) {
-      futex_wait(&w.wake_word, 0);
+    std::int64_t now = now_ns();
+    if (trim_at != no_deadline && now >= trim_at) {
+      w.stacks.trim(stacks);  // slept long enough without being woken
+      trim_at = no_deadline;
       continue;
     }
-    std::int64_t now = now_ns();
-    if (now < next) {
-      const std::int64_t d = next - now;
+    const std::int64_t until = std::min(next, trim_at);
+    w.in_futex.store(true);  // seq_cst: see wake_one_idle
+    if (until == no_deadline) {
+      futex_wait(&w.wake_word, 0);
+      w.in_futex.store(false, std::memory_order_relaxed);
+      continue;
+    }
+    if (now < until) {
+      const std::int64_t d = until - now;
       timespec ts{static_cast<time_t>(d / 1000000000), static_cast<long>(d % 1000000000)};
       futex_wait(&w.wake_word, 0, &ts);
       now = now_ns();
     }
+    w.in_futex.store(false, std::memory_order_relaxed);
+    if (now < next) continue;  // woken, or the trim delay passed: look again
     // A timer is due: leave the idle list on our own and go run it.
     if (now >= next && leave_idle_list(w)) return;
   }

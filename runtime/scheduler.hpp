@@ -34,8 +34,10 @@
 // is polled every `global_poll_interval`th pick (61, as Go does) so it never starves.
 //
 // Stealing. A worker with nothing to run becomes a *spinning* worker: it tries each other
-// worker, from a random start, and takes about half of a victim's queue in one batch, then the
-// global queue. At most half the busy workers spin at once (more would only fight over crumbs).
+// worker, from a random start, and takes about half of a victim's `local` queue in one batch
+// (or else the oldest fiber of its `spawned` deque), then the global queue. A parking worker's
+// re-check (below) covers the `spawned` deques too: every push into one is a submission. At most
+// half the busy workers spin at once (more would only fight over crumbs).
 //
 // Parking and waking (the protocol that must never lose a wakeup):
 //   Counters: n_spinning (workers searching), n_idle (workers parked or about to park, with the
@@ -57,6 +59,11 @@
 //   worker instead, that spinner has not yet passed its own re-check (it leaves the spinning
 //   state before re-checking), so it will see the work.
 //   A fully idle runtime therefore has every worker asleep in futex_wait: it burns no CPU.
+//   Before sleeping, a parked worker polls its wake word for park_poll_ns (50 us): it is often
+//   woken again within microseconds, and while it polls (in_futex false) its waker skips the
+//   futex_wake system call. The in_futex store and the waker's wake_word store are seq_cst, so
+//   a waker either sees in_futex and wakes the sleeper, or the sleeper's futex_wait sees the
+//   wake word already set.
 //
 // Migration and thread_local. Fibers move between workers when stolen, and a fiber can resume
 // on a different thread after any switch. Compilers cache thread_local addresses within a
@@ -109,6 +116,10 @@ inline constexpr unsigned run_next_streak_cap = 16;
 // Capacity of a worker's `spawned` deque (a power of two), and how often `local` goes first.
 inline constexpr std::size_t spawned_cap = 64;
 inline constexpr unsigned spawned_turn = 256;
+// How long a worker that ran out of work polls its wake word before it sleeps in the kernel.
+inline constexpr std::int64_t park_poll_ns = 50'000;
+// How long a worker must sleep unwoken, while others work, before it trims its stack cache.
+inline constexpr std::int64_t stack_trim_delay_ns = 10'000'000;
 // Every this many picks, the global queue is polled first (as Go's schedule() does with 61).
 inline constexpr unsigned global_poll_interval = 61;
 // Fiber ids are handed to workers in blocks of this many, so spawning needs no shared counter.
@@ -146,6 +157,10 @@ struct alignas(64) worker {
 
   // Parking: the futex word that wake_worker() sets to 1.
   std::atomic<std::uint32_t> wake_word{0};
+  // True while the worker is (about to be) inside futex_wait on wake_word: a waker that sees it
+  // false skips the futex_wake system call, the worker being still awake (polling wake_word
+  // before it sleeps). seq_cst on both sides: see park_worker.
+  std::atomic<bool> in_futex{false};
   bool idle = false;  // on the idle list (guarded by runtime::idle_mu)
 
   // Timers armed by fibers on this worker: a min-heap on `when` (see timer.hpp).

@@ -71,7 +71,8 @@ stack_pool::stack_pool(const options& opts)
       slab_slots_(std::max<std::size_t>(16, slab_bytes / slot_)),
       high_water_(std::max<std::size_t>(batch * 2, opts.stack_pool_high_water)),
       policy_(opts.guard),
-      mprotect_left_(opts.mprotect_budget) {}
+      mprotect_left_(opts.mprotect_budget),
+      warm_cap_(8 * high_water_) {}
 
 stack_pool::~stack_pool() {
   for (unsigned id : valgrind_ids_) valgrind_stack_deregister(id);
@@ -130,6 +131,11 @@ void stack_pool::map_slab() {
 
 void stack_pool::take_batch(std::vector<stack_slot>& out, std::size_t n) {
   std::lock_guard lk(mu_);
+  while (n > 0 && !warm_.empty()) {
+    out.push_back(warm_.back());
+    warm_.pop_back();
+    --n;
+  }
   while (n > 0 && !cold_.empty()) {
     out.push_back(cold_.back());
     cold_.pop_back();
@@ -176,9 +182,33 @@ stack_slot stack_cache::take(stack_pool& pool) {
   return s;
 }
 
+void stack_pool::share_warm(const stack_slot* stacks, std::size_t n) {
+  std::size_t fit;
+  {
+    std::lock_guard lk(mu_);
+    fit = std::min(n, warm_cap_ - std::min(warm_cap_, warm_.size()));
+    warm_.insert(warm_.end(), stacks + (n - fit), stacks + n);  // the warmer end of the range
+  }
+  if (fit < n) release(stacks, n - fit);
+}
+
+void stack_pool::trim_shared() {
+  std::vector<stack_slot> all;
+  {
+    std::lock_guard lk(mu_);
+    all.swap(warm_);
+  }
+  if (!all.empty()) release(all.data(), all.size());
+}
+
 void stack_cache::give(stack_pool& pool, stack_slot s) {
   stacks_.push_back(s);
-  if (stacks_.size() > 16 * pool.high_water_) trim(pool);
+  if (stacks_.size() <= 16 * pool.high_water_) return;
+  // Too many for one worker (fibers started elsewhere end here): hand the coldest down to the
+  // high-water mark over to the shared warm list, for workers that run short.
+  const std::size_t n = stacks_.size() - pool.high_water_;
+  pool.share_warm(stacks_.data(), n);
+  stacks_.erase(stacks_.begin(), stacks_.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
 void stack_cache::trim(stack_pool& pool) {

@@ -12,9 +12,12 @@
 // - Stacks are recycled through a per-worker cache (no lock, no syscall in the common case).
 //   When a worker goes idle, the stacks it caches beyond the high-water mark are
 //   madvise(MADV_DONTNEED)'d in batches and moved to a shared cold list, so RSS falls again
-//   after a burst. Releasing at idle rather than at every give() avoids a churn where stacks are
-//   released and faulted in again while the burst is still running; a cache that grows past
-//   16x the mark while its worker never idles is trimmed on the spot.
+//   after a burst (the scheduler does it at once when the whole runtime is idle, else after the
+//   worker slept stack_trim_delay_ns unwoken). Releasing at idle rather than at every give()
+//   avoids a churn where stacks are released and faulted in again while the burst is still
+//   running. A cache that grows past 16x the mark (fibers started elsewhere end here) hands the
+//   excess over the mark to a shared warm list (at most 8x the mark, resident, taken before cold
+//   stacks) and releases the rest.
 // - Under Valgrind, every stack is registered as a stack when it is carved and deregistered
 //   before its slab is unmapped (runtime/valgrind.hpp), so Memcheck follows fiber switches.
 #pragma once
@@ -63,6 +66,8 @@ class stack_pool {
   stack_pool(const stack_pool&) = delete;
   stack_pool& operator=(const stack_pool&) = delete;
 
+  // Stacks a worker keeps cached when it trims (options::stack_pool_high_water, adjusted).
+  std::size_t high_water() const noexcept { return high_water_; }
   // Usable bytes per stack (options::stack_size rounded up to pages).
   std::size_t usable_size() const noexcept { return usable_; }
   // Bytes below the usable part of each stack: the guard page.
@@ -81,6 +86,14 @@ class stack_pool {
   void take_batch(std::vector<stack_slot>& out, std::size_t n);
   // Releases the pages of these stacks to the OS and keeps them on the cold list.
   void release(const stack_slot* stacks, std::size_t n);
+  // Keeps these resident stacks on the shared warm list, releasing what does not fit.
+  void share_warm(const stack_slot* stacks, std::size_t n);
+
+ public:
+  // Releases the shared warm list to the OS (the runtime is idle).
+  void trim_shared();
+
+ private:
   // Maps a new slab; called with mu_ held.
   void map_slab();
   // Installs guard pages on the slab's first slots; returns how many got one (the rest get a
@@ -101,6 +114,11 @@ class stack_pool {
   std::size_t carve_index_ = 0;    // its next uncarved slot
   std::size_t carve_guarded_ = 0;  // its slots [0, carve_guarded_) have guard pages
   std::vector<stack_slot> cold_;
+  // Resident stacks that a worker with too many handed over (at most warm_cap_), taken before
+  // cold ones: when fibers start on one worker and exit on another, stacks flow one way, and
+  // would otherwise go round through MADV_DONTNEED and page faults.
+  std::vector<stack_slot> warm_;
+  std::size_t warm_cap_;
   bool process_madvise_ok_ = true;
   std::vector<unsigned> valgrind_ids_;  // stacks registered with Valgrind (only under Valgrind)
 };

@@ -35,9 +35,10 @@ struct options {
   // Under guard_policy::mprotect: how many stacks get an mprotect guard page before the rest
   // fall back to a canary (each guard costs two entries of vm.max_map_count).
   std::size_t mprotect_budget = 16384;
-  // Stacks each worker keeps warm for reuse (at least 64); when a worker goes idle, the stacks it
-  // caches beyond this are returned to the OS with madvise(MADV_DONTNEED), so RSS falls after a
-  // burst. A worker that never idles is trimmed to this once it caches 16 times as many.
+  // Stacks each worker keeps warm for reuse (at least 64); when a worker goes idle (the whole
+  // runtime, or it alone for 10 ms), the stacks it caches beyond this are returned to the OS with
+  // madvise(MADV_DONTNEED), so RSS falls after a burst. A worker caching 16 times as many hands
+  // the excess to a shared list (at most 8 times as many) and returns the rest at once.
   std::size_t stack_pool_high_water = 256;
   // false (Go's behaviour): an exception escaping a fiber prints "panic: ..." and exits with
   // status 2. true: the first such exception stops the runtime — as if main had returned — and
