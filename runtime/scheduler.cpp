@@ -116,7 +116,7 @@ options resolve_options(const options& in) {
     throw rt::runtime_error("rt::options::workers is " + std::to_string(o.workers) + ": at most " +
                             std::to_string(max_workers) + " workers are supported");
   }
-  if (o.stack_size < 16 * 1024 || o.stack_size > (std::size_t{1} << 30)) {
+  if (o.stack_size < std::size_t{16} * 1024 || o.stack_size > (std::size_t{1} << 30)) {
     throw rt::runtime_error("rt::options::stack_size is " + std::to_string(o.stack_size) +
                             " bytes: it must be between 16384 (16 KiB) and 1073741824 (1 GiB)");
   }
@@ -185,21 +185,32 @@ std::uint64_t chaos_random(worker& w) noexcept {
   return z ^ (z >> 31);
 }
 
-void chaos_yield(bool may_unwind) {
+namespace {
+
+// The fiber a chaos point should yield now, or nullptr.
+fiber* chaos_victim() noexcept {
   worker* w = current_worker();
-  if (!w || !w->current) return;  // a plain thread, or a worker's own stack
+  if (!w || !w->current) return nullptr;  // a plain thread, or a worker's own stack
   // Once the runtime stops, fibers are only resumed to be unwound: no more chaos switches then.
-  if (w->rt.stopping.load(std::memory_order_relaxed) || w->current->unwinding) return;
-  if (chaos_random(*w) % 4 != 0) return;
-  if (may_unwind) {
-    suspend(w->current, after_switch::requeue);  // throws fiber_unwind at shutdown
-    return;
-  }
+  if (w->rt.stopping.load(std::memory_order_relaxed) || w->current->unwinding) return nullptr;
+  return chaos_random(*w) % 4 == 0 ? w->current : nullptr;
+}
+
+}  // namespace
+
+void chaos_yield() {
+  if (fiber* f = chaos_victim()) suspend(f, after_switch::requeue);  // throws at shutdown
+}
+
+void chaos_yield_nothrow() noexcept {
+  fiber* f = chaos_victim();
+  if (!f) return;
   try {
-    suspend(w->current, after_switch::requeue);
-  } catch (const fiber_unwind&) {
-    // Shutdown unwinding reached a chaos point that must not throw: `unwinding` stays set, so
-    // the fiber's next switch point throws instead (block_with and sleep check it on entry).
+    suspend(f, after_switch::requeue);
+  } catch (...) {
+    // Shutdown unwinding (fiber_unwind, the only exception suspend throws) reached a chaos point
+    // that must not throw: `unwinding` stays set, so the fiber's next switch point throws
+    // instead (block_with and sleep check it on entry).
   }
 }
 

@@ -29,7 +29,7 @@ struct options {
   // Worker threads. 0: RT_MAXPROCS from the environment, else one per core.
   unsigned workers = 0;
   // Usable bytes per fiber stack, rounded up to whole pages (plus one guard page).
-  std::size_t stack_size = 64 * 1024;
+  std::size_t stack_size = std::size_t{64} * 1024;
   // How stacks are guarded against overflow; see guard_policy.
   guard_policy guard = guard_policy::automatic;
   // Under guard_policy::mprotect: how many stacks get an mprotect guard page before the rest

@@ -163,12 +163,13 @@ void block_with(waiter& w, void (*unlock)(void*), void* arg, wait_reason why);
 // block and are used in destructors (unlock, wait_group::done, close) use chaos_point_nothrow(),
 // which defers the unwinding to the fiber's next switch point instead.
 extern std::atomic<bool> chaos_enabled;
-void chaos_yield(bool may_unwind);
+void chaos_yield();
+void chaos_yield_nothrow() noexcept;
 inline void chaos_point() {
-  if (chaos_enabled.load(std::memory_order_relaxed)) chaos_yield(true);
+  if (chaos_enabled.load(std::memory_order_relaxed)) chaos_yield();
 }
 inline void chaos_point_nothrow() noexcept {
-  if (chaos_enabled.load(std::memory_order_relaxed)) chaos_yield(false);
+  if (chaos_enabled.load(std::memory_order_relaxed)) chaos_yield_nothrow();
 }
 
 // A fast pseudo-random number (per worker; per thread elsewhere), for select's fair choice.
