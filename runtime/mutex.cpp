@@ -111,20 +111,27 @@ struct timed_park {
 
 }  // namespace
 
-void condition_variable::wait(std::unique_lock<rt::mutex>& lk) {
-  detail::chaos_point();
+void condition_variable::require_locked(const std::unique_lock<rt::mutex>& lk) {
   if (!lk.owns_lock()) {
     throw rt::runtime_error(
         "rt::condition_variable: wait called with a unique_lock that does not hold its mutex "
         "(lock it before waiting)");
   }
-  rt::mutex* m = lk.mutex();
+}
+
+void condition_variable::unlock_holding_spinlock(std::unique_lock<rt::mutex>& lk) {
+  rt::mutex* m = lk.release();
+  m->unlock_holding_spinlock();
+  lk = std::unique_lock<rt::mutex>(*m, std::defer_lock);
+}
+
+void condition_variable::wait(std::unique_lock<rt::mutex>& lk) {
+  detail::chaos_point();
+  require_locked(lk);
   detail::waiter w;
   lock_.lock();
   waiters_.push_back(&w);
-  // lk.unlock() without its chaos point: lock_ is held here.
-  lk.release()->unlock_holding_spinlock();
-  lk = std::unique_lock<rt::mutex>(*m, std::defer_lock);
+  unlock_holding_spinlock(lk);
   try {
     detail::block(w, lock_, detail::wait_reason::cond_var);
   } catch (...) {
@@ -138,21 +145,14 @@ void condition_variable::wait(std::unique_lock<rt::mutex>& lk) {
 
 std::cv_status condition_variable::wait_until(std::unique_lock<rt::mutex>& lk,
                                               std::chrono::steady_clock::time_point t) {
-  if (!lk.owns_lock()) {
-    throw rt::runtime_error(
-        "rt::condition_variable: wait called with a unique_lock that does not hold its mutex "
-        "(lock it before waiting)");
-  }
-  rt::mutex* m = lk.mutex();
+  require_locked(lk);
   detail::fiber* f = detail::current_fiber();
   if (!f) {
     // A plain thread: the runtime's timers belong to workers; wait in slices instead.
     detail::waiter w;
     lock_.lock();
     waiters_.push_back(&w);
-    // lk.unlock() without its chaos point: lock_ is held here.
-    lk.release()->unlock_holding_spinlock();
-    lk = std::unique_lock<rt::mutex>(*m, std::defer_lock);
+    unlock_holding_spinlock(lk);
     lock_.unlock();
     detail::note_plain_thread_use();
     for (;;) {
@@ -190,9 +190,7 @@ std::cv_status condition_variable::wait_until(std::unique_lock<rt::mutex>& lk,
   timed_park park{&timer, &lock_};
   lock_.lock();
   waiters_.push_back(&w);
-  // lk.unlock() without its chaos point: lock_ is held here.
-  lk.release()->unlock_holding_spinlock();
-  lk = std::unique_lock<rt::mutex>(*m, std::defer_lock);
+  unlock_holding_spinlock(lk);
   try {
     detail::block_with(w, timed_park::arm_then_unlock, &park, detail::wait_reason::cond_var);
   } catch (...) {

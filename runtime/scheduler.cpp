@@ -570,7 +570,7 @@ void runtime::park_worker(worker& w) {
     w.in_futex.store(false, std::memory_order_relaxed);
     if (now < next) continue;  // woken, or the trim delay passed: look again
     // A timer is due: leave the idle list on our own and go run it.
-    if (now >= next && leave_idle_list(w)) return;
+    if (leave_idle_list(w)) return;
   }
 }
 

@@ -23,19 +23,12 @@
 #include <tuple>
 #include <vector>
 
+#include "test_support.hpp"
+
 namespace {
 
-rt::options workers(unsigned n) {
-  rt::options o;
-  o.workers = n;
-  return o;
-}
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr int kSlow = 10;
-#else
-constexpr int kSlow = 1;
-#endif
+using rt_test::kSlow;
+using rt_test::with_workers;
 
 // Checks that every counter is exactly 1; reports the first few that are not.
 void expect_each_exactly_once(const std::vector<std::atomic<int>>& seen, const std::string& what) {
@@ -95,7 +88,7 @@ TEST_P(ProducersConsumers, EveryValueExactlyOnceAndPerProducerFifo) {
         });
         consumers.wait();
       },
-      workers(n));
+      with_workers(n));
   expect_each_exactly_once(seen, "producers/consumers");
   EXPECT_EQ(out_of_order.load(), 0);
 }
@@ -160,7 +153,7 @@ TEST_P(CloseRacingWithSenders, DeliveredExactlyOnceOrThrown) {
           ch.close();
           wg.wait();
         },
-        workers(n));
+        with_workers(n));
     std::multiset<int> delivered, arrived;
     for (auto& v : sent) delivered.insert(v.begin(), v.end());
     for (auto& v : got) arrived.insert(v.begin(), v.end());
@@ -207,7 +200,7 @@ TEST(ChanStress, CloseRacingWithReceivers) {
           ch.close();
           wg.wait();
         },
-        workers(n));
+        with_workers(n));
     expect_each_exactly_once(seen, "round " + std::to_string(round));
     ASSERT_EQ(ended.load(), R);
     if (HasFailure()) break;
@@ -284,7 +277,7 @@ TEST(ChanStress, CloseRacingWithSelectsOnBothSides) {
           open.close();
           receivers.wait();
         },
-        workers(n));
+        with_workers(n));
     std::multiset<std::pair<int, int>> delivered, arrived;
     for (auto& v : sent) delivered.insert(v.begin(), v.end());
     for (auto& v : got) arrived.insert(v.begin(), v.end());
@@ -324,7 +317,7 @@ TEST_P(Pipeline, ChainOfStagesPreservesOrder) {
         });
         for (int v : in) out.push_back(v);
       },
-      workers(GetParam()));
+      with_workers(GetParam()));
   ASSERT_EQ(out.size(), static_cast<std::size_t>(count));
   for (int i = 0; i < count; ++i) ASSERT_EQ(out[i], i + stages);
 }
@@ -359,7 +352,7 @@ TEST_P(Pipeline, FanOutFanIn) {
           seen[r / 2].fetch_add(1);
         }
       },
-      workers(GetParam()));
+      with_workers(GetParam()));
   expect_each_exactly_once(seen, "fan-out/fan-in");
 }
 
@@ -387,7 +380,7 @@ TEST_P(Pipeline, PrimeSieve) {
           ch = next;
         }
       },
-      workers(GetParam()));
+      with_workers(GetParam()));
   std::vector<int> expected;
   for (int v = 2; static_cast<int>(expected.size()) < count; ++v) {
     bool is_prime = true;
@@ -446,7 +439,7 @@ void chains_of_stages(long fibers, unsigned workers_n) {
           sinks.wait();
         }
       },
-      workers(workers_n));
+      with_workers(workers_n));
   EXPECT_EQ(stages_done.load(), chains * stages);
   EXPECT_EQ(foreign.load(), 0) << "values that left the wrong chain or skipped a stage";
   EXPECT_EQ(out_of_order.load(), 0);

@@ -37,18 +37,8 @@
 
 namespace {
 
-rt::options workers(unsigned n) {
-  rt::options o;
-  o.workers = n;
-  return o;
-}
-
-// Sanitized builds run several times slower: the heaviest test scales its counts down.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
+using rt_test::kSanitized;
+using rt_test::with_workers;
 
 // A value type that counts its live instances, to check that the ring neither leaks nor
 // double-destroys elements.
@@ -89,7 +79,7 @@ TEST(ChanUnbuffered, SendCompletesOnlyAfterTheReceiverTookTheValue) {
           EXPECT_EQ(before_recv, 1) << "the send completed before the receiver received";
           done.recv();
         },
-        workers(n));
+        with_workers(n));
     EXPECT_EQ(got, 42);
   }
 }
@@ -117,7 +107,7 @@ TEST(ChanUnbuffered, SendBlocksWithoutReceiver) {
         finished.recv();
         EXPECT_TRUE(sent);
       },
-      workers(1));
+      with_workers(1));
 }
 
 // A schedule-independent invariant of rendezvous and of full buffers, checked on several
@@ -148,7 +138,7 @@ TEST(ChanBlocking, CompletedSendsNeverExceedReceivesPlusCapacity) {
             }
             wg.wait();
           },
-          workers(n));
+          with_workers(n));
       EXPECT_EQ(violations.load(), 0) << "cap " << cap << ", " << n << " workers";
       EXPECT_EQ(sends_done.load(), count);
     }
@@ -252,7 +242,7 @@ TEST(ChanBuffered, SendBlocksWhenFullAndRecvBlocksWhenEmpty) {
         finished.recv();
         EXPECT_EQ(got, 9);
       },
-      workers(1));
+      with_workers(1));
 }
 
 // ---- FIFO service of blocked parties ----------------------------------------------------------
@@ -283,7 +273,7 @@ TEST(ChanFifo, BlockedReceiversAreServedInArrivalOrder) {
         wg.wait();
         for (int i = 0; i < n; ++i) EXPECT_EQ(got[i], 100 + i) << "receiver " << i;
       },
-      workers(1));
+      with_workers(1));
 }
 
 // The same for senders, on an unbuffered channel and on a full buffered one (where the parked
@@ -312,7 +302,7 @@ TEST(ChanFifo, BlockedSendersAreServedInArrivalOrder) {
           wg.wait();
           EXPECT_EQ(ch.len(), 0u);
         },
-        workers(1));
+        with_workers(1));
   }
 }
 
@@ -446,7 +436,7 @@ TEST(ChanClose, CloseWakesEveryBlockedReceiverAndSender) {
         EXPECT_EQ(sch.recv(), -1);  // buffered before the close: still there
         EXPECT_EQ(sch.recv(), std::nullopt);
       },
-      workers(1));
+      with_workers(1));
 }
 
 // The same on several workers, where the parties may or may not have parked when close comes:
@@ -479,7 +469,7 @@ TEST(ChanClose, CloseReleasesEveryoneOnSeveralWorkers) {
           sch.close();
           wg.wait();
         },
-        workers(4));
+        with_workers(4));
     ASSERT_EQ(nullopts.load(), 8) << "round " << round;
     ASSERT_EQ(throws.load(), 8) << "round " << round;
   }
@@ -535,7 +525,7 @@ TEST(ChanNil, SendAndRecvBlockForever) {
         for (int i = 0; i < 10; ++i) rt::yield();
         EXPECT_EQ(reached.load(), 2);
       },
-      workers(1));
+      with_workers(1));
   EXPECT_EQ(passed.load(), 0);
 }
 
@@ -597,7 +587,7 @@ TEST(ChanRange, RangeForReceivesUntilClosedAndDrained) {
             // A second loop over the closed, drained channel ends at once.
             for (int v : ch) ADD_FAILURE() << "got " << v << " after the close";
           },
-          workers(n));
+          with_workers(n));
       ASSERT_EQ(got.size(), 1000u);
       for (int i = 0; i < 1000; ++i) ASSERT_EQ(got[i], i);
     }
@@ -656,7 +646,7 @@ TEST(ChanMoveOnly, UniquePtrThroughUnbufferedBufferedAndSelect) {
         rt::select(rt::send(unb, std::make_unique<int>(6)));
         EXPECT_EQ(result.recv(), 6);
       },
-      workers(2));
+      with_workers(2));
 }
 
 // ---- try_send / try_recv --------------------------------------------------------------------
@@ -710,7 +700,7 @@ TEST(ChanTry, TrySendAndTryRecvNeverBlock) {
         started.recv();
         EXPECT_EQ(unb.try_recv(), 7);
       },
-      workers(1));
+      with_workers(1));
 }
 
 // ---- plain threads ------------------------------------------------------------------------
@@ -736,7 +726,7 @@ TEST(ChanThreads, ThreadSendsFiberReceivesAndViceVersa) {
           // done with the runtime (join below, after rt::run).
           to_thread.close();
         },
-        workers(n));
+        with_workers(n));
     t.join();
     ASSERT_EQ(thread_got.size(), static_cast<std::size_t>(count));
     for (int i = 0; i < count; ++i) ASSERT_EQ(thread_got[i], i);
@@ -765,7 +755,7 @@ TEST(ChanThreads, PingPongBetweenThreadAndFiber) {
         // wake of this fiber (see CloseFromThreadWhileRunReturns below).
         t.join();
       },
-      workers(2));
+      with_workers(2));
   EXPECT_EQ(last, 4999);
 }
 
@@ -799,7 +789,7 @@ TEST(ChanThreads, ThreadsAndFibersShareABufferedChannel) {
         // this fiber (see CloseFromThreadWhileRunReturns below).
         for (auto& t : ts) t.join();
       },
-      workers(2));
+      with_workers(2));
   for (std::size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i].load(), 1) << "value " << i;
 }
 
@@ -875,7 +865,7 @@ TEST(ChanThreads, CloseFromThreadWhileRunReturns) {
           });
           ch.recv();  // parks first: on one worker, none of the fibers above has run yet
         },
-        workers(1));
+        with_workers(1));
     run_returned = true;
     t.join();
   }

@@ -29,13 +29,11 @@
 
 using namespace std::chrono_literals;
 
+#include "test_support.hpp"
+
 namespace {
 
-rt::options workers(unsigned n) {
-  rt::options o;
-  o.workers = n;
-  return o;
-}
+using rt_test::with_workers;
 
 constexpr const char* kHeader = "fatal error: all goroutines are asleep - deadlock!\n\n";
 
@@ -48,7 +46,7 @@ class Deadlock : public ::testing::Test {
 // statement must end the process, and a false deadlock report would end it with 2 instead.
 template <class F>
 [[noreturn]] void run_and_exit(F body, unsigned n = 2) {
-  const int rc = rt::run(body, workers(n));
+  const int rc = rt::run(body, with_workers(n));
   std::fflush(stdout);
   std::_Exit(rc);
 }

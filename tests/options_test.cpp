@@ -219,20 +219,7 @@ TEST(Options, EveryGuardPolicyRunsFibers) {
       o.stack_pool_high_water = 0;  // release stacks eagerly: exercises the cold list
       const int n = static_cast<int>(rt_test::scaled(2000, 200));
       std::atomic<long> ran{0};
-      rt::run(
-          [&] {
-            rt::wait_group wg;
-            wg.add(n);
-            for (int i = 0; i < n; ++i) {
-              rt::go([&] {
-                rt::yield();
-                ran.fetch_add(1);
-                wg.done();
-              });
-            }
-            wg.wait();
-          },
-          o);
+      rt_test::run_yielding_fibers(o, n, ran);
       EXPECT_EQ(ran.load(), n) << "policy " << static_cast<int>(g) << " budget " << budget;
     }
   }

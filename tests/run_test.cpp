@@ -71,20 +71,7 @@ TEST(Run, WritesOfMainAreVisibleAfterReturn) {
 }
 
 void run_some_fibers(unsigned workers, int n, std::atomic<long>& total) {
-  rt::run(
-      [&] {
-        rt::wait_group wg;
-        wg.add(n);
-        for (int i = 0; i < n; ++i) {
-          rt::go([&] {
-            rt::yield();
-            total.fetch_add(1);
-            wg.done();
-          });
-        }
-        wg.wait();
-      },
-      with_workers(workers));
+  rt_test::run_yielding_fibers(with_workers(workers), n, total);
 }
 
 TEST(Run, TwiceInOneProcess) {

@@ -25,20 +25,12 @@
 
 using namespace std::chrono_literals;
 
+#include "test_support.hpp"
+
 namespace {
 
-rt::options workers(unsigned n) {
-  rt::options o;
-  o.workers = n;
-  return o;
-}
-
-// Sanitized builds run several times slower: the stress tests scale their counts down.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr int kSlow = 10;
-#else
-constexpr int kSlow = 1;
-#endif
+using rt_test::kSlow;
+using rt_test::with_workers;
 
 // CPU time (user + system) of the whole process so far.
 std::chrono::microseconds process_cpu_time() {
@@ -144,7 +136,7 @@ TEST(Select, NilChannelCasesNeverFire) {
           EXPECT_EQ(got, i);
         }
       },
-      workers(2));
+      with_workers(2));
 }
 
 // ---- closed channels --------------------------------------------------------------------------
@@ -227,7 +219,7 @@ TEST(Select, ParkedSelectIsWokenByClose) {
         EXPECT_EQ(threw.load(), 1);
         EXPECT_EQ(nullopt.load(), 1);
       },
-      workers(1));
+      with_workers(1));
 }
 
 // ---- parking ------------------------------------------------------------------------------
@@ -264,7 +256,7 @@ TEST(Select, ParksUntilACaseIsReadyAndReturnsOncePerCompletion) {
         a.close();
         EXPECT_EQ(returned.recv(), -1);
       },
-      workers(2));
+      with_workers(2));
 }
 
 // A parked select costs no CPU. While one fiber is parked in a select and main sleeps 200 ms,
@@ -296,7 +288,7 @@ TEST(Select, ParkedSelectBurnsNoCpu) {
         a.send(1);
         done.recv();
       },
-      workers(1));
+      with_workers(1));
 }
 
 // ---- fairness ---------------------------------------------------------------------------------
@@ -392,7 +384,7 @@ TEST(Select, AfterAsTimeout) {
         EXPECT_EQ(got, 5);
         EXPECT_EQ(timeouts, 1);
       },
-      workers(2));
+      with_workers(2));
 }
 
 // ---- send and receive on one channel ----------------------------------------------------------
@@ -426,7 +418,7 @@ TEST(Select, SendAndRecvCasesOnTheSameChannel) {
             }
             wg.wait();
           },
-          workers(n));
+          with_workers(n));
       EXPECT_EQ(self_receives.load(), 0) << n << " workers, cap " << cap;
     }
   }
@@ -467,7 +459,7 @@ TEST(Select, SameChannelInTwoCases) {
           ASSERT_EQ(got, i);
         }
       },
-      workers(2));
+      with_workers(2));
 }
 
 // ---- stress -------------------------------------------------------------------------------
@@ -537,7 +529,7 @@ TEST_P(SelectStress, EveryValueExactlyOnce) {
         });
         wg.wait();
       },
-      workers(GetParam()));
+      with_workers(GetParam()));
   EXPECT_EQ(wrong_channel.load(), 0);
   int bad = 0;
   for (std::size_t v = 0; v < seen.size(); ++v) {
@@ -615,7 +607,7 @@ TEST(Select, CloseRacingWithSelects) {
           ch.close();
           wg.wait();
         },
-        workers(4));
+        with_workers(4));
     std::multiset<int> delivered, received;
     for (auto& v : sent) delivered.insert(v.begin(), v.end());
     for (auto& v : got) received.insert(v.begin(), v.end());
@@ -664,5 +656,5 @@ TEST(Select, PlainThreadSelectsAgainstFibers) {
           EXPECT_EQ(thread_got[i].second, i);
         }
       },
-      workers(2));
+      with_workers(2));
 }

@@ -24,19 +24,12 @@
 
 using namespace std::chrono_literals;
 
+#include "test_support.hpp"
+
 namespace {
 
-rt::options workers(unsigned n) {
-  rt::options o;
-  o.workers = n;
-  return o;
-}
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr int kSlow = 10;
-#else
-constexpr int kSlow = 1;
-#endif
+using rt_test::kSlow;
+using rt_test::with_workers;
 
 }  // namespace
 
@@ -71,7 +64,7 @@ TEST_P(MutexExclusion, ManyFibersIncrementACounter) {
         }
         wg.wait();
       },
-      workers(GetParam()));
+      with_workers(GetParam()));
   EXPECT_EQ(overlaps.load(), 0);
   EXPECT_EQ(counter, static_cast<long>(fibers) * per);
 }
@@ -106,7 +99,7 @@ TEST(Mutex, TryLock) {
         EXPECT_TRUE(mu.try_lock());
         mu.unlock();
       },
-      workers(1));
+      with_workers(1));
 }
 
 TEST(Mutex, WorksWithStdLockGuardUniqueLockAndScopedLock) {
@@ -162,7 +155,7 @@ TEST(Mutex, WorksWithStdLockGuardUniqueLockAndScopedLock) {
         wg.wait();
         EXPECT_EQ(x, 8L * (500 / kSlow));
       },
-      workers(4));
+      with_workers(4));
 }
 
 // A fiber waiting for the mutex parks: on one worker, while B waits for the mutex that A holds
@@ -200,7 +193,7 @@ TEST(Mutex, WaitingFiberDoesNotBlockItsWorker) {
         done.recv();
         EXPECT_EQ(std::string(order.begin(), order.end()), "mAB");
       },
-      workers(1));
+      with_workers(1));
 }
 
 // Plain threads and fibers share one mutex: a blocked thread waits on a futex, and the mutex is
@@ -238,7 +231,7 @@ TEST(Mutex, PlainThreadsAndFibersShareAMutex) {
         // fiber (see chan_test's CloseFromThreadWhileRunReturns).
         for (auto& t : ts) t.join();
       },
-      workers(2));
+      with_workers(2));
   EXPECT_EQ(counter, static_cast<long>(threads + fibers) * per);
 }
 
@@ -286,7 +279,7 @@ TEST(CondVar, WaitWithPredicate) {
           cv.notify_all();
           wg.wait();
         },
-        workers(n));
+        with_workers(n));
     for (int i = 0; i < items; ++i)
       ASSERT_EQ(taken[i], 1) << "item " << i << ", " << n << " workers";
   }
@@ -339,7 +332,7 @@ TEST(CondVar, NotifyOneWakesExactlyOne) {
         cv.notify_one();  // nobody waits: a no-op
         cv.notify_all();
       },
-      workers(1));
+      with_workers(1));
 }
 
 TEST(CondVar, NotifyAllWakesAll) {
@@ -357,7 +350,7 @@ TEST(CondVar, NotifyAllWakesAll) {
           std::lock_guard lk(mu);
           EXPECT_EQ(woken, waiters);
         },
-        workers(n));
+        with_workers(n));
   }
 }
 
@@ -392,7 +385,7 @@ TEST(CondVar, TimedWaitsTimeOut) {
                   std::cv_status::timeout);
         EXPECT_TRUE(cv.wait_for(lk, 0ms, [] { return true; }));
       },
-      workers(1));
+      with_workers(1));
 }
 
 // Waiting with a unique_lock that does not hold its mutex is a clear error, and leaves the
@@ -426,7 +419,7 @@ TEST(CondVar, WaitWithoutTheLockIsAnError) {
         cv.wait(lk, [&] { return flag; });
         EXPECT_TRUE(flag);
       },
-      workers(1));
+      with_workers(1));
 }
 
 // A timed waiter notified before its deadline returns no_timeout (true with a predicate), and its
@@ -464,7 +457,7 @@ TEST(CondVar, NotifiedBeforeTimeoutReturnsNoTimeout) {
           cv.notify_all();
           EXPECT_EQ(result.recv(), 1);
         },
-        workers(n));
+        with_workers(n));
   }
 }
 
@@ -506,7 +499,7 @@ TEST(CondVar, TimeoutsRacingNotifications) {
         }
         wg.wait();
       },
-      workers(4));
+      with_workers(4));
   EXPECT_EQ(disagreements.load(), 0);
 }
 
@@ -562,5 +555,5 @@ TEST(CondVar, PlainThreadWaitsAndNotifies) {
         EXPECT_GE(waited, 20ms);
         EXPECT_TRUE(notified_in_time);
       },
-      workers(2));
+      with_workers(2));
 }

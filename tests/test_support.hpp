@@ -46,6 +46,9 @@ inline constexpr bool kTsan = true;
 inline constexpr bool kTsan = false;
 #endif
 
+// Divides a stress test's counts under sanitizers (they cost 5-20x in time and memory).
+inline constexpr int kSlow = kSanitized ? 10 : 1;
+
 // Scales a workload down under sanitizers (they cost 5-20x in time and memory).
 inline constexpr long scaled(long normal, long sanitized) {
   return kSanitized ? sanitized : normal;
@@ -69,6 +72,24 @@ inline rt::options with_workers(unsigned n) {
   rt::options o;
   o.workers = n;
   return o;
+}
+
+// Runs n fibers under `o`, each yielding once and then adding 1 to `total`; returns when all did.
+inline void run_yielding_fibers(const rt::options& o, int n, std::atomic<long>& total) {
+  rt::run(
+      [&] {
+        rt::wait_group wg;
+        wg.add(n);
+        for (int i = 0; i < n; ++i) {
+          rt::go([&] {
+            rt::yield();
+            total.fetch_add(1);
+            wg.done();
+          });
+        }
+        wg.wait();
+      },
+      o);
 }
 
 // The calling OS thread's id, re-read on every call (see the note at the top).

@@ -19,13 +19,11 @@
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
+#include "test_support.hpp"
+
 namespace {
 
-rt::options workers(unsigned n) {
-  rt::options o;
-  o.workers = n;
-  return o;
-}
+using rt_test::with_workers;
 
 }  // namespace
 
@@ -67,7 +65,7 @@ TEST(Sleep, SleepingFiberDoesNotOccupyItsWorker) {
           ping.close();
           done.recv();
         },
-        workers(1));
+        with_workers(1));
     EXPECT_GT(rounds_while_asleep, 0) << (how ? "sleep_until" : "sleep_for");
   }
 }
@@ -97,7 +95,7 @@ TEST(Sleep, ManySleepersShareOneWorker) {
         }
         wg.wait();
       },
-      workers(1));
+      with_workers(1));
   EXPECT_EQ(woke.load(), n);
   EXPECT_GT(max_asleep.load(), 1);
 }
@@ -141,7 +139,7 @@ TEST(Sleep, NeverWakesEarly) {
         }
         wg.wait();
       },
-      workers(2));
+      with_workers(2));
   EXPECT_EQ(early.load(), 0);
   EXPECT_EQ(finished.load(), 200);
 }
@@ -185,7 +183,7 @@ TEST(After, DeliversExactlyOneTimeNoEarlierThanTheDeadline) {
         rt::sleep_for(5ms);
         for (auto& [deadline, c] : many) EXPECT_EQ(c.len(), 0u);
       },
-      workers(2));
+      with_workers(2));
 }
 
 // rt::after from a plain thread (no timer heap of its own) works too.
@@ -204,7 +202,7 @@ TEST(After, FromAPlainThread) {
         ASSERT_TRUE(got);
         EXPECT_GE(*got - t0, 15ms);
       },
-      workers(2));
+      with_workers(2));
 }
 
 // From a plain thread — outside any rt::run, and while one runs — sleep_for and sleep_until
@@ -227,7 +225,7 @@ TEST(Sleep, FromAPlainThreadBehavesLikeStdSleep) {
         t.join();
         EXPECT_GE(slept, 15ms);
       },
-      workers(1));
+      with_workers(1));
 }
 
 // A million fibers asleep at once, for random durations up to 100 ms; every one must wake, and

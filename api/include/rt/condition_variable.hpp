@@ -63,6 +63,12 @@ class condition_variable {
   void notify_all() noexcept;
 
  private:
+  // Throws rt::runtime_error unless lk holds its mutex.
+  static void require_locked(const std::unique_lock<rt::mutex>& lk);
+  // lk.unlock() without the mutex's chaos point (the caller holds lock_, where a yield would let
+  // another fiber on this worker spin on it forever).
+  static void unlock_holding_spinlock(std::unique_lock<rt::mutex>& lk);
+
   detail::spinlock lock_;  // guards waiters_
   detail::waiter_queue waiters_;
 };
