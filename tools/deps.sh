@@ -12,7 +12,7 @@ packages=(
   # the library's own dependencies
   libboost-context-dev libconcurrentqueue-dev
   # tests and benchmarks
-  googletest libgtest-dev libbenchmark-dev valgrind
+  googletest libgtest-dev libgmock-dev libbenchmark-dev valgrind
   # peer benchmarks (Go, Boost.Fiber)
   golang-go libboost-fiber-dev
 )
