@@ -127,8 +127,8 @@ chroot "$work" /usr/bin/env -i HOME=/root TERM=dumb \
   PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   /bin/bash -c "cd /src && $joined" || rc=$?
 if [ "$rc" = 0 ]; then
-  say "ok: the Quick start commands pass on a fresh Debian 12"
+  say "ok: $joined passes on a fresh Debian 12"
 else
-  say "FAILED (exit $rc): the Quick start commands fail on a fresh Debian 12"
+  say "FAILED (exit $rc): $joined fails on a fresh Debian 12"
 fi
 exit "$rc"
