@@ -67,7 +67,7 @@ TEST(Shutdown, Item1LeftoverOnMainsChannelTouchesNothingFreed) {
 // rt::run spun at 100% CPU forever; the ctest timeout catches a regression.)
 TEST(Shutdown, Item2SwallowingFibersDoNotHangRun) {
   std::atomic<int> caught{0};
-  for (unsigned workers : {1u, 2u, 4u}) {
+  for (unsigned workers : {1u, 2u, 4u, 8u}) {
     const int r = rt::run(
         [&] {
           rt::wait_group started;
@@ -177,7 +177,7 @@ TEST(Shutdown, SelectCasesOfLeftoverAreUnlinked) {
           started.wait();
           rt::yield();
         },
-        with_workers(1 + round % 2));
+        with_workers(1u << (round % 4)));
     int v = 1;
     EXPECT_FALSE(g_sel_a.try_send(v));
     EXPECT_FALSE(g_sel_b.try_recv().has_value());
@@ -221,7 +221,7 @@ TEST(Shutdown, Item4TranslatingLeftoverDoesNotChangeOutcome) {
 // the next rt::run, and not "destroyed while locked" at static destruction. Both spawn orders.
 rt::mutex g_item5;
 
-void run_item5_round(bool holder_first) {
+void run_item5_round(bool holder_first, unsigned workers = 2) {
   struct lock_on_destroy {
     ~lock_on_destroy() {
       std::lock_guard lk(g_item5);  // would run only if shutdown unwound the fiber
@@ -258,12 +258,12 @@ void run_item5_round(bool holder_first) {
         }
         started.wait();
       },
-      with_workers(2));
+      with_workers(workers));
 }
 
 TEST(Shutdown, Item5MutexHeldByLeftoverIsReleased) {
   for (int round = 0; round < 20; ++round) {
-    run_item5_round(round % 2 == 0);
+    run_item5_round(round % 2 == 0, 1u << (round / 2 % 4));
     ASSERT_TRUE(g_item5.try_lock()) << "a leftover fiber still holds the global mutex";
     g_item5.unlock();
   }
@@ -351,7 +351,7 @@ TEST(Shutdown, Item6PlainThreadInWaitForDoesNotHangTeardown) {
           }
           started.wait();
         },
-        with_workers(1 + round % 4));
+        with_workers(1u << (round % 4)));  // 1, 2, 4, 8
     stop.store(true);
     waiter.join();
   }
@@ -425,7 +425,7 @@ TEST(Shutdown, Item11RunsThreadRunsNoFiber) {
 // objects released), and rt::run works again.
 TEST(Shutdown, LeftoverFramesAreAbandonedNotUnwound) {
   rt_test::lifetime_counter locals, captured, unstarted;
-  for (unsigned workers : {1u, 2u, 4u}) {
+  for (unsigned workers : {1u, 2u, 4u, 8u}) {
     rt::run(
         [&] {
           rt::wait_group started;
