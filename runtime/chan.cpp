@@ -56,18 +56,23 @@ void chan_core::close() {
   }
 }
 
+chan_core::~chan_core() {
+  // The last handle is gone while somebody still waits: a leftover fiber of a finished rt::run
+  // (or one about to be abandoned) that used a handle it did not own, e.g. main's. It is
+  // detached (see waiter_queue::detach_all) so that shutdown does not unlink it from freed
+  // memory; the scope keeps this from overlapping a shutdown that unlinks it.
+  plain_thread_scope scope;
+  lock.lock();
+  recvq.detach_all();
+  sendq.detach_all();
+  lock.unlock();
+}
+
 bool wait_on_channel(chan_core& c, waiter_queue& q, void* slot, wait_reason why) {
   waiter w;
   w.slot = slot;
-  q.push_back(&w);
-  try {
-    block(w, c.lock, why);
-  } catch (...) {
-    c.lock.lock();
-    q.remove(&w);
-    c.lock.unlock();
-    throw;
-  }
+  q.push_back(&w, c.lock);
+  block(w, c.lock, why);
   return w.success;
 }
 
@@ -165,23 +170,19 @@ std::size_t run_select(select_case* cases, select_scratch scratch, std::size_t n
     w.sel = &state;
     w.case_index = i;
     w.slot = cases[i].slot;
-    (cases[i].kind == select_case::send ? cases[i].ch->sendq : cases[i].ch->recvq).push_back(&w);
+    (cases[i].kind == select_case::send ? cases[i].ch->sendq : cases[i].ch->recvq)
+        .push_back(&w, cases[i].ch->lock);
   }
-  auto dequeue_all = [&] {
-    locks.lock_all();
-    for (std::uint32_t i : order) {
-      (cases[i].kind == select_case::send ? cases[i].ch->sendq : cases[i].ch->recvq)
-          .remove(&waiters[i]);
-    }
-    locks.unlock_all();
-  };
-  try {
-    block_with(self, lock_set::unlock_all_cb, &locks, wait_reason::select);
-  } catch (...) {
-    dequeue_all();
-    throw;
+  // Shutdown unlinks the cases of an abandoned select through `waiters` (the cases that are
+  // not used here are never queued).
+  block_with(self, lock_set::unlock_all_cb, &locks, wait_reason::select, waiters, n);
+  // Take the other cases off their queues (no switch point before this: see block_with).
+  locks.lock_all();
+  for (std::uint32_t i : order) {
+    (cases[i].kind == select_case::send ? cases[i].ch->sendq : cases[i].ch->recvq)
+        .remove(&waiters[i]);
   }
-  dequeue_all();
+  locks.unlock_all();
   const std::uint32_t fired = state.fired;
   if (cases[fired].kind == select_case::send && !waiters[fired].success) {
     throw channel_closed("send on closed channel");

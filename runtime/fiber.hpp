@@ -16,6 +16,10 @@
 #include "rt/detail/wait.hpp"
 #include "sanitizer.hpp"
 
+namespace rt {
+class mutex;
+}
+
 namespace rt::detail {
 
 // Where a fiber is in its life; read without synchronisation by fatal-error reports only.
@@ -50,7 +54,14 @@ struct fiber {
   after_switch after = after_switch::exit;
   void (*park_unlock)(void*) = nullptr;
   void* park_arg = nullptr;
-  bool unwinding = false;  // set at shutdown: the next resume throws fiber_unwind
+  // While parked in block_with(): the waiters it has in queues (one; a select's cases), for
+  // shutdown to unlink if the fiber is abandoned. Written by the fiber itself.
+  waiter* park_waiters = nullptr;
+  std::uint32_t n_park_waiters = 0;
+  // The rt::mutexes this fiber holds, linked through the mutexes (rt/mutex.hpp), for shutdown
+  // to release if the fiber is abandoned. Touched by the fiber itself, by an unlock() that
+  // hands it a mutex while it is parked, and by shutdown.
+  rt::mutex* held_mutexes = nullptr;
   std::atomic<fiber_state> state{fiber_state::free};
   std::atomic<wait_reason> reason{wait_reason::none};  // why parked (diagnostic)
   sanitizer_context san;
@@ -59,9 +70,5 @@ struct fiber {
 
   alignas(std::max_align_t) unsigned char inline_task[inline_task_bytes];
 };
-
-// Thrown into a suspended fiber at shutdown to unwind its stack; caught by the fiber's entry.
-// Deliberately not derived from std::exception.
-struct fiber_unwind {};
 
 }  // namespace rt::detail

@@ -17,6 +17,7 @@
 #include "fatal.hpp"
 #include "futex.hpp"
 #include "rt/errors.hpp"
+#include "rt/mutex.hpp"
 #include "rt/runtime.hpp"
 #include "rt/this_fiber.hpp"
 
@@ -26,26 +27,6 @@ namespace {
 // The worker this OS thread is. initial-exec: one TLS load, no __tls_get_addr call.
 [[gnu::tls_model("initial-exec")]] thread_local worker* tls_worker = nullptr;
 
-// The runtime rt::run is running, for plain threads (fibers reach theirs through their worker).
-std::atomic<runtime*> g_runtime{nullptr};
-// Plain threads inside a plain_thread_scope; rt::run waits for them before tearing down.
-std::atomic<unsigned> g_plain_users{0};
-// 1 while rt::run tears a runtime down: plain threads wait before entering a scope.
-std::atomic<std::uint32_t> g_teardown{0};
-// How deeply the calling plain thread is nested in scopes (plain threads only: no fiber ever
-// reads it, so no migration concern).
-thread_local int t_plain_depth = 0;
-
-// Registers the calling plain thread as inside the runtime (the submitter half of a Dekker pair
-// with shutdown(): users++ then load teardown, against teardown = 1 then load users).
-void acquire_plain_hold() noexcept {
-  for (;;) {
-    g_plain_users.fetch_add(1);
-    if (g_teardown.load() == 0) return;
-    g_plain_users.fetch_sub(1);
-    futex_wait(&g_teardown, 1);
-  }
-}
 // Serialises rt::run: one runtime per process at a time.
 std::mutex g_run_mu;
 
@@ -126,38 +107,6 @@ options resolve_options(const options& in) {
 // Callables too large for a control block live on the heap, at this alignment.
 constexpr std::align_val_t heap_task_align{64};
 
-void free_task_storage(fiber* f) noexcept {
-  if (f->task != f->inline_task) ::operator delete(f->task, heap_task_align);
-  f->task = nullptr;
-}
-
-// Threads that a sanitizer runtime runs in the background (TSan has one).
-#if RT_TSAN
-constexpr std::size_t sanitizer_threads = 1;
-#else
-constexpr std::size_t sanitizer_threads = 0;
-#endif
-
-// Threads in this process now (the num_threads field of /proc/self/stat); a large number when
-// it cannot be read, so that deadlock detection errs on the side of silence.
-std::size_t process_thread_count() noexcept {
-  FILE* f = std::fopen("/proc/self/stat", "r");
-  if (!f) return static_cast<std::size_t>(-1);
-  char buf[1024];
-  std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  buf[n] = '\0';
-  // Fields after the command name (which may hold spaces) start after the last ')'.
-  const char* p = std::strrchr(buf, ')');
-  if (!p) return static_cast<std::size_t>(-1);
-  // num_threads is field 20; field 3 (state) follows ") ".
-  int field = 2;
-  for (; *p && field < 20; ++p) {
-    if (*p == ' ') ++field;
-  }
-  return static_cast<std::size_t>(std::strtoul(p, nullptr, 10));
-}
-
 // The main fiber's callable: runs rt::run's body, then tells rt::run's thread it is done.
 struct main_task {
   void (*body)(void*);
@@ -170,6 +119,13 @@ struct main_task {
 };
 
 }  // namespace
+
+std::atomic<runtime*> g_current_runtime{nullptr};
+
+void free_task_storage(fiber* f) noexcept {
+  if (f->task != f->inline_task) ::operator delete(f->task, heap_task_align);
+  f->task = nullptr;
+}
 
 std::atomic<bool> chaos_enabled{false};
 
@@ -191,27 +147,19 @@ namespace {
 fiber* chaos_victim() noexcept {
   worker* w = current_worker();
   if (!w || !w->current) return nullptr;  // a plain thread, or a worker's own stack
-  // Once the runtime stops, fibers are only resumed to be unwound: no more chaos switches then.
-  if (w->rt.stopping.load(std::memory_order_relaxed) || w->current->unwinding) return nullptr;
+  // Once the runtime stops, switching only delays the workers' exit.
+  if (w->rt.stopping.load(std::memory_order_relaxed)) return nullptr;
   return chaos_random(*w) % 4 == 0 ? w->current : nullptr;
 }
 
 }  // namespace
 
 void chaos_yield() {
-  if (fiber* f = chaos_victim()) suspend(f, after_switch::requeue);  // throws at shutdown
+  if (fiber* f = chaos_victim()) suspend(f, after_switch::requeue);
 }
 
 void chaos_yield_nothrow() noexcept {
-  fiber* f = chaos_victim();
-  if (!f) return;
-  try {
-    suspend(f, after_switch::requeue);
-  } catch (...) {
-    // Shutdown unwinding (fiber_unwind, the only exception suspend throws) reached a chaos point
-    // that must not throw: `unwinding` stays set, so the fiber's next switch point throws
-    // instead (block_with and sleep check it on entry).
-  }
+  if (fiber* f = chaos_victim()) suspend(f, after_switch::requeue);  // suspend does not throw
 }
 
 [[gnu::noipa]] fiber* current_fiber() noexcept {
@@ -221,7 +169,7 @@ void chaos_yield_nothrow() noexcept {
 
 runtime* current_runtime() noexcept {
   worker* w = current_worker();
-  return w ? &w->rt : g_runtime.load();
+  return w ? &w->rt : g_current_runtime.load();
 }
 
 bool current_fiber_stack(overflow_context& out) noexcept {
@@ -307,7 +255,6 @@ fiber* runtime::allocate_fiber(worker* w) {
 void runtime::recycle_fiber(worker* w, fiber* f) noexcept {
   f->state.store(fiber_state::free, std::memory_order_relaxed);
   f->canary = nullptr;
-  f->unwinding = false;
   if (w) {
     f->next = w->free_fibers;
     w->free_fibers = f;
@@ -327,6 +274,17 @@ void runtime::recycle_fiber(worker* w, fiber* f) noexcept {
   std::lock_guard lk(chunks_mu);
   f->next = shared_free;
   shared_free = f;
+}
+
+bool runtime::owns_control_block(const void* p) noexcept {
+  std::lock_guard lk(chunks_mu);
+  for (auto& c : chunks) {
+    const fiber* first = c.get();
+    for (std::size_t i = 0; i < fiber_chunk; ++i) {
+      if (p == first + i) return true;
+    }
+  }
+  return false;
 }
 
 std::uint64_t runtime::next_fiber_id(worker* w) noexcept {
@@ -574,48 +532,6 @@ void runtime::park_worker(worker& w) {
   }
 }
 
-void runtime::check_deadlock() noexcept {
-  if (stopping.load() || main_done.load() != 0 || plain_thread_used.load()) return;
-  // Everything below under idle_mu: no worker can leave the idle list meanwhile — in particular
-  // not one whose timer just came due, which would otherwise run a fiber between our look at the
-  // idle list and our look at the timers (a false report the model tester found).
-  std::lock_guard lk(idle_mu);
-  if (idle_list.size() != workers.size()) return;
-  // A worker on the idle list has an empty run_next (only a running worker fills its own), so
-  // the queues say everything about runnable fibers.
-  if (any_work_visible()) return;
-  for (auto& w : workers) {
-    std::lock_guard tl(w->timer_lock);
-    if (!w->timers.empty()) return;
-  }
-  // Any thread besides ours might still use a channel: then nothing is provable.
-  if (process_thread_count() > workers.size() + 1 + sanitizer_threads) return;
-  report_deadlock();
-}
-
-void runtime::report_deadlock() noexcept {
-  std::vector<const fiber*> parked;
-  {
-    std::lock_guard lk(chunks_mu);
-    for (auto& c : chunks) {
-      for (std::size_t i = 0; i < fiber_chunk; ++i) {
-        if (c[i].state.load(std::memory_order_relaxed) == fiber_state::parked) {
-          parked.push_back(&c[i]);
-        }
-      }
-    }
-  }
-  std::sort(parked.begin(), parked.end(),
-            [](const fiber* a, const fiber* b) { return a->id < b->id; });
-  std::vector<fiber_report> report;
-  report.reserve(parked.size());
-  for (const fiber* f : parked) {
-    report.push_back(
-        {f->id, wait_reason_text(f->reason.load(std::memory_order_relaxed)), f->spawn_pc});
-  }
-  fatal_deadlock(report);
-}
-
 fiber* runtime::find_runnable(worker& w) {
   fiber* f = find_runnable_or_park(w);
   // A worker runs a fiber only once it has left the searching state: a "spinner" busy running a
@@ -672,8 +588,6 @@ static boost::context::fiber fiber_entry(fiber* f, boost::context::fiber&& sched
   sanitizer_after_switch(f->san);
   try {
     f->ops->invoke(f->task);
-  } catch (const fiber_unwind&) {
-    // Shutdown: the stack has been unwound; exit normally.
   } catch (...) {
     runtime& rt = *f->rt;
     if (!rt.opts.capture_panics) panic_from(std::current_exception(), f);
@@ -683,6 +597,7 @@ static boost::context::fiber fiber_entry(fiber* f, boost::context::fiber&& sched
     }
     rt.stop();
   }
+  if (f->held_mutexes) forget_held_mutexes(f);
   f->ops->destroy(f->task);
   free_task_storage(f);
   f->after = after_switch::exit;
@@ -839,17 +754,14 @@ void suspend(fiber* f, after_switch after) {
     scheduler = std::move(f->scheduler).resume();
   }
   // Resumed, by a worker's scheduler or directly by another fiber; either way `scheduler` is
-  // the context of the worker we now run on.
+  // the context of the worker we now run on. (A fiber still suspended when rt::run shuts down
+  // is never resumed: see shutdown.cpp.)
   f->scheduler = std::move(scheduler);
   sanitizer_after_switch(f->san);
-  // At shutdown, unwind — unless already unwinding (a destructor that yields or blocks): a
-  // second exception would terminate the program. The exception state is per fiber (swapped at
-  // every switch), so uncaught_exceptions() is this fiber's own count.
-  if (f->unwinding && std::uncaught_exceptions() == 0) throw fiber_unwind{};
 }
 
 // ---------------------------------------------------------------------------------------------
-// run and shutdown
+// run (shutdown.cpp tears down)
 // ---------------------------------------------------------------------------------------------
 
 void runtime::stop() noexcept {
@@ -882,7 +794,7 @@ void runtime::run_main(void (*body)(void*), void* ctx) {
     }
     chaos_enabled.store(true, std::memory_order_relaxed);
   }
-  g_runtime.store(this);
+  g_current_runtime.store(this);
   for (auto& w : workers) {
     worker* wp = w.get();
     wp->thread = std::thread([this, wp] { worker_main(*wp); });
@@ -890,83 +802,6 @@ void runtime::run_main(void (*body)(void*), void* ctx) {
   // acquire: pairs with main_task's release store; what main wrote is visible to run's caller.
   while (main_done.load(std::memory_order_acquire) == 0) futex_wait(&main_done, 0);
   shutdown();
-}
-
-void runtime::shutdown() {
-  // Plain threads must be out of the runtime before it is torn down; later ones see no runtime.
-  // Plain threads must be out of the runtime before it is torn down; later ones wait until it
-  // is gone (then they find no runtime, and queues already cleaned by the unwinding below).
-  g_teardown.store(1);
-  while (g_plain_users.load() != 0) std::this_thread::yield();
-  g_runtime.store(nullptr);
-
-  stopping.store(true);
-  {
-    std::lock_guard lk(idle_mu);
-    for (worker* w : idle_list) {
-      w->idle = false;
-      n_idle.fetch_sub(1);
-      w->wake_word.store(1, std::memory_order_release);
-      futex_wake(&w->wake_word);
-    }
-    idle_list.clear();
-  }
-  for (auto& w : workers) w->thread.join();
-
-  // Dispose of every fiber still alive, on this thread, acting as worker 0. Unwinding runs user
-  // destructors, which may ready or spawn fibers: repeat until a pass finds nothing to do.
-  worker& w0 = *workers[0];
-  tls_worker = &w0;
-  init_thread_context(w0.san);
-  w0.exception_globals[0] = abi::__cxa_get_globals();
-  w0.run_next = nullptr;  // fibers are found by their state below, not through the queues
-  for (auto& w : workers) w->spawned.clear();
-  std::vector<fiber*> abandoned;  // re-parked while unwinding: cannot be unwound further
-  for (int pass = 0; pass < 16; ++pass) {
-    bool progress = false;
-    for (std::size_t c = 0; c < chunks.size(); ++c) {
-      for (std::size_t i = 0; i < fiber_chunk; ++i) {
-        fiber* f = &chunks[c][i];
-        fiber_state st = f->state.load(std::memory_order_relaxed);
-        if (st == fiber_state::free || st == fiber_state::dead) continue;
-        if (std::find(abandoned.begin(), abandoned.end(), f) != abandoned.end()) continue;
-        progress = true;
-        if (!f->context) {  // never ran: destroy its callable
-          f->ops->destroy(f->task);
-          free_task_storage(f);
-          recycle_fiber(&w0, f);
-          continue;
-        }
-        f->unwinding = true;
-        run_fiber(w0, f);
-        // Finished: done. Yielded (requeued): resume it again on the next pass. Parked again
-        // while unwinding: nobody will wake it now, so it stays as it is.
-        if (f->state.load(std::memory_order_relaxed) == fiber_state::parked) abandoned.push_back(f);
-      }
-    }
-    if (!progress) break;
-  }
-  // Timers still armed belong to nobody now (those of unwound fibers were cancelled).
-  for (auto& w : workers) {
-    for (timer_entry& e : w->timers) {
-      if (e.t->drop) e.t->drop(e.t);
-    }
-    w->timers.clear();
-  }
-  // A fiber still alive now blocked again while unwinding, or swallowed the unwinding and kept
-  // yielding past the last pass. It keeps its (about to be unmapped) stack; its context handle
-  // is dropped without Boost's destructor, which would try to unwind it once more.
-  for (auto& c : chunks) {
-    for (std::size_t i = 0; i < fiber_chunk; ++i) {
-      if (!c[i].context) continue;
-      alignas(boost::context::fiber) static unsigned char sink[sizeof(boost::context::fiber)];
-      ::new (sink) boost::context::fiber(std::move(c[i].context));
-    }
-  }
-  tls_worker = nullptr;
-  chaos_enabled.store(false, std::memory_order_relaxed);
-  g_teardown.store(0);
-  futex_wake(&g_teardown, 1 << 30);
 }
 
 }  // namespace rt::detail
@@ -1006,7 +841,7 @@ fiber* new_fiber(std::size_t size, std::size_t align, const task_ops* ops, void*
   runtime* rt = w ? &w->rt : nullptr;
   if (!rt) {
     enter_plain_thread_scope();
-    rt = g_runtime.load();
+    rt = g_current_runtime.load();
     if (rt) rt->plain_thread_used.store(true, std::memory_order_relaxed);
     if (!rt) {
       leave_plain_thread_scope();
@@ -1029,28 +864,6 @@ fiber* new_fiber(std::size_t size, std::size_t align, const task_ops* ops, void*
   return f;
 }
 
-bool enter_plain_thread_scope() noexcept {
-  if (current_worker()) return false;
-  if (t_plain_depth++ == 0) acquire_plain_hold();
-  return true;
-}
-
-void leave_plain_thread_scope() noexcept {
-  if (--t_plain_depth == 0) g_plain_users.fetch_sub(1);
-}
-
-int suspend_plain_thread_scope() noexcept {
-  const int depth = t_plain_depth;
-  if (depth > 0) g_plain_users.fetch_sub(1);
-  t_plain_depth = 0;
-  return depth;
-}
-
-void resume_plain_thread_scope(int depth) noexcept {
-  if (depth > 0) acquire_plain_hold();
-  t_plain_depth = depth;
-}
-
 void make_runnable_from_anywhere(fiber* f) noexcept {
   if (worker* w = current_worker()) {
     w->rt.make_runnable(f, /*prefer_next=*/true);
@@ -1064,7 +877,8 @@ void make_runnable_from_anywhere(fiber* f) noexcept {
 
 void note_plain_thread_use() noexcept {
   if (current_worker()) return;
-  if (runtime* rt = g_runtime.load()) rt->plain_thread_used.store(true, std::memory_order_relaxed);
+  if (runtime* rt = g_current_runtime.load())
+    rt->plain_thread_used.store(true, std::memory_order_relaxed);
 }
 
 std::uint64_t fast_random() noexcept {

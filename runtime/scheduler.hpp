@@ -75,18 +75,22 @@
 // for work; parked, it sleeps on its futex only until its earliest timer; searching, it also runs
 // the due timers of other workers.
 //
-// Deadlock detection. When the last worker is about to sleep, with no work queued anywhere, no
-// timer armed, and no thread in the process other than the runtime's (any other thread might
-// still send on a channel), every fiber is parked on something only a fiber could signal: the
-// program can never progress. check_deadlock() then prints Go's report and exits with status 2.
-// It runs only on that idle path, so it costs nothing while fibers run.
+// Deadlock detection (runtime/deadlock.cpp). When the last worker is about to sleep, with no
+// work queued anywhere, no timer armed, and no thread in the process other than the runtime's
+// (any other thread might still send on a channel), every fiber is parked on something only a
+// fiber could signal: the program can never progress. check_deadlock() then prints Go's report
+// and exits with status 2. It runs only on that idle path, so it costs nothing while fibers run.
 //
-// Shutdown. When the main fiber returns, rt::run sets `stopping`, wakes every worker and joins
-// them (each finishes the fiber it is running up to its next switch point). Then, on the
-// thread that called rt::run, every fiber still alive is disposed of: one that never ran has
-// its callable destroyed; one that ran is resumed with `unwinding` set, so the switch it is
-// suspended in throws fiber_unwind and its destructors run. Then stacks and control blocks are
-// freed. Nothing of the old runtime survives, so rt::run can be called again.
+// Shutdown (runtime/shutdown.cpp has the argument). When the main fiber returns, rt::run keeps
+// plain threads out, sets `stopping`, wakes every worker and joins them (each finishes the fiber
+// it is running up to its next switch point). Then, on the thread that called rt::run, every
+// fiber still alive is abandoned, as Go abandons goroutines when main returns: none is resumed,
+// so no code of it — no catch block, no destructor — runs after main's frame is gone. Its
+// waiters are unlinked from their queues, its timers dropped, the mutexes it holds released,
+// its stack given up; a fiber that never started has its callable destroyed. Nothing of the old
+// runtime survives, so rt::run can be called again.
+//
+// Deadlock detection has its own file and argument: runtime/deadlock.cpp.
 // ============================================================================================
 #pragma once
 
@@ -211,14 +215,16 @@ class runtime {
   void wake_one_idle() noexcept;
   void stop_spinning(worker& w) noexcept;
   bool leave_idle_list(worker& w) noexcept;
-  void check_deadlock() noexcept;
-  [[noreturn]] void report_deadlock() noexcept;
+  void check_deadlock() noexcept;                // deadlock.cpp
+  [[noreturn]] void report_deadlock() noexcept;  // deadlock.cpp
   void run_fiber(worker& w, fiber* f);
   void bind_stack(worker& w, fiber* f);
   void finish_switch_out(worker& w, fiber* f) noexcept;
   fiber* pick_local(worker& w) noexcept;
   fiber* pick_for_direct_switch(worker& w) noexcept;
-  void shutdown();
+  void shutdown();  // shutdown.cpp
+  // True when p is one of this runtime's control blocks (for misuse reports; takes chunks_mu).
+  bool owns_control_block(const void* p) noexcept;
 
   options opts;
   stack_pool stacks;
@@ -256,6 +262,11 @@ class runtime {
 
 // The runtime that rt::run is running, or nullptr.
 runtime* current_runtime() noexcept;
+// The runtime rt::run is running, for plain threads (fibers reach theirs through their
+// worker); cleared by shutdown before it tears down.
+extern std::atomic<runtime*> g_current_runtime;
+// Frees a control block's callable storage if it was on the heap (the callable is destroyed).
+void free_task_storage(fiber* f) noexcept;
 // The worker the calling thread is, or nullptr on a plain thread. Never inlined: see Migration.
 worker* current_worker() noexcept;
 
@@ -273,7 +284,7 @@ void note_plain_thread_use() noexcept;
 std::uint64_t chaos_random(worker& w) noexcept;
 
 // Suspends the running fiber; the worker then does `after` for it. Returns when the fiber is
-// resumed (possibly on another worker). Throws fiber_unwind when the runtime is shutting down.
+// resumed (possibly on another worker) — never, if the runtime shuts down meanwhile.
 void suspend(fiber* f, after_switch after);
 
 }  // namespace rt::detail

@@ -48,8 +48,6 @@ void sleep_until(std::chrono::steady_clock::time_point t) {
   timer.when = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
   timer.fire = wake_sleeper;
   timer.sleeper = f;
-  if (f->unwinding && std::uncaught_exceptions() == 0)
-    throw detail::fiber_unwind{};  // see block_with
   if (timer.when <= detail::now_ns()) {
     yield();  // Go's Sleep(0) yields nothing; a zero sleep still lets others run
     return;
@@ -57,12 +55,7 @@ void sleep_until(std::chrono::steady_clock::time_point t) {
   f->park_unlock = arm_timer;  // armed after the switch: the timer cannot fire before we park
   f->park_arg = &timer;
   f->reason.store(detail::wait_reason::sleep, std::memory_order_relaxed);
-  try {
-    detail::suspend(f, detail::after_switch::park);
-  } catch (...) {
-    detail::cancel_timer(&timer);
-    throw;
-  }
+  detail::suspend(f, detail::after_switch::park);  // at shutdown the timer is dropped unfired
 }
 
 void sleep_for(std::chrono::nanoseconds d) {

@@ -33,7 +33,9 @@ void spinlock::lock_slow() noexcept {
   }
 }
 
-void waiter_queue::push_back(waiter* w) noexcept {
+void waiter_queue::push_back(waiter* w, spinlock& lk) noexcept {
+  w->queue = this;
+  w->queue_lock = &lk;
   w->next = nullptr;
   w->prev = tail_;
   if (tail_) {
@@ -64,6 +66,11 @@ waiter* waiter_queue::take_all() noexcept {
   return list;
 }
 
+void waiter_queue::detach_all() noexcept {
+  for (waiter* w = head_; w; w = w->next) w->queued = false;
+  head_ = tail_ = nullptr;
+}
+
 void waiter_queue::remove(waiter* w) noexcept {
   if (!w->queued) return;
   if (w->prev) {
@@ -83,20 +90,21 @@ void block(waiter& w, spinlock& lk, wait_reason why) {
   block_with(w, unlock_spinlock, &lk, why);
 }
 
-void block_with(waiter& w, void (*unlock)(void*), void* arg, wait_reason why) {
+void block_with(waiter& w, void (*unlock)(void*), void* arg, wait_reason why, waiter* queued,
+                std::size_t n_queued) {
   if (fiber* f = current_fiber()) {
-    if (f->unwinding && std::uncaught_exceptions() == 0) {
-      // Shutdown's unwinding reached a chaos point (noexcept) earlier and was deferred to this
-      // switch point: throw now rather than park, or nothing would ever resume the fiber. Only
-      // the shutdown thread runs fibers by then, so nobody can take w meanwhile.
-      unlock(arg);
-      throw fiber_unwind{};
-    }
     w.owner = f;
     f->park_unlock = unlock;
     f->park_arg = arg;
+    // What shutdown must unlink if the fiber is abandoned here (see shutdown.cpp). Cleared once
+    // resumed: the waiters are in this frame, and the caller takes the remaining ones (a
+    // select's other cases) off their queues before its next switch point.
+    f->park_waiters = queued ? queued : &w;
+    f->n_park_waiters = queued ? static_cast<std::uint32_t>(n_queued) : 1;
     f->reason.store(why, std::memory_order_relaxed);
     suspend(f, after_switch::park);
+    f->park_waiters = nullptr;
+    f->n_park_waiters = 0;
     return;
   }
   note_plain_thread_use();
@@ -114,7 +122,7 @@ void block_forever(wait_reason why) {
     spinlock unreachable;  // in no object: nobody can find w, so nobody can wake it
     unreachable.lock();
     waiter w;
-    block(w, unreachable, why);  // only shutdown's unwinding ends this (it throws)
+    block(w, unreachable, why);  // never returns: at shutdown the fiber is abandoned here
   } else {
     note_plain_thread_use();
     suspend_plain_thread_scope();

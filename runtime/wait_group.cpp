@@ -76,15 +76,17 @@ void wait_group::wait() {
     lock_.unlock();
     return;
   }
-  waiters_.push_back(&w);
-  try {
-    detail::block(w, lock_, detail::wait_reason::wait_group);
-  } catch (...) {
-    lock_.lock();
-    waiters_.remove(&w);
-    lock_.unlock();
-    throw;
-  }
+  waiters_.push_back(&w, lock_);
+  detail::block(w, lock_, detail::wait_reason::wait_group);
+}
+
+wait_group::~wait_group() {
+  // A leftover fiber of a finished rt::run may still be queued here (see waiter_queue's
+  // detach_all); the scope keeps this from overlapping a shutdown that unlinks it.
+  detail::plain_thread_scope scope;
+  lock_.lock();
+  waiters_.detach_all();
+  lock_.unlock();
 }
 
 }  // namespace rt

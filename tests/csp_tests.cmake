@@ -78,6 +78,14 @@ if(TARGET tutorial_09_select AND NOT RT_SANITIZE)
                      $<TARGET_FILE:tutorial_09_select>)
     set_tests_properties(Valgrind.Memcheck09Select PROPERTIES
       LABELS valgrind TIMEOUT 300 ENVIRONMENT RT_MAXPROCS=2)
+    # Shutdown with leftover fibers parked on channels whose only handles were in main's frame
+    # (issue 9, item 1): before, unwinding them read the freed channels (Invalid read).
+    add_test(NAME Valgrind.ShutdownLeftoversOnMainsChannels
+             COMMAND ${RT_VALGRIND} -q --error-exitcode=1 --leak-check=full
+                     --errors-for-leak-kinds=definite $<TARGET_FILE:shutdown_test>
+                     --gtest_filter=Shutdown.Item1LeftoverOnMainsChannelTouchesNothingFreed)
+    set_tests_properties(Valgrind.ShutdownLeftoversOnMainsChannels PROPERTIES
+      LABELS valgrind TIMEOUT 300)
   else()
     message(STATUS "valgrind or <valgrind/valgrind.h> not found (Debian package valgrind): "
                    "the valgrind test (label valgrind) is not registered")

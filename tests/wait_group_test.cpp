@@ -301,9 +301,10 @@ TEST(PlainThreadGo, SpawningWhileRunReturns) {
 }
 
 // A plain thread releases parked fibers just as main returns. Its done() races with run()'s
-// shutdown, which unwinds those same fibers and tears the runtime down: the wake must either
+// shutdown, which abandons those same fibers and tears the runtime down: the wake must either
 // reach the runtime before it stops accepting work or see that it is gone — never touch a
-// runtime or fiber that is being destroyed. run() returns, every fiber's objects are destroyed.
+// runtime or fiber that is being destroyed. run() returns, every fiber's captures are destroyed
+// (the fiber returned, or was abandoned and its callable destroyed).
 TEST(WaitGroupBridge, PlainThreadReleasesFibersWhileRunReturns) {
   for (int attempt = 0; attempt < rt_test::scaled(60, 20); ++attempt) {
     lifetime_counter c;

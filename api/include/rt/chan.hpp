@@ -41,6 +41,8 @@ struct chan_core {
 
   // Closes the channel: throws channel_closed if it already was; wakes every waiter.
   void close();
+  // Detaches waiters still queued (leftover fibers of a finished rt::run; see chan.cpp).
+  ~chan_core();
 };
 
 // A channel of T: the ring buffer on top of chan_core. Every member below runs with `lock`

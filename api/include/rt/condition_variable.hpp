@@ -26,7 +26,7 @@ class condition_variable {
   condition_variable() = default;
   condition_variable(const condition_variable&) = delete;
   condition_variable& operator=(const condition_variable&) = delete;
-  ~condition_variable() = default;
+  ~condition_variable();
 
   // Releases lk, parks until notified, re-acquires lk. Spurious wakeups do not happen, but a
   // notification may find the condition already changed again: prefer the predicate form.

@@ -23,7 +23,7 @@ class wait_group {
   wait_group() = default;
   wait_group(const wait_group&) = delete;
   wait_group& operator=(const wait_group&) = delete;
-  ~wait_group() = default;
+  ~wait_group();
 
   // Adds delta (may be negative) to the counter; at zero, wakes every waiter. Throws
   // rt::runtime_error("negative wait_group counter") if it would go below zero.

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 namespace rt::detail {
@@ -59,13 +60,20 @@ enum class wait_reason : std::uint8_t {
 // The words Go prints for a reason, e.g. "chan receive".
 const char* wait_reason_text(wait_reason r) noexcept;
 
+class waiter_queue;
+
 // One blocked party — a fiber, or a plain OS thread — in a sync object's queue.
 struct waiter {
   fiber* owner = nullptr;                      // the parked fiber; null for a plain thread
   std::atomic<std::uint32_t> thread_woken{0};  // plain thread: becomes 1 when woken (a futex word)
   waiter* prev = nullptr;                      // queue links (owned by the queue's lock)
   waiter* next = nullptr;
-  bool queued = false;           // true while in a queue (owned by the queue's lock)
+  bool queued = false;  // true while in a queue (owned by the queue's lock)
+  // Where push_back() put it, so that shutdown can unlink the waiter of an abandoned fiber
+  // without running its code. Written only by the waiting party itself, before it parks;
+  // meaningful only while `queued` (an object destroyed with waiters clears their `queued`).
+  waiter_queue* queue = nullptr;
+  spinlock* queue_lock = nullptr;
   bool success = false;          // set by the waker: the operation completed
                                  // (false: woken by close, or by a timeout)
   void* slot = nullptr;          // per-object payload, e.g. a channel's element
@@ -100,8 +108,9 @@ class waiter_queue {
  public:
   // True when nobody waits.
   bool empty() const noexcept { return head_ == nullptr; }
-  // Appends w (FIFO: waiters are served in arrival order).
-  void push_back(waiter* w) noexcept;
+  // Appends w (FIFO: waiters are served in arrival order); `lk` is the lock guarding this
+  // queue, recorded in w for shutdown (see waiter::queue).
+  void push_back(waiter* w, spinlock& lk) noexcept;
   // Removes and returns the oldest waiter, or nullptr.
   waiter* pop_front() noexcept;
   // Removes and returns the oldest waiter that claim() grants, dropping the select cases that
@@ -112,8 +121,13 @@ class waiter_queue {
     }
     return nullptr;
   }
-  // Removes w if it is still queued (a waiter giving up, e.g. while unwinding).
+  // Removes w if it is still queued (a waiter giving up: a timeout, a select's other cases).
   void remove(waiter* w) noexcept;
+  // For the destructor of the queue's object (lock held): whoever still waits is abandoned —
+  // only a leftover fiber of a finished rt::run can legitimately be here — and must not be
+  // reached through this queue again: each waiter's `queued` is cleared, so that shutdown does
+  // not unlink it from freed memory.
+  void detach_all() noexcept;
   // Empties the queue and returns its waiters as a list linked by `next`, oldest first. The
   // caller owns them now and clears each one's `queued` before waking it (one pass, not two).
   waiter* take_all() noexcept;
@@ -127,9 +141,11 @@ class waiter_queue {
 
 // While a plain (non-fiber) thread is inside an operation that may wake fibers, rt::run must not
 // tear the runtime down: the thread may have taken a fiber's waiter off a queue and not yet woken
-// it, and unwinding that fiber meanwhile would free the waiter under the thread's feet. Such
-// operations open a plain_thread_scope first. On a fiber it costs one call and does nothing; on a
-// plain thread it registers the thread (waiting, if rt::run is tearing down, until it is done).
+// it, and shutdown, which unlinks the waiters of leftover fibers and releases their mutexes, must
+// see every queue at rest. Such operations open a plain_thread_scope first. On a fiber it costs
+// one call and does nothing; on a plain thread it registers the thread (waiting, if rt::run is
+// tearing down, until it is done). Never open one while holding a sync object's spinlock:
+// shutdown takes those locks, so a thread waiting for it with one held would hang rt::run.
 // block() lets go of the scope while the thread sleeps.
 bool enter_plain_thread_scope() noexcept;  // false on a worker thread (nothing to leave)
 void leave_plain_thread_scope() noexcept;
@@ -147,21 +163,21 @@ class plain_thread_scope {
 };
 
 // Blocks the caller (fiber or plain thread) until wake(w). Precondition: `lk` is held and `w` is
-// queued; block() releases `lk`. If the runtime shuts down while a fiber is blocked, block()
-// throws a private unwinding exception: catch (...) { lock; queue.remove(&w); unlock; throw; }.
+// queued; block() releases `lk`. It never throws: a fiber still blocked when rt::run shuts down
+// is abandoned, not resumed (see runtime/shutdown.cpp).
 void block(waiter& w, spinlock& lk, wait_reason why);
 // As block(), for a party holding several locks (select): `unlock(arg)` releases them all once
-// the party can be woken.
-void block_with(waiter& w, void (*unlock)(void*), void* arg, wait_reason why);
+// the party can be woken. `queued`/`n_queued`: the waiters the party has in queues (a select's
+// cases), recorded for shutdown; by default w itself.
+void block_with(waiter& w, void (*unlock)(void*), void* arg, wait_reason why,
+                waiter* queued = nullptr, std::size_t n_queued = 0);
 // Blocks the caller forever (a nil channel, an empty select): parked fibers show in deadlock
 // reports; a plain thread sleeps until the process ends.
 [[noreturn]] void block_forever(wait_reason why);
 // Chaos scheduling (rt::options::chaos_seed): while on, operations call a chaos point before and
 // after they run, which sometimes yields. Off, a chaos point costs one relaxed load.
-// chaos_point() is a switch point like any blocking operation: if the runtime shuts down while
-// the fiber is yielded there, it throws the private unwinding exception. Operations that never
-// block and are used in destructors (unlock, wait_group::done, close) use chaos_point_nothrow(),
-// which defers the unwinding to the fiber's next switch point instead.
+// Neither kind throws; chaos_point_nothrow() is the noexcept one, for operations used in
+// destructors (unlock, wait_group::done, close).
 extern std::atomic<bool> chaos_enabled;
 void chaos_yield();
 void chaos_yield_nothrow() noexcept;
