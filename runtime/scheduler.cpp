@@ -445,13 +445,15 @@ void runtime::timer_armed(std::int64_t when) noexcept {
   // timer_lock, before this) before the loads below. The loads may then be relaxed.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (n_idle.load(std::memory_order_relaxed) == 0) return;  // nobody sleeps: nobody to tell
+  // Every idle worker that would sleep past the new timer, not just one: a worker told alone
+  // could be woken for work next (wake_one_idle), run a fiber that never yields, and leave the
+  // timer to idle workers that never heard of it.
   for (auto& v : workers) {
     // `awake` (the minimum) never compares greater: only parked workers are told.
     if (v->park_until.load(std::memory_order_relaxed) <= when) continue;
     // seq_cst RMW, then the in_futex load: the same pair as wake_one_idle's with park_worker.
     v->wake_word.fetch_or(worker::recheck_bit);
     if (v->in_futex.load()) futex_wake(&v->wake_word);
-    return;  // one worker that wakes by `when` is enough: it runs every worker's due timers
   }
 }
 

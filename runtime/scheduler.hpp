@@ -83,7 +83,8 @@
 // a fence and a scan of the workers, only on the arming path (sleep, after, timed waits) and only
 // when the new timer is its worker's earliest and some worker is idle:
 //   Armer (add_timer): store next_timer; seq_cst fence; if n_idle > 0, load every worker's
-//     park_until, and set recheck_bit on (and futex-wake) one that sleeps past the new timer.
+//     park_until, and set recheck_bit on (and futex-wake) each that sleeps past the new timer
+//     (each, not one: one told alone might be woken for work and run a fiber that never yields).
 //   Parker (park_worker, on the idle list, n_idle counted): compute the earliest timer, store it
 //     in park_until; seq_cst fence; load every next_timer again (repeat if one is earlier); sleep
 //     until then. Leaving park_worker, it stores `awake` in park_until.

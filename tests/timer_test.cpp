@@ -108,23 +108,27 @@ TEST(TimerStealing, TimerArmedWhileTheOtherWorkerSleepsWakesIt) {
 }
 
 // A fiber sleeps (its timer in its own worker's heap, armed as it parks) and its worker then
-// picks a fiber that holds it until the sleeper has woken. The sleeper is spawned by the hog and
-// switched to directly when the hog yields, so both start on one worker; when the hog was stolen
-// in between (it was requeued, so it is stealable), the round still checks the sleeper wakes.
+// runs a fiber that holds it until the sleeper has woken. The sleeper is spawned by the hog, which
+// yields until the sleeper is about to sleep: both ran on one worker then, unless the hog was
+// stolen meanwhile (it was requeued, so it is stealable) — such a round still checks the sleeper
+// wakes. (The sleeper may wake only into a worker that is not held: a fiber woken into the run_next
+// of a worker that then picks a non-yielding fiber waits for it, a documented limit.)
 TEST(TimerStealing, SleeperWakesWhileItsWorkerIsHeld) {
   for (int round = 0; round < 20; ++round) {
     rt::run(
         [] {
-          std::atomic<bool> release{false};
+          std::atomic<bool> release{false}, sleeping{false};
           rt::wait_group wg;
           wg.add(2);
           rt::go([&] {
             rt::go([&] {
+              sleeping.store(true, std::memory_order_release);
               rt::sleep_for(10ms);
               release.store(true, std::memory_order_release);
               wg.done();
             });
-            rt::yield();  // the sleeper runs now, on this worker, and parks in its timer heap
+            // The sleeper runs now (it is this worker's run_next), and parks in its timer heap.
+            while (!sleeping.load(std::memory_order_acquire)) rt::yield();
             hog_until(release);
             wg.done();
           });
@@ -136,30 +140,34 @@ TEST(TimerStealing, SleeperWakesWhileItsWorkerIsHeld) {
 
 // Every worker but one is held by a hog that waits for its own timer (armed on the held worker);
 // the one free worker must run them all — each hog releases only when its receiver has its
-// value. At 2, 4 and 8 workers. The free worker is idle whenever all receivers wait, so this
-// covers both paths: an idle worker waking for another worker's timer, and a searching worker
-// running other workers' due timers (the only place they are run: steal_work).
+// value. At 2, 4 and 8 workers. The free worker is idle whenever no timer is due, so this covers
+// both paths: an idle worker waking for another worker's timer, and a searching worker running
+// other workers' due timers (the only place they are run: steal_work). The receivers are plain
+// threads, so a timer's send readies no fiber (that could land behind a hog; see above).
 TEST(TimerStealing, OneFreeWorkerRunsTheTimersOfAllHeldWorkers) {
   for (unsigned workers : {2u, 4u, 8u}) {
     for (int round = 0; round < 3; ++round) {
       const unsigned hogs = workers - 1;
+      std::vector<std::atomic<bool>> release(hogs);
+      std::vector<rt::chan<rt::recv_chan<steady::time_point>>> boxes;
+      for (unsigned i = 0; i < hogs; ++i)
+        boxes.push_back(rt::make_chan<rt::recv_chan<steady::time_point>>(1));
+      std::vector<std::thread> receivers;
       rt::run(
-          [hogs] {
-            std::vector<std::atomic<bool>> release(hogs), armed(hogs);
-            std::vector<rt::recv_chan<steady::time_point>> ticks(hogs);
+          [&] {
+            for (unsigned i = 0; i < hogs; ++i) {
+              receivers.emplace_back([&, i] {
+                std::optional<rt::recv_chan<steady::time_point>> tick = boxes[i].recv();
+                EXPECT_TRUE(tick && tick->recv().has_value());
+                release[i].store(true, std::memory_order_release);
+              });
+            }
             rt::wait_group wg;
-            wg.add(static_cast<int>(2 * hogs));
+            wg.add(static_cast<int>(hogs));
             for (unsigned i = 0; i < hogs; ++i) {
               rt::go([&, i] {
-                while (!armed[i].load(std::memory_order_acquire)) rt::yield();
-                EXPECT_TRUE(ticks[i].recv().has_value());
-                release[i].store(true, std::memory_order_release);
-                wg.done();
-              });
-              rt::go([&, i] {
                 // Different deadlines, so the free worker sleeps until several different ones.
-                ticks[i] = rt::after(std::chrono::milliseconds(5 + 3 * i));
-                armed[i].store(true, std::memory_order_release);
+                boxes[i].send(rt::after(std::chrono::milliseconds(5 + 3 * i)));
                 hog_until(release[i]);
                 wg.done();
               });
@@ -167,6 +175,7 @@ TEST(TimerStealing, OneFreeWorkerRunsTheTimersOfAllHeldWorkers) {
             wg.wait();
           },
           with_workers(workers));
+      for (auto& t : receivers) t.join();
     }
   }
 }
@@ -250,6 +259,7 @@ TEST(Saturation, ConditionVariableWaitForFarFutureWaitsForNotify) {
             }
             EXPECT_TRUE(ok) << "form " << form;
             EXPECT_TRUE(notified) << "form " << form << ": timed out instead of being notified";
+            lk.unlock();  // before done(): main destroys the mutex once we are done
             wg.done();
           });
           // Notify only once the waiter waits: it sets `waiting` under the mutex and releases
