@@ -368,11 +368,14 @@ void runtime::make_spawned_runnable(worker& w, fiber* f) noexcept {
   if (chaos_seed != 0 && chaos_random(w) % 2 == 0) {
     w.local.enqueue(w.local_producer, old);  // chaos: FIFO, as Go orders spawns
   } else if (!w.spawned.push(old)) {
-    // Full: the older half goes where thieves take it in batches.
+    // Full: the older half goes to the global queue, as Go's runqputslow sends half of a full
+    // local run queue there. Every worker takes from it in fair batches, and `local` stays short:
+    // a fiber woken onto its tail (a sleeper whose timer fired) waits behind a few fibers, not
+    // behind a burst of spawns that have not started yet (bench/timers: p99 lateness).
     fiber* batch[spawned_cap / 2];
     const std::size_t n = w.spawned.take_oldest(batch, spawned_cap / 2);
-    w.local.enqueue_bulk(w.local_producer, batch, n);
-    if (!w.spawned.push(old)) w.local.enqueue(w.local_producer, old);
+    global.enqueue_bulk(batch, n);
+    if (!w.spawned.push(old)) global.enqueue(old);
   }
   // Stealable now, wherever it went: the submitter side of the wake protocol.
   wake_if_needed();

@@ -26,12 +26,15 @@
 //     up. The owner takes the newest first, so a tree of spawns (skynet, fork-join) runs depth
 //     first: a few hundred fibers alive instead of a whole level of the tree, with cache-warm
 //     stacks instead of fresh pages. Thieves take the oldest — the largest pending subtree —
-//     one at a time. When it is full, the owner moves its older half to `local`. Every
+//     one at a time. When it is full, the owner moves its older half to the global queue (as
+//     Go's runqputslow does), which keeps `local` short: a fiber woken onto its tail (a sleeper
+//     whose timer fired) does not wait behind a burst of spawns that have not started. Every
 //     `spawned_turn`th pick `local` goes first, so a stream of spawns cannot starve it.
 //   - local: a moodycamel::ConcurrentQueue. The owner is its only producer (through one producer
 //     token, which makes it FIFO); the owner and thieves consume.
 // One global queue takes fibers readied from outside the workers (plain threads, rt::run) and
-// is polled every `global_poll_interval`th pick (61, as Go does) so it never starves.
+// the overflow of full `spawned` deques, and is polled every `global_poll_interval`th pick (61,
+// as Go does) so it never starves.
 //
 // Stealing. A worker with nothing to run becomes a *spinning* worker: it tries each other
 // worker, from a random start, and takes about half of a victim's `local` queue in one batch
