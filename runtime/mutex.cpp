@@ -295,7 +295,7 @@ std::cv_status condition_variable::wait_until(std::unique_lock<rt::mutex>& lk,
   }
   detail::waiter w;
   cv_timer timer;
-  timer.when = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  timer.when = detail::deadline_ns(t);  // time_point::max() is no_deadline: it never fires
   timer.fire = cv_timeout;
   timer.lock = &lock_;
   timer.queue = &waiters_;

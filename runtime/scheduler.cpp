@@ -326,11 +326,14 @@ void runtime::make_spawned_runnable(worker& w, fiber* f) noexcept {
   if (chaos_seed != 0 && chaos_random(w) % 2 == 0) {
     w.local.enqueue(w.local_producer, old);  // chaos: FIFO, as Go orders spawns
   } else if (!w.spawned.push(old)) {
-    // Full: the older half goes where thieves take it in batches.
+    // Full: the older half goes to the global queue, as Go's runqputslow sends half of a full
+    // local run queue there. Every worker takes from it in fair batches, and `local` stays short:
+    // a fiber woken onto its tail (a sleeper whose timer fired) waits behind a few fibers, not
+    // behind a burst of spawns that have not started yet (bench/timers: p99 lateness).
     fiber* batch[spawned_cap / 2];
     const std::size_t n = w.spawned.take_oldest(batch, spawned_cap / 2);
-    w.local.enqueue_bulk(w.local_producer, batch, n);
-    if (!w.spawned.push(old)) w.local.enqueue(w.local_producer, old);
+    global.enqueue_bulk(batch, n);
+    if (!w.spawned.push(old)) global.enqueue(old);
   }
   // Stealable now, wherever it went: the submitter side of the wake protocol.
   wake_if_needed();
@@ -373,8 +376,46 @@ void runtime::wake_one_idle() noexcept {
   // seq_cst store, then the in_futex load: with park_worker's seq_cst store of in_futex before
   // its futex_wait (whose kernel-side read of wake_word follows it), either we see in_futex set
   // and wake it, or its futex_wait sees wake_word == 1 and does not sleep.
-  v->wake_word.store(1);
+  v->wake_word.store(worker::wake_bit);
   if (v->in_futex.load()) futex_wake(&v->wake_word);
+}
+
+std::int64_t runtime::earliest_timer() const noexcept {
+  std::int64_t earliest = no_deadline;
+  // relaxed: each load is ordered by the caller's seq_cst fence (see "Timers" in scheduler.hpp).
+  for (auto& w : workers)
+    earliest = std::min(earliest, w->next_timer.load(std::memory_order_relaxed));
+  return earliest;
+}
+
+std::int64_t runtime::publish_park_deadline(worker& w) noexcept {
+  std::int64_t until = earliest_timer();
+  for (;;) {
+    // relaxed store, then the parker's seq_cst fence of the timer Dekker pair: the armer, after
+    // its own fence, sees this store or we see its next_timer below ("Timers", scheduler.hpp).
+    w.park_until.store(until, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    const std::int64_t again = earliest_timer();
+    if (again >= until) return until;
+    until = again;  // a timer was armed meanwhile: publish the earlier time, and look once more
+  }
+}
+
+void runtime::timer_armed(std::int64_t when) noexcept {
+  // The armer's seq_cst fence of the timer Dekker pair: orders the next_timer store (under
+  // timer_lock, before this) before the loads below. The loads may then be relaxed.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (n_idle.load(std::memory_order_relaxed) == 0) return;  // nobody sleeps: nobody to tell
+  // Every idle worker that would sleep past the new timer, not just one: a worker told alone
+  // could be woken for work next (wake_one_idle), run a fiber that never yields, and leave the
+  // timer to idle workers that never heard of it.
+  for (auto& v : workers) {
+    // `awake` (the minimum) never compares greater: only parked workers are told.
+    if (v->park_until.load(std::memory_order_relaxed) <= when) continue;
+    // seq_cst RMW, then the in_futex load: the same pair as wake_one_idle's with park_worker.
+    v->wake_word.fetch_or(worker::recheck_bit);
+    if (v->in_futex.load()) futex_wake(&v->wake_word);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -493,43 +534,56 @@ void runtime::park_worker(worker& w) {
   } else if (w.stacks.size() > stacks.high_water()) {
     trim_at = now_ns() + stack_trim_delay_ns;
   }
-  // Poll the wake word briefly before sleeping: a worker that just ran out of work is often
-  // given more within microseconds (hand-offs along a pipeline of channels), and a futex sleep
-  // and wake cost a system call on each side. Bounded, so an idle runtime still burns no CPU.
-  const std::int64_t poll_until =
-      std::min(now_ns() + park_poll_ns, w.next_timer.load(std::memory_order_relaxed));
-  for (int i = 0; w.wake_word.load(std::memory_order_relaxed) == 0; ++i) {
-    _mm_pause();
-    if (i % 64 == 63 && now_ns() >= poll_until) break;
-  }
+  bool polled = false;
   for (;;) {
     // acquire: pairs with the waker's store.
-    if (w.wake_word.exchange(0, std::memory_order_acquire) != 0) return;
-    const std::int64_t next = w.next_timer.load(std::memory_order_relaxed);
+    const std::uint32_t bits = w.wake_word.exchange(0, std::memory_order_acquire);
+    if (bits & worker::wake_bit) break;  // a waker took us off the idle list: search
+    // Nothing yet, or recheck_bit (a timer was armed earlier than we were going to sleep until):
+    // how long to sleep, from every worker's timers.
+    const std::int64_t next = publish_park_deadline(w);
     std::int64_t now = now_ns();
+    if (now >= next) {
+      // A timer is due, on whichever worker: leave the idle list on our own, as a searching
+      // worker — steal_work runs the due timers of every worker it visits.
+      if (leave_idle_list(w)) {
+        w.spinning = true;
+        n_spinning.fetch_add(1);
+        break;
+      }
+      continue;  // a waker took us off the idle list first: its wakeup is on the way
+    }
     if (trim_at != no_deadline && now >= trim_at) {
       w.stacks.trim(stacks);  // slept long enough without being woken
       trim_at = no_deadline;
+      continue;
+    }
+    if (!polled) {
+      // Poll the wake word briefly before sleeping: a worker that just ran out of work is often
+      // given more within microseconds (hand-offs along a pipeline of channels), and a futex
+      // sleep and wake cost a system call on each side. Bounded, so an idle runtime still burns
+      // no CPU.
+      polled = true;
+      const std::int64_t poll_until = std::min(now + park_poll_ns, next);
+      for (int i = 0; w.wake_word.load(std::memory_order_relaxed) == 0; ++i) {
+        _mm_pause();
+        if (i % 64 == 63 && now_ns() >= poll_until) break;
+      }
       continue;
     }
     const std::int64_t until = std::min(next, trim_at);
     w.in_futex.store(true);  // seq_cst: see wake_one_idle
     if (until == no_deadline) {
       futex_wait(&w.wake_word, 0);
-      w.in_futex.store(false, std::memory_order_relaxed);
-      continue;
-    }
-    if (now < until) {
+    } else {
       const std::int64_t d = until - now;
       timespec ts{static_cast<time_t>(d / 1000000000), static_cast<long>(d % 1000000000)};
       futex_wait(&w.wake_word, 0, &ts);
-      now = now_ns();
     }
     w.in_futex.store(false, std::memory_order_relaxed);
-    if (now < next) continue;  // woken, or the trim delay passed: look again
-    // A timer is due: leave the idle list on our own and go run it.
-    if (leave_idle_list(w)) return;
+    // Woken, timed out, or a spurious return: look again.
   }
+  w.park_until.store(worker::awake, std::memory_order_relaxed);  // a hint for armers only
 }
 
 fiber* runtime::find_runnable(worker& w) {

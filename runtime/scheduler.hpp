@@ -26,12 +26,15 @@
 //     up. The owner takes the newest first, so a tree of spawns (skynet, fork-join) runs depth
 //     first: a few hundred fibers alive instead of a whole level of the tree, with cache-warm
 //     stacks instead of fresh pages. Thieves take the oldest — the largest pending subtree —
-//     one at a time. When it is full, the owner moves its older half to `local`. Every
+//     one at a time. When it is full, the owner moves its older half to the global queue (as
+//     Go's runqputslow does), which keeps `local` short: a fiber woken onto its tail (a sleeper
+//     whose timer fired) does not wait behind a burst of spawns that have not started. Every
 //     `spawned_turn`th pick `local` goes first, so a stream of spawns cannot starve it.
 //   - local: a moodycamel::ConcurrentQueue. The owner is its only producer (through one producer
 //     token, which makes it FIFO); the owner and thieves consume.
 // One global queue takes fibers readied from outside the workers (plain threads, rt::run) and
-// is polled every `global_poll_interval`th pick (61, as Go does) so it never starves.
+// the overflow of full `spawned` deques, and is polled every `global_poll_interval`th pick (61,
+// as Go does) so it never starves.
 //
 // Stealing. A worker with nothing to run becomes a *spinning* worker: it tries each other
 // worker, from a random start, and takes about half of a victim's `local` queue in one batch
@@ -71,9 +74,30 @@
 // to per-thread state goes through the non-inlined accessors current_worker() and
 // current_fiber(), which re-read the thread_local on every call.
 //
-// Timers. Each worker has a timer heap (timer.hpp). It runs its due timers whenever it looks
-// for work; parked, it sleeps on its futex only until its earliest timer; searching, it also runs
-// the due timers of other workers.
+// Timers. Each worker has a timer heap (timer.hpp) and publishes its earliest deadline in
+// next_timer. A worker runs its own due timers whenever it looks for work, and a searching worker
+// runs the due timers of every other worker it visits (steal_work: timer stealing, as Go's
+// stealWork does), so a worker held by a long fiber does not hold up its timers while another
+// worker is free. A parked worker sleeps on its futex at most until the earliest timer of *any*
+// worker (Go's pollUntil over every P), publishing that time in park_until; when it comes, the
+// worker leaves the idle list on its own, as a searching worker, and so runs the due timers of
+// whichever worker they are on. A timer armed earlier than what the idle workers sleep until
+// must wake one of them to compute its sleep again (Go's wakeNetPoller in modtimer); that costs
+// a fence and a scan of the workers, only on the arming path (sleep, after, timed waits) and only
+// when the new timer is its worker's earliest and some worker is idle:
+//   Armer (add_timer): store next_timer; seq_cst fence; if n_idle > 0, load every worker's
+//     park_until, and set recheck_bit on (and futex-wake) each that sleeps past the new timer
+//     (each, not one: one told alone might be woken for work and run a fiber that never yields).
+//   Parker (park_worker, on the idle list, n_idle counted): compute the earliest timer, store it
+//     in park_until; seq_cst fence; load every next_timer again (repeat if one is earlier); sleep
+//     until then. Leaving park_worker, it stores `awake` in park_until.
+//   Why no timer is slept through: the two fences are ordered. If the armer's comes first, the
+//   parker's second look sees the new next_timer and sleeps no longer than it. If the parker's
+//   comes first, the armer sees n_idle and park_until, and a park_until past the timer makes it
+//   set recheck_bit — the wake word's Dekker pair with in_futex (as for wake_one_idle) then
+//   makes sure the sleeper's futex_wait returns or does not start.
+// All idle workers sleep until the same earliest timer; when it comes they all look for it, and
+// those that find nothing park again.
 //
 // Deadlock detection (runtime/deadlock.cpp). When the last worker is about to sleep, with no
 // work queued anywhere, no timer armed, and no thread in the process other than the runtime's
@@ -99,6 +123,7 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -159,8 +184,16 @@ struct alignas(64) worker {
   sanitizer_context san;                            // this worker thread's own stack
   void* exception_globals[2] = {nullptr, nullptr};  // the scheduler context's __cxa_eh_globals
 
-  // Parking: the futex word that wake_worker() sets to 1.
+  // Parking: the futex word. wake_one_idle() sets wake_bit (it took this worker off the idle
+  // list: go and search); a timer armed earlier than this worker sleeps until sets recheck_bit
+  // (stay idle, but compute the sleep again). See "Timers" above.
+  static constexpr std::uint32_t wake_bit = 1, recheck_bit = 2;
   std::atomic<std::uint32_t> wake_word{0};
+  // While parked: the time this worker sleeps until at the latest (the earliest timer of every
+  // worker, as it last computed it; no_deadline: no timer at all); `awake` otherwise. The parker's
+  // store of the timer Dekker pair (see "Timers" above).
+  static constexpr std::int64_t awake = std::numeric_limits<std::int64_t>::min();
+  std::atomic<std::int64_t> park_until{awake};
   // True while the worker is (about to be) inside futex_wait on wake_word: a waker that sees it
   // false skips the futex_wake system call, the worker being still awake (polling wake_word
   // before it sleeps). seq_cst on both sides: see park_worker.
@@ -212,6 +245,13 @@ class runtime {
   bool take_global(worker& w, fiber*& out);
   bool any_work_visible() const noexcept;
   void park_worker(worker& w);
+  // The earliest timer of any worker (no_deadline if none): the hint every worker publishes.
+  std::int64_t earliest_timer() const noexcept;
+  // Publishes, in w.park_until, how long w (parked) will sleep, and returns it: see "Timers".
+  std::int64_t publish_park_deadline(worker& w) noexcept;
+  // The armer's side of "Timers": a timer due at `when` was just armed as its worker's earliest;
+  // makes an idle worker that would sleep past it compute its sleep again.
+  void timer_armed(std::int64_t when) noexcept;
   void wake_one_idle() noexcept;
   void stop_spinning(worker& w) noexcept;
   bool leave_idle_list(worker& w) noexcept;

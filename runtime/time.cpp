@@ -2,6 +2,8 @@
 #include <thread>
 
 #include "fiber.hpp"
+#include "rt/detail/deadline.hpp"
+#include "rt/errors.hpp"
 #include "rt/runtime.hpp"
 #include "rt/time.hpp"
 #include "scheduler.hpp"
@@ -45,7 +47,7 @@ void sleep_until(std::chrono::steady_clock::time_point t) {
     return;
   }
   sleep_timer timer;
-  timer.when = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  timer.when = detail::deadline_ns(t);  // time_point::max() is no_deadline: it never fires
   timer.fire = wake_sleeper;
   timer.sleeper = f;
   if (timer.when <= detail::now_ns()) {
@@ -63,23 +65,38 @@ void sleep_for(std::chrono::nanoseconds d) {
     std::this_thread::sleep_for(d);
     return;
   }
-  sleep_until(std::chrono::steady_clock::now() + d);
+  sleep_until(detail::deadline_after(d));  // saturated: now + nanoseconds::max() is forever
 }
 
-chan<std::chrono::steady_clock::time_point> after(std::chrono::nanoseconds d) {
+namespace {
+
+[[noreturn]] void after_without_runtime() {
+  throw rt::runtime_error(
+      "rt::after called with no runtime running: its timer runs on the runtime's workers; call "
+      "it from inside rt::run(...), or from another thread while rt::run is running");
+}
+
+}  // namespace
+
+recv_chan<std::chrono::steady_clock::time_point> after(std::chrono::nanoseconds d) {
+  if (detail::current_runtime() == nullptr) after_without_runtime();
   auto ch = make_chan<std::chrono::steady_clock::time_point>(1);
-  const auto when = std::chrono::steady_clock::now() + d;
+  const auto when = detail::deadline_after(d);  // saturated: a d too long never fires
   if (detail::current_worker() == nullptr) {
     // A plain thread has no timer heap: a fiber sleeps for it.
-    go([ch, when]() mutable {
-      sleep_until(when);
-      auto now = std::chrono::steady_clock::now();
-      ch.try_send(now);
-    });
+    try {
+      go([ch, when]() mutable {
+        sleep_until(when);
+        auto now = std::chrono::steady_clock::now();
+        ch.try_send(now);
+      });
+    } catch (const rt::runtime_error&) {
+      after_without_runtime();  // the runtime ended since we looked: name ourselves, not rt::go
+    }
     return ch;
   }
   auto* t = new after_timer;
-  t->when = std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();
+  t->when = detail::deadline_ns(when);
   t->fire = send_time;
   t->drop = [](detail::timer* self) { delete static_cast<after_timer*>(self); };
   t->ch = ch;

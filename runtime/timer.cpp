@@ -53,8 +53,9 @@ void remove_at(std::vector<timer_entry>& h, std::size_t i) noexcept {
 }
 
 void publish_next(worker& w) noexcept {
-  // relaxed: a hint for the owner's park timeout and for thieves; the heap itself is read under
-  // timer_lock.
+  // relaxed: a hint for parked workers' timeouts and for thieves (the heap itself is read under
+  // timer_lock); where a parked worker must not miss it, the seq_cst fences of the timer Dekker
+  // pair order it (add_timer, then runtime::timer_armed; see "Timers" in scheduler.hpp).
   w.next_timer.store(w.timers.empty() ? no_deadline : w.timers.front().when,
                      std::memory_order_relaxed);
 }
@@ -63,12 +64,20 @@ void publish_next(worker& w) noexcept {
 
 void add_timer(timer* t) noexcept {
   worker* w = current_worker();
-  std::lock_guard lk(w->timer_lock);
-  t->home = w;
-  t->state.store(timer::pending, std::memory_order_relaxed);  // under timer_lock
-  w->timers.push_back({t->when, t});
-  sift_up(w->timers, w->timers.size() - 1);
-  publish_next(*w);
+  const std::int64_t when = t->when;  // t may fire (on another worker) once the lock is let go
+  bool earliest;
+  {
+    std::lock_guard lk(w->timer_lock);
+    t->home = w;
+    t->state.store(timer::pending, std::memory_order_relaxed);  // under timer_lock
+    w->timers.push_back({when, t});
+    sift_up(w->timers, w->timers.size() - 1);
+    publish_next(*w);
+    earliest = w->timers.front().t == t;
+  }
+  // An earlier deadline than this worker had: an idle worker may be sleeping past it (a later
+  // timer only ever finds the idle workers sleeping until this worker's earliest, or earlier).
+  if (earliest && when != no_deadline) w->rt.timer_armed(when);
 }
 
 bool cancel_timer(timer* t) noexcept {

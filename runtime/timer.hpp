@@ -4,10 +4,14 @@
 // - A timer lives in the heap of the worker that armed it (always from that worker's own thread:
 //   a fiber's sleep arms it in the after-switch step of its park), so arming takes no shared lock
 //   but the worker's own, uncontended timer_lock.
-// - A worker runs its due timers each time it looks for work, and an idle worker sleeps in the
-//   kernel exactly until its earliest timer (park_worker's futex timeout). Searching workers also
-//   run other workers' due timers, so a worker busy with a long fiber delays them only until
-//   somebody else is idle.
+// - A worker runs its own due timers each time it looks for work; a searching worker also runs
+//   the due timers of every other worker it visits (timer stealing). An idle worker sleeps in the
+//   kernel at most until the earliest timer of *any* worker, then searches; and arming a timer
+//   earlier than that makes an idle worker compute its sleep again (runtime::timer_armed). So a
+//   worker held by a fiber that never yields delays its timers only while no other worker is
+//   free (see "Timers" in scheduler.hpp for the protocol and why no timer is slept through).
+// - A deadline of no_deadline (the steady clock's end, where saturated deadlines land) never
+//   fires and wakes nobody.
 // - cancel_timer() never returns while the timer's fire function may still touch it, so timers
 //   can live on the stack of the fiber that waits on them.
 #pragma once

@@ -41,6 +41,8 @@ function(rt_csp_test name)
 endfunction()
 
 rt_csp_test(chan_test LABELS concurrency)
+# send_chan / recv_chan (Go's channel directions) and rt::after's receive-only channel.
+rt_csp_test(chan_direction_test LABELS concurrency)
 rt_csp_test(select_test TIMEOUT 300 LABELS concurrency)
 # PipelineHeavy (a million stage fibers) is heavy; the rest of chan_stress_test is not.
 rt_csp_test(chan_stress_test FILTER "-*Heavy*" TIMEOUT 300 LABELS concurrency)
@@ -50,6 +52,8 @@ rt_csp_test(sync_test LABELS concurrency)
 rt_csp_test(time_test FILTER "-*Heavy*" LABELS unit)
 rt_csp_test(time_test FILTER "*Heavy*" TIMEOUT 600 LABELS heavy)
 rt_csp_test(deadlock_test LABELS unit)
+# Timer stealing and deadline saturation (issue 9); hangs (ctest timeout) if a timer is missed.
+rt_csp_test(timer_test LABELS concurrency)
 
 # tutorial_test runs the example programs of examples/tutorial/ and checks what they print.
 if(TARGET tutorial_01_serial)

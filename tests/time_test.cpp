@@ -169,7 +169,7 @@ TEST(After, DeliversExactlyOneTimeNoEarlierThanTheDeadline) {
         EXPECT_TRUE(ignored.recv().has_value());
         EXPECT_EQ(ignored.len(), 0u);
         // Many at once, each delivering exactly one value no earlier than its own deadline.
-        std::vector<std::pair<steady::time_point, rt::chan<steady::time_point>>> many;
+        std::vector<std::pair<steady::time_point, rt::recv_chan<steady::time_point>>> many;
         for (int i = 0; i < 100; ++i) {
           const auto d = std::chrono::microseconds(i * 100);
           const auto deadline = steady::now() + d;  // taken before rt::after takes its own

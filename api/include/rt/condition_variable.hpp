@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "rt/detail/deadline.hpp"
 #include "rt/detail/wait.hpp"
 #include "rt/mutex.hpp"
 
@@ -48,14 +49,16 @@ class condition_variable {
     }
     return true;
   }
-  // As wait_until(lk, now + d).
-  std::cv_status wait_for(std::unique_lock<rt::mutex>& lk, std::chrono::nanoseconds d) {
-    return wait_until(lk, std::chrono::steady_clock::now() + d);
+  // As wait_until(lk, now + d). The deadline saturates: a d too long for the clock
+  // (nanoseconds::max(), 300 years) waits for a notification however long it takes.
+  template <class Rep, class Period>
+  std::cv_status wait_for(std::unique_lock<rt::mutex>& lk, std::chrono::duration<Rep, Period> d) {
+    return wait_until(lk, detail::deadline_after(detail::saturating_ns(d)));
   }
-  // As wait_until(lk, now + d, pred).
-  template <class Pred>
-  bool wait_for(std::unique_lock<rt::mutex>& lk, std::chrono::nanoseconds d, Pred pred) {
-    return wait_until(lk, std::chrono::steady_clock::now() + d, std::move(pred));
+  // As wait_until(lk, now + d, pred), with the same saturation.
+  template <class Rep, class Period, class Pred>
+  bool wait_for(std::unique_lock<rt::mutex>& lk, std::chrono::duration<Rep, Period> d, Pred pred) {
+    return wait_until(lk, detail::deadline_after(detail::saturating_ns(d)), std::move(pred));
   }
   // Wakes the longest-waiting party, if any.
   void notify_one() noexcept;

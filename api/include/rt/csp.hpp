@@ -12,6 +12,7 @@
 #pragma once
 
 #include "rt/chan.hpp"
+#include "rt/chan_direction.hpp"
 #include "rt/condition_variable.hpp"
 #include "rt/errors.hpp"
 #include "rt/mutex.hpp"

@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "rt/chan.hpp"
+#include "rt/chan_direction.hpp"
 
 namespace rt {
 
@@ -107,6 +108,20 @@ template <class T, class V, class F = detail::no_callback>
 requires std::is_constructible_v<T, V&&> send_case<T, std::decay_t<F>> send(chan<T> ch, V&& value,
                                                                             F&& fn = {}) {
   return {std::move(ch), T(std::forward<V>(value)), std::forward<F>(fn)};
+}
+
+// A receive case on the receiving end of a channel (rt::after's channel, a recv_chan parameter).
+template <class T, class F = detail::no_callback>
+recv_case<T, std::decay_t<F>> recv(recv_chan<T> ch, F&& fn = {}) {
+  return {ch.underlying(), std::forward<F>(fn), std::nullopt};
+}
+
+// A send case on the sending end of a channel.
+template <class T, class V, class F = detail::no_callback>
+requires std::is_constructible_v<T, V&&> send_case<T, std::decay_t<F>> send(send_chan<T> ch,
+                                                                            V&& value,
+                                                                            F&& fn = {}) {
+  return {ch.underlying(), T(std::forward<V>(value)), std::forward<F>(fn)};
 }
 
 // Makes the default case.
