@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -670,6 +671,7 @@ void runtime::worker_main(worker& w) {
 static boost::context::fiber fiber_entry(fiber* f, boost::context::fiber&& sched) {
   f->scheduler = std::move(sched);
   sanitizer_after_switch(f->san);
+  thread_errno() = 0;  // a new fiber starts with errno 0, as a new thread does
   try {
     f->ops->invoke(f->task);
   } catch (const fiber_unwind&) {
@@ -749,6 +751,15 @@ void load_exception_state(worker& w, const fiber* f) noexcept {
 
 }  // namespace
 
+// The calling thread's errno. __errno_location() is declared const, so a compiler may reuse its
+// result across a fiber switch — the old thread's errno after a migration. Not inlined, so every
+// call asks again (as current_worker() does).
+[[gnu::noipa]] int& thread_errno() noexcept {
+  return errno;
+}
+
+namespace {}  // namespace
+
 void runtime::run_fiber(worker& w, fiber* f) {
   w.current = f;
   f->state.store(fiber_state::running, std::memory_order_relaxed);
@@ -803,6 +814,12 @@ fiber* runtime::pick_for_direct_switch(worker& w) noexcept {
   // Leave to the scheduler loop what only it does: polling the global queue on its tick, and
   // running due timers.
   if ((w.tick + 1) % global_poll_interval == 0) return nullptr;
+  // The suspending fiber may hold a channel's or select's spinlocks until the switch completes
+  // (they are released by after_switch::park on the next fiber's stack). A next fiber that has
+  // never run needs a stack, and with an empty cache taking one locks the pool's mutex and may
+  // mmap and madvise a new slab: leave that to the scheduler context, which runs with no lock
+  // held. With a stack cached, binding one is a pop from a vector.
+  if (w.stacks.size() == 0) return nullptr;
   if (const std::int64_t next = w.next_timer.load(std::memory_order_relaxed);
       next != no_deadline && now_ns() >= next) {
     return nullptr;
@@ -813,6 +830,9 @@ fiber* runtime::pick_for_direct_switch(worker& w) noexcept {
 }
 
 void suspend(fiber* f, after_switch after) {
+  // errno is per thread: keep this fiber's across the switch (it may resume on another thread,
+  // and whatever runs meanwhile — other fibers, the worker's futex calls — changes the thread's).
+  f->saved_errno = thread_errno();
   f->after = after;
   worker* w = current_worker();
   runtime& rt = w->rt;
@@ -842,6 +862,7 @@ void suspend(fiber* f, after_switch after) {
   // the context of the worker we now run on.
   f->scheduler = std::move(scheduler);
   sanitizer_after_switch(f->san);
+  thread_errno() = f->saved_errno;
   // At shutdown, unwind — unless already unwinding (a destructor that yields or blocks): a
   // second exception would terminate the program. The exception state is per fiber (swapped at
   // every switch), so uncaught_exceptions() is this fiber's own count.

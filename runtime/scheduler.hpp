@@ -259,6 +259,9 @@ runtime* current_runtime() noexcept;
 // The worker the calling thread is, or nullptr on a plain thread. Never inlined: see Migration.
 worker* current_worker() noexcept;
 
+// The calling thread's errno, looked up afresh on every call (never cached across a switch).
+int& thread_errno() noexcept;
+
 // Lets go of the calling plain thread's scope (see plain_thread_scope) while it sleeps; returns
 // the depth to give back to resume_plain_thread_scope() when it wakes.
 int suspend_plain_thread_scope() noexcept;
