@@ -121,6 +121,10 @@ options resolve_options(const options& in) {
     throw rt::runtime_error("rt::options::stack_size is " + std::to_string(o.stack_size) +
                             " bytes: it must be between 16384 (16 KiB) and 1073741824 (1 GiB)");
   }
+  if (o.guard_size < std::size_t{4} * 1024 || o.guard_size > (std::size_t{1} << 30)) {
+    throw rt::runtime_error("rt::options::guard_size is " + std::to_string(o.guard_size) +
+                            " bytes: it must be between 4096 (4 KiB) and 1073741824 (1 GiB)");
+  }
   return o;
 }
 
