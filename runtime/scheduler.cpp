@@ -762,8 +762,6 @@ void load_exception_state(worker& w, const fiber* f) noexcept {
   return errno;
 }
 
-namespace {}  // namespace
-
 void runtime::run_fiber(worker& w, fiber* f) {
   w.current = f;
   f->state.store(fiber_state::running, std::memory_order_relaxed);

@@ -70,6 +70,9 @@
 // function, so a fiber must never read a thread_local, switch, and read it again. Every access
 // to per-thread state goes through the non-inlined accessors current_worker() and
 // current_fiber(), which re-read the thread_local on every call.
+// errno is per thread too: suspend() saves the fiber's errno before it switches out and restores
+// it once resumed (through thread_errno(), never a cached __errno_location()), as the C++
+// exception state is swapped per fiber.
 //
 // Timers. Each worker has a timer heap (timer.hpp). It runs its due timers whenever it looks
 // for work; parked, it sleeps on its futex only until its earliest timer; searching, it also runs
