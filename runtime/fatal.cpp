@@ -88,8 +88,9 @@ void chain_to_previous(int sig, siginfo_t* info, void* uctx) {
 void overflow_handler(int sig, siginfo_t* info, void* uctx) {
   overflow_context c{};
   const char* addr = static_cast<const char*>(info->si_addr);
-  // A fault within a guard page below the running fiber's stack — or a little further, from a
-  // frame large enough to jump the guard — is an overflow.
+  // A fault anywhere in the guard region below the running fiber's stack (options::guard_size,
+  // 64 KiB by default) — or up to 64 KiB further, where nothing of ours is mapped (below a
+  // slab's lowest stack) — is an overflow.
   if (current_fiber_stack(c) && addr < c.stack_bottom &&
       addr >= c.stack_bottom - c.guard_size - std::ptrdiff_t{64} * 1024) {
     flush_program_output();

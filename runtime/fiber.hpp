@@ -66,6 +66,7 @@ struct fiber {
   std::atomic<wait_reason> reason{wait_reason::none};  // why parked (diagnostic)
   sanitizer_context san;
   void* exception_globals[2] = {nullptr, nullptr};  // this fiber's __cxa_eh_globals (see worker)
+  int saved_errno = 0;  // this fiber's errno while it is switched out (errno is per thread)
   std::uint64_t* canary = nullptr;  // canary word at the stack limit, when the stack has one
 
   alignas(std::max_align_t) unsigned char inline_task[inline_task_bytes];

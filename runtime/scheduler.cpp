@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -100,6 +101,10 @@ options resolve_options(const options& in) {
   if (o.stack_size < std::size_t{16} * 1024 || o.stack_size > (std::size_t{1} << 30)) {
     throw rt::runtime_error("rt::options::stack_size is " + std::to_string(o.stack_size) +
                             " bytes: it must be between 16384 (16 KiB) and 1073741824 (1 GiB)");
+  }
+  if (o.guard_size < std::size_t{4} * 1024 || o.guard_size > (std::size_t{1} << 30)) {
+    throw rt::runtime_error("rt::options::guard_size is " + std::to_string(o.guard_size) +
+                            " bytes: it must be between 4096 (4 KiB) and 1073741824 (1 GiB)");
   }
   return o;
 }
@@ -640,6 +645,7 @@ void runtime::worker_main(worker& w) {
 static boost::context::fiber fiber_entry(fiber* f, boost::context::fiber&& sched) {
   f->scheduler = std::move(sched);
   sanitizer_after_switch(f->san);
+  thread_errno() = 0;  // a new fiber starts with errno 0, as a new thread does
   try {
     f->ops->invoke(f->task);
   } catch (...) {
@@ -718,6 +724,13 @@ void load_exception_state(worker& w, const fiber* f) noexcept {
 
 }  // namespace
 
+// The calling thread's errno. __errno_location() is declared const, so a compiler may reuse its
+// result across a fiber switch — the old thread's errno after a migration. Not inlined, so every
+// call asks again (as current_worker() does).
+[[gnu::noipa]] int& thread_errno() noexcept {
+  return errno;
+}
+
 void runtime::run_fiber(worker& w, fiber* f) {
   w.current = f;
   f->state.store(fiber_state::running, std::memory_order_relaxed);
@@ -772,6 +785,12 @@ fiber* runtime::pick_for_direct_switch(worker& w) noexcept {
   // Leave to the scheduler loop what only it does: polling the global queue on its tick, and
   // running due timers.
   if ((w.tick + 1) % global_poll_interval == 0) return nullptr;
+  // The suspending fiber may hold a channel's or select's spinlocks until the switch completes
+  // (they are released by after_switch::park on the next fiber's stack). A next fiber that has
+  // never run needs a stack, and with an empty cache taking one locks the pool's mutex and may
+  // mmap and madvise a new slab: leave that to the scheduler context, which runs with no lock
+  // held. With a stack cached, binding one is a pop from a vector.
+  if (w.stacks.size() == 0) return nullptr;
   if (const std::int64_t next = w.next_timer.load(std::memory_order_relaxed);
       next != no_deadline && now_ns() >= next) {
     return nullptr;
@@ -782,6 +801,9 @@ fiber* runtime::pick_for_direct_switch(worker& w) noexcept {
 }
 
 void suspend(fiber* f, after_switch after) {
+  // errno is per thread: keep this fiber's across the switch (it may resume on another thread,
+  // and whatever runs meanwhile — other fibers, the worker's futex calls — changes the thread's).
+  f->saved_errno = thread_errno();
   f->after = after;
   worker* w = current_worker();
   runtime& rt = w->rt;
@@ -812,6 +834,7 @@ void suspend(fiber* f, after_switch after) {
   // is never resumed: see shutdown.cpp.)
   f->scheduler = std::move(scheduler);
   sanitizer_after_switch(f->san);
+  thread_errno() = f->saved_errno;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -73,6 +73,9 @@
 // function, so a fiber must never read a thread_local, switch, and read it again. Every access
 // to per-thread state goes through the non-inlined accessors current_worker() and
 // current_fiber(), which re-read the thread_local on every call.
+// errno is per thread too: suspend() saves the fiber's errno before it switches out and restores
+// it once resumed (through thread_errno(), never a cached __errno_location()), as the C++
+// exception state is swapped per fiber.
 //
 // Timers. Each worker has a timer heap (timer.hpp) and publishes its earliest deadline in
 // next_timer. A worker runs its own due timers whenever it looks for work, and a searching worker
@@ -309,6 +312,9 @@ extern std::atomic<runtime*> g_current_runtime;
 void free_task_storage(fiber* f) noexcept;
 // The worker the calling thread is, or nullptr on a plain thread. Never inlined: see Migration.
 worker* current_worker() noexcept;
+
+// The calling thread's errno, looked up afresh on every call (never cached across a switch).
+int& thread_errno() noexcept;
 
 // Lets go of the calling plain thread's scope (see plain_thread_scope) while it sleeps; returns
 // the depth to give back to resume_plain_thread_scope() when it wakes.

@@ -66,7 +66,7 @@ bool advise_ranges(std::vector<iovec>& ranges, int advice, bool& batched_ok) {
 
 stack_pool::stack_pool(const options& opts)
     : usable_(round_up(opts.stack_size, page_size())),
-      guard_(page_size()),
+      guard_(round_up(opts.guard_size, page_size())),
       slot_(usable_ + guard_),
       slab_slots_(std::max<std::size_t>(16, slab_bytes / slot_)),
       high_water_(std::max<std::size_t>(batch * 2, opts.stack_pool_high_water)),
@@ -160,7 +160,7 @@ void stack_pool::release(const stack_slot* stacks, std::size_t n) {
   ranges.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     // A canary stack keeps its lowest page (the canary lives there).
-    std::size_t keep = stacks[i].has_canary() ? guard_ : 0;
+    std::size_t keep = stacks[i].has_canary() ? page_size() : 0;
     ranges.push_back({bottom(stacks[i]) + keep, usable_ - keep});
   }
   bool batched;

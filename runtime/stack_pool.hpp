@@ -3,10 +3,12 @@
 // Guarantees:
 // - One mapping per slab (hundreds of stacks), never one per stack, so a million live fibers fit
 //   under the default vm.max_map_count (65530).
-// - Every stack has a guard page below it (MADV_GUARD_INSTALL, which does not split the slab's
-//   mapping), or, where the kernel lacks it, an mprotect guard page up to a budget of mappings and
-//   a canary word beyond it (see rt::guard_policy). A guarded overflow faults; the SIGSEGV handler
-//   in fatal.cpp reports it.
+// - Every stack has a guard region below it, options::guard_size bytes (64 KiB by default:
+//   a frame of up to 64 KiB built without -fstack-clash-protection cannot jump it into the
+//   neighbouring stack) — installed with MADV_GUARD_INSTALL, which neither splits the slab's
+//   mapping nor costs memory, or, where the kernel lacks it, with mprotect up to a budget of
+//   mappings and a canary word beyond it (see rt::guard_policy). A guarded overflow faults; the
+//   SIGSEGV handler in fatal.cpp reports a fault anywhere in the guard region.
 // - Pages are only touched by the fiber that runs on them: a parked fiber whose frames fit in a
 //   page costs one page of RSS.
 // - Stacks are recycled through a per-worker cache (no lock, no syscall in the common case).
@@ -70,7 +72,7 @@ class stack_pool {
   std::size_t high_water() const noexcept { return high_water_; }
   // Usable bytes per stack (options::stack_size rounded up to pages).
   std::size_t usable_size() const noexcept { return usable_; }
-  // Bytes below the usable part of each stack: the guard page.
+  // Bytes below the usable part of each stack: the guard region (options::guard_size).
   std::size_t guard_size() const noexcept { return guard_; }
   // The usable stack's lowest and one-past-highest addresses.
   char* bottom(stack_slot s) const noexcept { return s.base() + guard_; }

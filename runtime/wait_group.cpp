@@ -9,8 +9,16 @@
 // tokens (under the lock) for those registered but not yet parked; each of those takes a token
 // instead of parking. Either way the releasing add() is done with the object once it unlocks,
 // before any waiter can return.
+//
+// Misuse (Go panics on it; here it is a fatal error, as the counter is already lost): an add()
+// that lands between the done() that brought the counter to zero and that done()'s release of
+// the waiters — the wait_group reused before the previous wait() has returned. The adder sees it
+// in its own fetch_add result (counter == delta with waiters still registered); the releaser
+// sees it as a state that is no longer the one it brought to zero. Before the releaser checked,
+// it reset the state unconditionally and so wiped the new count.
 #include "rt/wait_group.hpp"
 
+#include "fatal.hpp"
 #include "rt/errors.hpp"
 
 namespace rt {
@@ -34,6 +42,12 @@ void wait_group::add(int delta) {
   std::uint64_t now;
   if (delta >= 0) {
     now = state_.fetch_add(step) + step;
+    // The counter was zero with waiters registered: a done() is releasing them right now.
+    if (delta > 0 && waiters_of(now) != 0 && counter_of(now) == delta) {
+      detail::fatal_error(
+          "sync: WaitGroup misuse: Add called concurrently with Wait (rt::wait_group::add: the "
+          "wait_group was reused before the previous wait() returned)");
+    }
   } else {
     // Never store a negative counter, even briefly: a concurrent valid done() must not see it.
     std::uint64_t s = state_.load();
@@ -45,9 +59,20 @@ void wait_group::add(int delta) {
   if (counter_of(now) != 0 || waiters_of(now) == 0 || delta == 0) return;
   // The counter reached zero with registered waiters: none of them can return until released
   // here, so the object is alive until we unlock.
+  // Chaos: the window in which a misused add() lands (see the top of this file).
+  detail::chaos_point_nothrow();
   detail::plain_thread_scope scope;
   lock_.lock();
-  const std::uint32_t registered = waiters_of(state_.exchange(0));
+  // Nobody can register meanwhile (wait() registers only while the counter is non-zero), so the
+  // state is still `now` unless an add() came in: reset it only then, never wiping a new count.
+  std::uint64_t expected = now;
+  if (!state_.compare_exchange_strong(expected, 0)) {
+    lock_.unlock();
+    detail::fatal_error(
+        "sync: WaitGroup is reused before previous Wait has returned (rt::wait_group::add/done: "
+        "add() raced the done() that released wait())");
+  }
+  const std::uint32_t registered = waiters_of(now);
   detail::waiter* woken = waiters_.take_all();
   std::uint32_t parked = 0;
   for (detail::waiter* w = woken; w; w = w->next) {

@@ -871,3 +871,134 @@ TEST(ChanThreads, CloseFromThreadWhileRunReturns) {
   }
   sigaction(SIGUSR1, &old, nullptr);
 }
+
+// --- Exception safety of the hand-off (issue 9, item 12) ------------------------------------
+//
+// A throwing copy of T must leave the channel as it was: a parked receiver (or select) stays
+// parked and unclaimed, a parked sender stays parked, nothing half-written is counted in the
+// buffer, and the exception reaches the party whose operation ran the copy. Before the fix a
+// parked receiver was popped (a select claimed) before the copy ran: the throw left it parked
+// forever, the next send parked too, and the program reported a false deadlock.
+namespace {
+
+std::atomic<bool> g_copy_throws{false};
+
+// Copyable only (no move constructor): every hand-off copies. A copy of a `poisoned` value
+// throws while g_copy_throws is set.
+struct fragile {
+  int v = 0;
+  bool poisoned = false;
+  fragile() = default;
+  fragile(int value, bool poison) : v(value), poisoned(poison) {}
+  fragile(const fragile& o) : v(o.v), poisoned(o.poisoned) {
+    if (poisoned && g_copy_throws.load()) throw std::runtime_error("copy failed");
+  }
+  fragile& operator=(const fragile&) = default;
+};
+
+struct copy_throws_scope {
+  copy_throws_scope() { g_copy_throws.store(true); }
+  ~copy_throws_scope() { g_copy_throws.store(false); }
+};
+
+}  // namespace
+
+// One worker: the receiver fiber runs into its recv and parks before main sends (fibers are not
+// preempted; chaos would reorder that, so it is skipped under RT_CHAOS).
+TEST(ChanExceptionSafety, ThrowingCopyLeavesReceiverParked) {
+  RT_SKIP_UNDER_CHAOS();
+  copy_throws_scope armed;
+  rt::run(
+      [] {
+        auto ch = rt::make_chan<fragile>();
+        auto got = rt::make_chan<int>(1);
+        rt::go([ch, got]() mutable { got.send(ch.recv()->v); });
+        rt::yield();  // the receiver parks in ch.recv()
+        EXPECT_EQ(rt_test::what_of<std::runtime_error>([&] { ch.send(fragile(1, true)); }),
+                  "copy failed");
+        ch.send(fragile(2, false));  // reaches the same, still parked receiver
+        EXPECT_EQ(got.recv(), 2);
+      },
+      with_workers(1));
+}
+
+TEST(ChanExceptionSafety, ThrowingCopyLeavesSelectReceiverUnclaimed) {
+  RT_SKIP_UNDER_CHAOS();
+  copy_throws_scope armed;
+  rt::run(
+      [] {
+        auto ch = rt::make_chan<fragile>();
+        auto other = rt::make_chan<fragile>();
+        auto got = rt::make_chan<int>(1);
+        rt::go([ch, other, got]() mutable {
+          int v = -1;
+          rt::select(rt::recv(ch, [&](std::optional<fragile> f) { v = f->v; }),
+                     rt::recv(other, [&](std::optional<fragile> f) { v = 100 + f->v; }));
+          got.send(v);
+        });
+        rt::yield();  // the select parks on both channels
+        EXPECT_EQ(rt_test::what_of<std::runtime_error>([&] { ch.send(fragile(1, true)); }),
+                  "copy failed");
+        // A select sender fails the same way, to the selecting party.
+        EXPECT_EQ(rt_test::what_of<std::runtime_error>(
+                      [&] { rt::select(rt::send(other, fragile(3, true))); }),
+                  "copy failed");
+        other.send(fragile(4, false));  // the select is still unclaimed: this case wins
+        EXPECT_EQ(got.recv(), 104);
+      },
+      with_workers(1));
+}
+
+TEST(ChanExceptionSafety, ThrowingCopyIntoBufferIsNotCounted) {
+  copy_throws_scope armed;
+  rt::run(
+      [] {
+        auto ch = rt::make_chan<fragile>(2);
+        ch.send(fragile(1, false));
+        EXPECT_EQ(rt_test::what_of<std::runtime_error>([&] { ch.send(fragile(2, true)); }),
+                  "copy failed");
+        EXPECT_EQ(ch.len(), 1u);
+        fragile bad(3, true);
+        EXPECT_THROW(ch.try_send(bad), std::runtime_error);
+        EXPECT_EQ(ch.len(), 1u);
+        ch.send(fragile(4, false));
+        EXPECT_EQ(ch.recv()->v, 1);
+        EXPECT_EQ(ch.recv()->v, 4);
+        EXPECT_EQ(ch.len(), 0u);
+      },
+      with_workers(2));
+}
+
+// Receiving: a parked sender's value that cannot be copied out (straight to the receiver, or
+// into the place the receiver freed in a full buffer) leaves the sender parked and the buffer as
+// it was; the receiver gets the exception.
+TEST(ChanExceptionSafety, ThrowingCopyOutOfParkedSenderLeavesItParked) {
+  RT_SKIP_UNDER_CHAOS();
+  for (std::size_t cap : {0u, 1u}) {
+    copy_throws_scope armed;
+    rt::run(
+        [cap] {
+          auto ch = rt::make_chan<fragile>(cap);
+          if (cap) ch.send(fragile(1, false));  // fills the buffer
+          auto outcome = rt::make_chan<std::string>(1);
+          rt::go([ch, outcome]() mutable {
+            try {
+              ch.send(fragile(2, true));
+              outcome.send("sent");
+            } catch (const rt::channel_closed&) {
+              outcome.send("closed");
+            }
+          });
+          rt::yield();  // the sender parks: the buffer is full, or nobody receives
+          EXPECT_EQ(rt_test::what_of<std::runtime_error>([&] { ch.recv(); }), "copy failed");
+          EXPECT_EQ(ch.len(), cap);
+          g_copy_throws.store(false);
+          if (cap) {
+            EXPECT_EQ(ch.recv()->v, 1);  // the buffered value, then the sender's
+          }
+          EXPECT_EQ(ch.recv()->v, 2);
+          EXPECT_EQ(outcome.recv(), "sent");
+        },
+        with_workers(1));
+  }
+}

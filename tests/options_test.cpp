@@ -177,6 +177,21 @@ TEST(Options, StackSizeOutOfRangeThrows) {
   }
 }
 
+// guard_size: 4 KiB to 1 GiB, else a runtime_error naming the option; 64 KiB by default.
+TEST(Options, GuardSizeOutOfRangeThrows) {
+  for (std::size_t bad : {std::size_t{0}, std::size_t{4095}, (std::size_t{1} << 30) + 1}) {
+    rt::options o;
+    o.guard_size = bad;
+    EXPECT_EQ(rt_test::what_of<rt::runtime_error>([&] { rt::run([] {}, o); }),
+              "rt::options::guard_size is " + std::to_string(bad) +
+                  " bytes: it must be between 4096 (4 KiB) and 1073741824 (1 GiB)");
+  }
+  rt::options o;
+  EXPECT_EQ(o.guard_size, 64u * 1024);  // the default covers 64 KiB frames
+  o.guard_size = 4096;
+  EXPECT_EQ(rt::run([] { return 7; }, o), 7);
+}
+
 // Bounds: 16 KiB and 1 GiB are accepted, and a fiber runs on such a stack; odd sizes are
 // rounded up to pages.
 TEST(Options, StackSizeBoundsAreAccepted) {

@@ -164,6 +164,7 @@ child_result run_in_child(F fn) {
   std::fflush(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
+    rt_test::arm_death_deadline();
     dup2(out[1], 1);
     dup2(err[1], 2);
     close(out[0]);

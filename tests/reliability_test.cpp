@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <rt/csp.hpp>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -136,6 +138,19 @@ TEST(MutexDeathTest, DestroyingALockedMutexIsFatal) {
             rt_test::with_workers(1));
       },
       ::testing::ExitedWithCode(2), "fatal error: rt::mutex destroyed while locked");
+}
+
+// Death tests have a deadline of their own (test_support.hpp, issue 9): a child that never
+// reports — here one that just sleeps — fails with status 124 and "death test deadline" after
+// RT_DEATH_DEADLINE seconds instead of running into ctest's timeout.
+TEST(DeathDeadlineDeathTest, ChildWithoutReportFailsFast) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  rt_test::env_guard deadline("RT_DEATH_DEADLINE", "1");  // inherited by the child
+  EXPECT_EXIT(
+      {
+        for (;;) ::pause();
+      },
+      ::testing::ExitedWithCode(124), "death test deadline");
 }
 
 }  // namespace

@@ -214,6 +214,84 @@ TEST(StackOverflowDeathTest, SmallOverflowHitsGuardPage) {
               ::testing::ExitedWithCode(2), kOverflow64);
 }
 
+// --- Frames that jump a guard page (issue 9, item 10) ------------------------------------------
+//
+// This file is built with -fno-stack-clash-protection (tests/CMakeLists.txt), as user code is by
+// Debian's GCC by default: a function with a large local array lowers the stack pointer by the
+// whole frame in one step, and its first store may land at the far (lowest) end. With a one-page
+// guard, a 32 KiB frame near the bottom of a stack jumped the guard and wrote silently into the
+// neighbouring stack (a neighbour's live frames crashed later on a garbage return address, with
+// no report). The guard region is options::guard_size (64 KiB by default): such a frame faults
+// in it and is reported as an overflow.
+
+// A frame of `Bytes` bytes whose lowest byte is written first.
+template <std::size_t Bytes>
+[[gnu::noinline]] void big_frame() {
+  [[maybe_unused]] volatile char a[Bytes];
+  a[0] = 1;  // the far end, before anything else of the frame is touched
+  a[Bytes - 1] = 1;
+}
+
+// Descends in small frames until this fiber's stack has about `margin` bytes left (`bottom` is
+// its estimated lowest usable address), then calls f.
+template <class F>
+[[gnu::noinline]] void descend_then(std::uintptr_t bottom, std::uintptr_t margin, F f) {
+  [[maybe_unused]] volatile char pad[256];
+  pad[0] = 0;
+  char here;
+  if (reinterpret_cast<std::uintptr_t>(&here) > bottom + margin) {
+    descend_then(bottom, margin, f);
+  } else {
+    f();
+  }
+  pad[255] = 0;
+}
+
+// With 8 KiB of stack left, a frame of `Bytes` writes its first byte Bytes - 8 KiB below the
+// stack: past a one-page guard, inside a 64 KiB one.
+template <std::size_t Bytes>
+void jump_the_guard(std::size_t stack_size) {
+  const std::uintptr_t bottom = stack_top_estimate() - round_to_pages(stack_size);
+  descend_then(bottom, 8 * 1024, [] { big_frame<Bytes>(); });
+  rt::yield();
+  std::fprintf(stderr, "overflow went unnoticed\n");
+}
+
+TEST(StackOverflowDeathTest, Frame32KiBWithoutStackClashProtection) {
+  SKIP_UNDER_SANITIZERS();
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(in_fiber(stack_opts(64 * 1024, rt::guard_policy::automatic),
+                       [] { jump_the_guard<32 * 1024>(64 * 1024); }),
+              ::testing::ExitedWithCode(2), kOverflow64);
+}
+
+TEST(StackOverflowDeathTest, Frame60KiBWithoutStackClashProtection) {
+  SKIP_UNDER_SANITIZERS();
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(in_fiber(stack_opts(64 * 1024, rt::guard_policy::automatic),
+                       [] { jump_the_guard<60 * 1024>(64 * 1024); }),
+              ::testing::ExitedWithCode(2), kOverflow64);
+}
+
+// The mprotect fallback protects the whole region too.
+TEST(StackOverflowDeathTest, Frame60KiBMprotectGuard) {
+  SKIP_UNDER_SANITIZERS();
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(in_fiber(stack_opts(64 * 1024, rt::guard_policy::mprotect),
+                       [] { jump_the_guard<60 * 1024>(64 * 1024); }),
+              ::testing::ExitedWithCode(2), kOverflow64);
+}
+
+// options::guard_size is honoured: a 192 KiB guard catches a 160 KiB frame.
+TEST(StackOverflowDeathTest, LargerGuardSizeCatchesLargerFrames) {
+  SKIP_UNDER_SANITIZERS();
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  rt::options o = stack_opts(64 * 1024, rt::guard_policy::automatic);
+  o.guard_size = 192 * 1024;
+  EXPECT_EXIT(in_fiber(o, [] { jump_the_guard<160 * 1024>(64 * 1024); }),
+              ::testing::ExitedWithCode(2), kOverflow64);
+}
+
 // Canary policy: no guard page, so overflow by a little (1 KiB, staying within this stack's own
 // unprotected guard slot) — the canary at the stack's limit is overwritten and the next switch
 // reports it.

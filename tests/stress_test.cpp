@@ -7,10 +7,15 @@
 #include <gtest/gtest.h>
 #include <rt/csp.hpp>
 
+#include <immintrin.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -269,6 +274,76 @@ void expect_skynet(std::uint64_t leaves, const rt::options& o) {
 }
 
 // 100 000 leaves (111 111 fibers); 10 000 under ASan, 1 000 under TSan.
+// --- The wake protocol's submitter fence (issue 9) -------------------------------------------
+//
+// A lost wakeup here is a hang, not a slowdown: fiber P makes a setter stealable, then spins —
+// no switch point, so its own worker never runs the setter — on a flag only the setter sets;
+// only a woken idle worker can run it. Each round makes exactly one submission: P spawns the
+// next round's setter, which takes run_next and pushes this round's setter (spawned the round
+// before) into P's stealable `spawned` deque, then calls wake_if_needed. The other workers have
+// just run the previous setter and are parking at that moment; a small random delay before each
+// spawn sweeps the submission across their park-and-re-check window. If the submitter's seq_cst
+// fence in wake_if_needed were missing, the push could still sit in P's store buffer while a
+// parking worker re-checks the queues, and P could read n_idle before that worker's increment:
+// both miss, the worker sleeps and P spins forever. Each round has its own deadline (a hang
+// detector, generous for a loaded machine: seconds, where a round takes microseconds); a round
+// past it is counted lost, and P then parks so that its own worker runs the setter and the test
+// carries on. RT_WAKE_ROUNDS=<n> overrides the number of rounds (for mutation testing).
+class WakeProtocol : public ::testing::TestWithParam<unsigned> {};
+
+TEST_P(WakeProtocol, SpinningSubmitterNeverLosesAWakeup) {
+  const unsigned workers = GetParam();
+  int rounds = static_cast<int>(scaled(workers <= 2 ? 50000 : 10000, 500));
+  if (rt_test::chaos_from_env()) rounds /= 10;  // chaos yields make each round ~10x slower
+  if (const char* env = std::getenv("RT_WAKE_ROUNDS"); env && *env) rounds = std::atoi(env);
+  const auto deadline = std::chrono::seconds(rt_test::kSanitized ? 30 : 2);
+  std::atomic<int> done_round{-1};
+  int lost = 0, first_lost = -1;
+  rt::run(
+      [&] {
+        rt::wait_group wg;
+        auto spawn_setter = [&](int r) {
+          wg.add(1);
+          rt::go([&, r] {
+            // done_round only grows: a setter of a lost round may run after later ones.
+            int seen = done_round.load();
+            while (seen < r && !done_round.compare_exchange_weak(seen, r)) {
+            }
+            wg.done();
+          });
+        };
+        spawn_setter(0);  // into run_next: not stealable yet
+        std::uint64_t rng = 0x9E3779B97F4A7C15ull;
+        for (int r = 0; r < rounds; ++r) {
+          rng ^= rng << 13;
+          rng ^= rng >> 7;
+          rng ^= rng << 17;
+          // Log-uniform delays (0 to ~500 pauses): the parking window's distance is unknown.
+          const unsigned spread = 1u << ((rng >> 59) % 10);
+          for (unsigned k = static_cast<unsigned>(rng >> 8) % spread; k > 0; --k) _mm_pause();
+          spawn_setter(r + 1);  // pushes setter r into `spawned`: the round's one submission
+          const auto give_up = std::chrono::steady_clock::now() + deadline;
+          for (unsigned i = 1; done_round.load() < r; ++i) {
+            _mm_pause();
+            if (i % 4096 == 0 && std::chrono::steady_clock::now() > give_up) {
+              if (lost++ == 0) first_lost = r;
+              break;
+            }
+          }
+          if (done_round.load() < r) rt::yield();  // lost: let this worker run the setter
+        }
+        wg.wait();
+      },
+      with_workers(workers));
+  EXPECT_EQ(lost, 0) << "rounds whose setter no idle worker was woken for (a lost wakeup), first "
+                     << "at round " << first_lost << " of " << rounds;
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers, WakeProtocol, ::testing::Values(2u, 4u, 8u),
+                         [](const ::testing::TestParamInfo<unsigned>& info) {
+                           return std::to_string(info.param) + "workers";
+                         });
+
 TEST_P(Stress, Skynet) {
   const long leaves = rt_test::kTsan ? 1'000 : scaled(100'000, 10'000);
   expect_skynet(static_cast<std::uint64_t>(leaves), opts());

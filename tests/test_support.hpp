@@ -7,6 +7,8 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
 #include <rt/csp.hpp>
 
 #include <atomic>
@@ -67,6 +69,58 @@ inline bool chaos_from_env() {
     if (::rt_test::chaos_from_env())                                                            \
       GTEST_SKIP() << "pins a cooperative one-worker order, which RT_CHAOS perturbs by design"; \
   } while (0)
+
+// --- A deadline for death tests ---------------------------------------------------------------
+// A death test whose child never prints its report (deadlock detection broken, say) would hang
+// until ctest's timeout (120 s; 600 s under sanitizers) — minutes of suite time per test. Every
+// death-test child therefore gets a deadline of its own: SIGALRM after death_deadline_seconds()
+// prints "death test deadline" and exits with status 124, which no death test expects, so a
+// missing report fails in seconds. RT_DEATH_DEADLINE=<seconds> overrides it (0: none).
+// Armed automatically, before main, in the children of threadsafe-style death tests (every death
+// test here uses that style); a test that forks children of its own calls arm_death_deadline()
+// in them.
+inline unsigned death_deadline_seconds() {
+  if (const char* s = std::getenv("RT_DEATH_DEADLINE"); s && *s) {
+    return static_cast<unsigned>(std::strtoul(s, nullptr, 10));
+  }
+  return kSanitized ? 90 : 15;
+}
+
+inline void death_deadline_expired(int) {
+  static const char msg[] =
+      "\ndeath test deadline: the child neither exited nor was killed in time (a missing "
+      "report?); exiting with status 124\n";
+  (void)!::write(2, msg, sizeof msg - 1);
+  ::_exit(124);
+}
+
+inline void arm_death_deadline() {
+  const unsigned s = death_deadline_seconds();
+  if (s == 0) return;
+  struct sigaction sa {};
+  sa.sa_handler = death_deadline_expired;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGALRM, &sa, nullptr);
+  ::alarm(s);
+}
+
+// Whether this process is a death test's child: gtest re-executes the test binary with
+// --gtest_internal_run_death_test (threadsafe style, which every death test here uses). Read from
+// /proc/self/cmdline before main: gtest silences test event listeners in the child.
+inline bool is_death_test_child() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::string arg;
+  while (std::getline(in, arg, '\0')) {
+    if (arg.rfind("--gtest_internal_run_death_test", 0) == 0) return true;
+  }
+  return false;
+}
+
+inline const bool death_deadline_armed = [] {
+  if (!is_death_test_child()) return false;
+  arm_death_deadline();
+  return true;
+}();
 
 inline rt::options with_workers(unsigned n) {
   rt::options o;

@@ -428,3 +428,43 @@ TEST(WaitGroupRace, FailedNegativeAddDoesNotDisturbConcurrentDone) {
 }
 
 }  // namespace
+
+// --- Misuse: add() racing the done() that releases wait() (issue 9, item 14) -----------------
+//
+// Go reports it ("sync: WaitGroup misuse: Add called concurrently with Wait" / "WaitGroup is
+// reused before previous Wait has returned"); before the fix the releasing done() reset the
+// whole state and silently wiped the new count. The race window is a few instructions wide, so
+// the test makes it wide on purpose: chaos scheduling yields inside it (at a chaos point between
+// the counter reaching zero and the release), and on one worker a fixed seed replays the same
+// schedule every run. Fiber A's add(1) runs while main's wait() is being released by D's done();
+// rounds repeat until a schedule puts A inside the window.
+TEST(WaitGroupMisuseDeathTest, AddRacingTheReleasingDoneIsReported) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  rt::options o = rt_test::with_workers(1);
+  o.chaos_seed = 20261130;
+  EXPECT_EXIT(
+      {
+        rt::run(
+            [] {
+              for (int round = 0; round < 2000; ++round) {
+                rt::wait_group wg, finished;
+                wg.add(1);
+                finished.add(1);
+                rt::go([&] { wg.done(); });  // D: releases main's wait()
+                rt::go([&] {                 // A: reuses wg meanwhile
+                  wg.add(1);
+                  wg.done();
+                  finished.done();
+                });
+                wg.wait();
+                finished.wait();
+              }
+            },
+            o);
+        std::fprintf(stderr, "the misuse went unreported\n");
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(2),
+      "fatal error: sync: WaitGroup (misuse: Add called concurrently with Wait|is reused before "
+      "previous Wait has returned)");
+}

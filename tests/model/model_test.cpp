@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "../test_support.hpp"  // the death tests' deadline
 #include "model.hpp"
 
 namespace {

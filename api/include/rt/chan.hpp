@@ -17,6 +17,7 @@
 #include <new>
 #include <optional>
 #include <ostream>
+#include <type_traits>
 #include <utility>
 
 #include "rt/detail/wait.hpp"
@@ -47,42 +48,84 @@ struct chan_core {
 
 // A channel of T: the ring buffer on top of chan_core. Every member below runs with `lock`
 // held, and returns the waiter it completed (if any) for the caller to wake after unlocking.
+//
+// Exception safety: T's copy or move may throw. Every hand-off constructs the value in its
+// destination first and commits (pops the waiter, claims its select, counts the buffered
+// element) only after that succeeded, so a throw leaves the channel as it was — a parked
+// receiver or sender stays parked, a select stays unclaimed — and reaches the party whose
+// operation ran the copy. Values are handed over with std::move_if_noexcept: a T whose move may
+// throw is copied, so its source is intact if the hand-off throws or must be called off.
 template <class T>
 struct chan_state final : chan_core {
   explicit chan_state(std::size_t capacity) {
     cap = capacity;
-    if (cap) buf = std::allocator<T>{}.allocate(cap);
+    // One spare place: a receiver that frees a full buffer's oldest element constructs the
+    // parked sender's value in the spare place first, and commits only once that succeeded.
+    if (cap) buf = std::allocator<T>{}.allocate(cap + 1);
   }
   ~chan_state() {
-    for (; count > 0; --count, head = (head + 1) % cap) buf[head].~T();
-    if (buf) std::allocator<T>{}.deallocate(buf, cap);
+    for (; count > 0; --count, head = (head + 1) % (cap + 1)) buf[head].~T();
+    if (buf) std::allocator<T>{}.deallocate(buf, cap + 1);
   }
   chan_state(const chan_state&) = delete;
   chan_state& operator=(const chan_state&) = delete;
 
-  void push_back(T&& v) {
-    ::new (static_cast<void*>(buf + (head + count) % cap)) T(std::move(v));
-    ++count;
+  // Whether a hand-off copies (T's move may throw and T is copyable: std::move_if_noexcept).
+  static constexpr bool hand_off_copies =
+      !std::is_nothrow_move_constructible_v<T> && std::is_copy_constructible_v<T>;
+  // Gives `src` back what a called-off hand-off moved out of it into `taken` (a copy left src
+  // intact). Only a move-only T whose move throws can throw here, and then the program ends.
+  static void give_back(T& src, T& taken) noexcept {
+    if constexpr (!hand_off_copies) {
+      std::destroy_at(&src);
+      std::construct_at(&src, std::move(taken));
+    }
   }
-  T pop_front() {
-    T v = std::move(buf[head]);
-    buf[head].~T();
-    head = (head + 1) % cap;
-    --count;
-    return v;
+  // The ring's place after the newest buffered element (free: the ring has cap + 1 places).
+  T* back_place() noexcept { return buf + (head + count) % (cap + 1); }
+
+  // Completes the oldest waiter of q that is still claimable: `put(w)` does the hand-off (it may
+  // throw: then w stays queued and nothing changed), then w is claimed and popped. A select that
+  // another party won meanwhile is dropped, `undo(w)` first reverting put.
+  template <class Put, class Undo>
+  static waiter* hand_off(waiter_queue& q, Put&& put, Undo&& undo) {
+    while (waiter* w = q.front()) {
+      // acquire: as in claim(); a select once claimed stays claimed, so this is only a shortcut
+      // that skips a hand-off to a case already lost.
+      if (w->sel && w->sel->done.load(std::memory_order_acquire) != 0) {
+        q.pop_front();
+        continue;
+      }
+      put(w);
+      if (claim(w)) {
+        q.pop_front();
+        return w;
+      }
+      undo(w);
+      q.pop_front();
+    }
+    return nullptr;
   }
 
   // Sends v now if a receiver waits or the buffer has room.
   try_result try_send(T& v, waiter*& to_wake) {
     if (closed) return try_result::closed;
-    if (waiter* r = recvq.pop_claimed()) {
-      static_cast<std::optional<T>*>(r->slot)->emplace(std::move(v));
+    auto slot = [](waiter* w) -> std::optional<T>& {
+      return *static_cast<std::optional<T>*>(w->slot);
+    };
+    if (waiter* r = hand_off(
+            recvq, [&](waiter* w) { slot(w).emplace(std::move_if_noexcept(v)); },
+            [&](waiter* w) {
+              give_back(v, *slot(w));
+              slot(w).reset();
+            })) {
       r->success = true;
       to_wake = r;
       return try_result::done;
     }
     if (count < cap) {
-      push_back(std::move(v));
+      ::new (static_cast<void*>(back_place())) T(std::move_if_noexcept(v));  // may throw
+      ++count;  // counted only once constructed
       return try_result::done;
     }
     return try_result::would_block;
@@ -91,18 +134,40 @@ struct chan_state final : chan_core {
   // Receives into `out` now if the buffer has an element or a sender waits; `closed` (out left
   // empty) once the channel is closed and drained.
   try_result try_recv(std::optional<T>& out, waiter*& to_wake) {
+    auto value = [](waiter* w) -> T& { return *static_cast<T*>(w->slot); };
     if (count > 0) {
-      out.emplace(pop_front());
-      // A parked sender's value takes the freed place at the back of the ring (FIFO kept).
-      if (waiter* s = sendq.pop_claimed()) {
-        push_back(std::move(*static_cast<T*>(s->slot)));
+      T& oldest = buf[head];
+      out.emplace(std::move_if_noexcept(oldest));  // may throw: nothing changed
+      // A parked sender's value takes the freed place at the back of the ring (FIFO kept):
+      // constructed in the spare place before the oldest is let go of.
+      waiter* s;
+      try {
+        s = hand_off(
+            sendq,
+            [&](waiter* w) {
+              ::new (static_cast<void*>(back_place())) T(std::move_if_noexcept(value(w)));
+            },
+            [&](waiter*) { std::destroy_at(back_place()); });
+      } catch (...) {
+        give_back(oldest, *out);
+        out.reset();
+        throw;
+      }
+      oldest.~T();
+      head = (head + 1) % (cap + 1);
+      if (s) {
         s->success = true;
         to_wake = s;
+      } else {
+        --count;
       }
       return try_result::done;
     }
-    if (waiter* s = sendq.pop_claimed()) {
-      out.emplace(std::move(*static_cast<T*>(s->slot)));
+    // A sender whose select was won elsewhere gives nothing: its value is never delivered, so
+    // undo need not restore it.
+    if (waiter* s = hand_off(
+            sendq, [&](waiter* w) { out.emplace(std::move_if_noexcept(value(w))); },
+            [&](waiter*) { out.reset(); })) {
       s->success = true;
       to_wake = s;
       return try_result::done;

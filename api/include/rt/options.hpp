@@ -28,10 +28,18 @@ enum class guard_policy {
 struct options {
   // Worker threads. 0: RT_MAXPROCS from the environment, else one per core.
   unsigned workers = 0;
-  // Usable bytes per fiber stack, rounded up to whole pages (plus one guard page).
+  // Usable bytes per fiber stack, rounded up to whole pages (plus the guard region below it).
   std::size_t stack_size = std::size_t{64} * 1024;
   // How stacks are guarded against overflow; see guard_policy.
   guard_policy guard = guard_policy::automatic;
+  // Bytes of guard region below each stack, rounded up to whole pages; 4 KiB to 1 GiB. A frame
+  // that moves the stack pointer further than this in one step without touching the pages in
+  // between (code built without -fstack-clash-protection: a large local array) can jump the
+  // guard and write into the neighbouring fiber's stack. The default covers frames up to 64 KiB;
+  // code built with -fstack-clash-protection (which probes every page of a large frame) is safe
+  // with any frame size. Under guard_policy::automatic the region costs address space only (no
+  // mapping, no memory); under `mprotect` it is part of each guard's one PROT_NONE range.
+  std::size_t guard_size = std::size_t{64} * 1024;
   // Under guard_policy::mprotect: how many stacks get an mprotect guard page before the rest
   // fall back to a canary (each guard costs two entries of vm.max_map_count).
   std::size_t mprotect_budget = 16384;
