@@ -362,7 +362,7 @@ TEST(Shutdown, Item6PlainThreadInWaitForDoesNotHangTeardown) {
 // Item 11: rt::run's thread runs no fiber code at shutdown, so nothing of a leftover fiber can
 // overflow there (before: the unwinding ran catch blocks on rt::run's thread, which had no
 // alternate signal stack, and an overflow killed the process silently).
-[[gnu::noinline]] int recurse(volatile int depth) {
+[[gnu::noinline]] int recurse(int depth) {
   volatile char pad[4096];
   pad[0] = static_cast<char>(depth);
   return depth > 1 << 30 ? pad[0] : recurse(depth + 1) + pad[0];
