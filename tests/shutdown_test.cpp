@@ -72,36 +72,22 @@ TEST(Shutdown, Item2SwallowingFibersDoNotHangRun) {
         [&] {
           rt::wait_group started;
           started.add(3);
-          rt::go([&] {
-            started.done();
-            for (;;) {
-              try {
-                never().recv();
-              } catch (...) {
-                caught.fetch_add(1);
+          // Loops forever around `op`, catching anything thrown out of it.
+          auto swallow_around = [&](auto op) {
+            rt::go([&started, &caught, op] {
+              started.done();
+              for (;;) {
+                try {
+                  op();
+                } catch (...) {
+                  caught.fetch_add(1);
+                }
               }
-            }
-          });
-          rt::go([&] {
-            started.done();
-            for (;;) {
-              try {
-                rt::sleep_for(1h);
-              } catch (...) {
-                caught.fetch_add(1);
-              }
-            }
-          });
-          rt::go([&] {
-            started.done();
-            for (;;) {
-              try {
-                rt::yield();
-              } catch (...) {
-                caught.fetch_add(1);
-              }
-            }
-          });
+            });
+          };
+          swallow_around([] { never().recv(); });
+          swallow_around([] { rt::sleep_for(1h); });
+          swallow_around([] { rt::yield(); });
           started.wait();
           return 3;
         },
