@@ -657,9 +657,11 @@ static boost::context::fiber fiber_entry(fiber* f, boost::context::fiber&& sched
     }
     rt.stop();
   }
-  if (f->held_mutexes) forget_held_mutexes(f);
+  // The callable first: a unique_lock among its captures may still unlock its mutex as the
+  // holder. What the fiber holds after that stays locked, owned by "an exited fiber".
   f->ops->destroy(f->task);
   free_task_storage(f);
+  if (f->held_mutexes) forget_held_mutexes(f);
   f->after = after_switch::exit;
   sanitizer_before_switch(f->san, current_worker()->san, /*from_exiting=*/true);
   return std::move(f->scheduler);

@@ -544,4 +544,25 @@ TEST(Shutdown, Item13LegalUnlocksAreAccepted) {
   EXPECT_EQ(counter, 16 * (500 / kSlow) + 2000 / kSlow);
 }
 
+// A fiber's callable is destroyed while the fiber is still its holder: a unique_lock kept among
+// the captures and still locked when the body returns unlocks as the holder, not as a stranger
+// (before: "unlock of mutex held by another", exit 2).
+TEST(Shutdown, Item13CapturedLockReleasedWhenCallableIsDestroyed) {
+  rt::mutex mu;
+  rt::run(
+      [&] {
+        rt::wait_group wg;
+        wg.add(1);
+        rt::go([&wg, lk = std::unique_lock<rt::mutex>(mu, std::defer_lock)]() mutable {
+          lk.lock();
+          wg.done();
+        });
+        wg.wait();
+        std::lock_guard relock(mu);  // free again once the child's callable is gone
+      },
+      with_workers(1));
+  ASSERT_TRUE(mu.try_lock());
+  mu.unlock();
+}
+
 }  // namespace
