@@ -282,11 +282,14 @@ void runtime::recycle_fiber(worker* w, fiber* f) noexcept {
 }
 
 bool runtime::owns_control_block(const void* p) noexcept {
+  // Compared as integers: p may point anywhere (a plain thread's tag, another runtime's block).
+  const auto addr = reinterpret_cast<std::uintptr_t>(p);
   std::lock_guard lk(chunks_mu);
   for (auto& c : chunks) {
-    const fiber* first = c.get();
-    for (std::size_t i = 0; i < fiber_chunk; ++i) {
-      if (p == first + i) return true;
+    const auto first = reinterpret_cast<std::uintptr_t>(c.get());
+    if (addr >= first && addr < first + fiber_chunk * sizeof(fiber) &&
+        (addr - first) % sizeof(fiber) == 0) {
+      return true;
     }
   }
   return false;
