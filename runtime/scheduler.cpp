@@ -17,6 +17,7 @@
 
 #include "fatal.hpp"
 #include "futex.hpp"
+#include "probes.hpp"
 #include "rt/errors.hpp"
 #include "rt/mutex.hpp"
 #include "rt/runtime.hpp"
@@ -311,6 +312,7 @@ std::uint64_t runtime::next_fiber_id(worker* w) noexcept {
 void runtime::make_runnable(fiber* f, bool prefer_next) noexcept {
   f->state.store(fiber_state::runnable, std::memory_order_relaxed);
   worker* w = current_worker();
+  probe_wake(w && &w->rt == this ? w : nullptr, f);
   if (w && &w->rt == this) {
     if (chaos_seed != 0 && chaos_random(*w) % 2 == 0) prefer_next = false;  // chaos: bypass
     if (prefer_next) {
@@ -436,6 +438,7 @@ bool runtime::take_global(worker& w, fiber*& out) {
   std::size_t fair = global.size_approx() / workers.size() + 1;
   std::size_t got = global.try_dequeue_bulk(buf, std::min<std::size_t>(fair, 32));
   if (got == 0) return false;
+  probe_take_global(w, got);
   out = buf[0];
   if (got > 1) w.local.enqueue_bulk(w.local_producer, buf + 1, got - 1);
   return true;
@@ -451,6 +454,7 @@ bool runtime::steal_half(worker& thief, worker& victim, fiber*& out) {
   // skips moodycamel's search over producers.
   std::size_t got = victim.local.try_dequeue_bulk_from_producer(victim.local_producer, buf, want);
   if (got == 0) return false;
+  probe_steal(thief, victim, got);
   out = buf[0];
   if (got > 1) thief.local.enqueue_bulk(thief.local_producer, buf + 1, got - 1);
   return true;
@@ -472,9 +476,13 @@ fiber* runtime::steal_work(worker& w) {
         run_due_timers(victim, now_ns(), /*try_only=*/true);
         if (w.has_local_work()) return nullptr;  // found work: look again
       }
+      probe_steal_attempt(w, victim);
       fiber* f = nullptr;
       if (steal_half(w, victim, f)) return f;
-      if ((f = victim.spawned.steal())) return f;
+      if ((f = victim.spawned.steal())) {
+        probe_steal(w, victim, 1);
+        return f;
+      }
     }
     fiber* f = nullptr;
     if (take_global(w, f)) return f;
@@ -518,6 +526,7 @@ void runtime::park_worker(worker& w) {
     w.idle = true;
     n_idle.fetch_add(1);
   }
+  probe_worker_idle(w);
   // The parking worker's fence of the wake protocol: orders the n_idle store before the queue
   // loads of the re-check.
   std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -525,6 +534,7 @@ void runtime::park_worker(worker& w) {
     if (leave_idle_list(w)) {
       w.spinning = true;  // search for what we saw, counted, so nobody else is woken for it
       n_spinning.fetch_add(1);
+      probe_worker_wake(w);
       return;
     }
     // Otherwise a waker already took us off the idle list: consume its wakeup below.
@@ -592,6 +602,7 @@ void runtime::park_worker(worker& w) {
     // Woken, timed out, or a spurious return: look again.
   }
   w.park_until.store(worker::awake, std::memory_order_relaxed);  // a hint for armers only
+  probe_worker_wake(w);
 }
 
 fiber* runtime::find_runnable(worker& w) {
@@ -693,6 +704,7 @@ void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
     fatal_error("fiber %llu: stack overflow (stack size %zu KiB; found by its stack canary)",
                 static_cast<unsigned long long>(f->id), stacks.usable_size() / 1024);
   }
+  probe_switch_out(w, f, f->after);
   switch (f->after) {
     case after_switch::requeue:
       f->state.store(fiber_state::runnable, std::memory_order_relaxed);
@@ -740,6 +752,7 @@ void runtime::run_fiber(worker& w, fiber* f) {
   w.current = f;
   f->state.store(fiber_state::running, std::memory_order_relaxed);
   if (!f->context) bind_stack(w, f);  // first run: a stack now, not at spawn
+  probe_run(w, f);
   // The thread's C++ exception state becomes the fiber's while it runs.
   auto* eh = static_cast<eh_globals*>(w.exception_globals[0]);
   const eh_globals sched_eh = *eh;
@@ -768,6 +781,7 @@ fiber* runtime::pick_local(worker& w) noexcept {
     f = w.run_next;
     w.run_next = nullptr;
     ++w.run_next_streak;
+    probe_run_next_hit(w);
     return f;
   }
   w.run_next_streak = 0;
@@ -820,6 +834,7 @@ void suspend(fiber* f, after_switch after) {
     w->current = next;
     next->state.store(fiber_state::running, std::memory_order_relaxed);
     if (!next->context) rt.bind_stack(*w, next);
+    probe_run(*w, next);
     save_exception_state(*w, f);
     load_exception_state(*w, next);
     sanitizer_before_switch(f->san, next->san, false);
@@ -980,9 +995,11 @@ std::uint64_t fast_random() noexcept {
 
 void start_fiber(fiber* f) noexcept {
   if (worker* w = current_worker()) {
+    probe_spawn(w, f);
     w->rt.make_spawned_runnable(*w, f);  // like Go: the child runs next
     return;
   }
+  probe_spawn(nullptr, f);
   f->rt->make_runnable(f, /*prefer_next=*/false);
   leave_plain_thread_scope();  // entered in new_fiber
 }

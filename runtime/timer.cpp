@@ -5,6 +5,7 @@
 
 #include <mutex>
 
+#include "probes.hpp"
 #include "scheduler.hpp"
 
 namespace rt::detail {
@@ -113,6 +114,7 @@ void run_due_timers(worker& w, std::int64_t now, bool try_only) noexcept {
       publish_next(w);
       t->state.store(timer::firing, std::memory_order_relaxed);  // under timer_lock
     }
+    probe_timer_fire(w);
     t->fire(t);
   }
 }

@@ -1,0 +1,95 @@
+// runtime/probes.hpp — the points where the scheduler tells the profilers what it does.
+//
+// Every scheduling event that rt::stats() counts, the execution trace records or the hog monitor
+// watches passes through one of these inline functions, called from the scheduler at the place
+// where the event happens. Keeping them in one file keeps the scheduler readable and makes the
+// cost of observation visible in one place:
+//   - with RT_PROFILING=0 (CMake option RT_PROFILING=OFF) every probe is empty and compiles to
+//     nothing: the build the "cost when off" figures in docs/benchmarks.md are measured against;
+//   - otherwise the per-worker counters are plain increments of owner-written words (no RMW, no
+//     fence), and everything the trace adds sits behind one predictable branch on a flag that is
+//     false unless a trace or the flight recorder runs.
+// Probes run on the worker's scheduler context or on a fiber's stack between two switches; they
+// must not allocate, lock or switch in the common case, and must not throw.
+#pragma once
+
+#include <cstddef>
+
+#include "fiber.hpp"
+#include "scheduler.hpp"
+
+#ifndef RT_PROFILING
+#define RT_PROFILING 1
+#endif
+
+namespace rt::detail {
+
+// Whether the profiling probes are compiled in (CMake option RT_PROFILING).
+inline constexpr bool profiling_compiled = RT_PROFILING != 0;
+
+// A fiber was spawned (by the running fiber of w, or by a plain thread when w is null).
+inline void probe_spawn(worker* w, fiber* f) noexcept {
+  (void)w;
+  (void)f;
+}
+
+// Worker w is about to switch into f (from its scheduler context, or directly from another fiber).
+inline void probe_run(worker& w, fiber* f) noexcept {
+  (void)w;
+  (void)f;
+}
+
+// f switched out of worker w and is off its stack; `after` says why (yield, park with
+// f->reason, exit).
+inline void probe_switch_out(worker& w, fiber* f, after_switch after) noexcept {
+  (void)w;
+  (void)f;
+  (void)after;
+}
+
+// A parked fiber f was made runnable by the running fiber of w (w null: by a plain thread).
+inline void probe_wake(worker* w, fiber* f) noexcept {
+  (void)w;
+  (void)f;
+}
+
+// w took its pick from run_next (the fiber it most recently spawned or readied).
+inline void probe_run_next_hit(worker& w) noexcept {
+  (void)w;
+}
+
+// w, searching, looked at victim's queues (a steal attempt).
+inline void probe_steal_attempt(worker& w, worker& victim) noexcept {
+  (void)w;
+  (void)victim;
+}
+
+// w stole n fibers from victim's queues.
+inline void probe_steal(worker& w, worker& victim, std::size_t n) noexcept {
+  (void)w;
+  (void)victim;
+  (void)n;
+}
+
+// w took n fibers from the global queue.
+inline void probe_take_global(worker& w, std::size_t n) noexcept {
+  (void)w;
+  (void)n;
+}
+
+// w found nothing to run and went idle (on the idle list; it may sleep in the kernel).
+inline void probe_worker_idle(worker& w) noexcept {
+  (void)w;
+}
+
+// w left its idle state to look for work again.
+inline void probe_worker_wake(worker& w) noexcept {
+  (void)w;
+}
+
+// A timer armed on worker `owner` is about to fire (run by owner or by a searching worker).
+inline void probe_timer_fire(worker& owner) noexcept {
+  (void)owner;
+}
+
+}  // namespace rt::detail
