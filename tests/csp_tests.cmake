@@ -97,3 +97,15 @@ if(TARGET tutorial_09_select AND NOT RT_SANITIZE)
                    "the valgrind test (label valgrind) is not registered")
   endif()
 endif()
+
+# The gdb extension (tools/gdb/librt-csp-gdb.py): `info fibers` and `fiber bt N` on a live
+# process (tests/gdb_test.sh; skipped when gdb is missing). Not in sanitizer builds.
+if(NOT RT_SANITIZE)
+  add_executable(gdb_target ${RT_CSP_TESTS_DIR}/gdb_target.cpp)
+  target_link_libraries(gdb_target PRIVATE rt::csp)
+  target_compile_options(gdb_target PRIVATE -g -Wall -Wextra)
+  add_test(NAME Gdb.InfoFibersAndFiberBt
+           COMMAND bash ${RT_CSP_TESTS_DIR}/gdb_test.sh $<TARGET_FILE:gdb_target>)
+  set_tests_properties(Gdb.InfoFibersAndFiberBt PROPERTIES TIMEOUT 120 LABELS unit
+                       SKIP_RETURN_CODE 77)
+endif()
