@@ -78,7 +78,8 @@ void runtime::check_deadlock() noexcept {
     if (!w->timers.empty()) return;
   }
   // Any thread besides ours might still use a channel: then nothing is provable.
-  if (process_thread_count() > workers.size() + 1 + sanitizer_threads + sigquit_watcher_threads()) return;
+  if (process_thread_count() > workers.size() + 1 + sanitizer_threads + sigquit_watcher_threads())
+    return;
   report_deadlock();
 }
 

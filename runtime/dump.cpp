@@ -10,7 +10,8 @@
 //
 // Safety while other workers run. A dump may run while the fiber is woken and resumed elsewhere.
 // Per fiber, the dump does
-//     dump_claim = true;  s = state;  if s is parked or runnable: read the stack;  dump_claim = false
+//     dump_claim = true;  s = state;  if s is parked or runnable: read the stack;  dump_claim =
+//     false
 // and whoever resumes a fiber does (publish_running, fiber.hpp)
 //     state = running (exchange);  while (dump_claim) pause;  switch into it
 // All four accesses are seq_cst. Of two store-then-load pairs on two locations, at least one load
@@ -30,9 +31,9 @@
 #include "dump.hpp"
 
 #include <cxxabi.h>
+#include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
-#include <dwarf.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -268,7 +269,9 @@ class dwfl_session {
 #endif
   }
 
-  Dwfl* dwfl() const noexcept { return dwfl_; }
+  Dwfl* dwfl() const noexcept {
+    return dwfl_;
+  }
 
  private:
   Dwfl* dwfl_ = nullptr;
@@ -300,7 +303,8 @@ std::string demangle(const char* s) {
 std::string die_function_name(Dwarf_Die* die) {
   Dwarf_Attribute attr;
   const char* linkage = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
-  if (!linkage) linkage = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr));
+  if (!linkage)
+    linkage = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr));
   if (linkage) return demangle(linkage);
   const char* name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_name, &attr));
   if (!name) return "?";
@@ -333,7 +337,6 @@ std::string die_function_name(Dwarf_Die* die) {
   return qualified;
 }
 
-
 // Appends to chain the DIEs under parent whose code contains pc (CU-relative), outermost first.
 // dwarf_getscopes does not look inside every kind of DIE (it misses, for one, the static
 // invoker of a lambda defined in a function), so this walks the tree itself: it descends into
@@ -344,8 +347,8 @@ bool find_scopes(Dwarf_Die* parent, Dwarf_Addr pc, std::vector<Dwarf_Die>& chain
   if (dwarf_child(parent, &child) != 0) return false;
   do {
     const int tag = dwarf_tag(&child);
-    const bool code = tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine ||
-                      tag == DW_TAG_lexical_block;
+    const bool code =
+        tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine || tag == DW_TAG_lexical_block;
     if (code && (dwarf_hasattr(&child, DW_AT_low_pc) || dwarf_hasattr(&child, DW_AT_ranges))) {
       if (dwarf_haspc(&child, pc) == 1) {
         chain.push_back(child);
@@ -371,8 +374,8 @@ std::vector<frame_info> symbolise_pc(Dwfl* dwfl, std::uint64_t pc) {
     return out;
   }
   Dwarf_Addr base = 0;
-  const char* obj_name = dwfl_module_info(mod, nullptr, &base, nullptr, nullptr, nullptr,
-                                          nullptr, nullptr);
+  const char* obj_name =
+      dwfl_module_info(mod, nullptr, &base, nullptr, nullptr, nullptr, nullptr, nullptr);
   std::string object = obj_name ? obj_name : "?";
   char off[64];
   std::snprintf(off, sizeof off, "+0x%llx", static_cast<unsigned long long>(pc - base));
@@ -454,8 +457,9 @@ std::vector<frame_info> visible_frames(std::vector<frame_info> frames) {
   while (first < frames.size() && runtime_frame(frames[first])) ++first;
   std::size_t last = first;
   while (last < frames.size() && !runtime_frame(frames[last])) ++last;
-  while (last > first && (frames[last - 1].file.find("/include/rt/runtime.hpp") != std::string::npos ||
-                          invoke_frame(frames[last - 1]) || frames[last - 1].function == "?")) {
+  while (last > first &&
+         (frames[last - 1].file.find("/include/rt/runtime.hpp") != std::string::npos ||
+          invoke_frame(frames[last - 1]) || frames[last - 1].function == "?")) {
     --last;
   }
   return {frames.begin() + static_cast<std::ptrdiff_t>(first),
@@ -659,8 +663,7 @@ std::string header(const fiber_snapshot& f) {
 
 }  // namespace
 
-[[gnu::noinline]] std::string format_fiber_dump(runtime& rt, const fiber* self,
-                                               std::size_t limit) {
+[[gnu::noinline]] std::string format_fiber_dump(runtime& rt, const fiber* self, std::size_t limit) {
   saved_registers self_regs{};
 #if defined(__x86_64__)
   // Here, in a frame that stays live while the stack is read (possibly from another thread).
@@ -693,11 +696,11 @@ std::string header(const fiber_snapshot& f) {
 #if defined(__x86_64__)
   rt_capture_registers(&regs);
 #endif
-  address_range r = f && f->san.stack_bottom
-                        ? address_range{reinterpret_cast<std::uint64_t>(f->san.stack_bottom),
-                                        reinterpret_cast<std::uint64_t>(f->san.stack_bottom) +
-                                            f->san.stack_size}
-                        : thread_stack();
+  address_range r =
+      f && f->san.stack_bottom
+          ? address_range{reinterpret_cast<std::uint64_t>(f->san.stack_bottom),
+                          reinterpret_cast<std::uint64_t>(f->san.stack_bottom) + f->san.stack_size}
+          : thread_stack();
   std::string out;
   on_thread_stack([&] {
     dwfl_session s;

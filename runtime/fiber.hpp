@@ -6,8 +6,8 @@
 // worker's stack pool when it ends, so a spawned fiber that has not run costs one control block.
 #pragma once
 
-#include <boost/context/fiber.hpp>
 #include <time.h>
+#include <boost/context/fiber.hpp>
 
 #include <atomic>
 #include <cstddef>
@@ -49,7 +49,7 @@ struct fiber {
   // a running fiber's block may be recycled and reused; the publishing store of `state` orders it.
   std::atomic<std::uint64_t> id{0};
   std::atomic<void*> spawn_pc{nullptr};  // return address in the code that called rt::go (ditto)
-  fiber* next = nullptr;          // free-list link
+  fiber* next = nullptr;                 // free-list link
 
   // --- switching ---
   boost::context::fiber context;    // this fiber, while suspended (empty until first run)

@@ -15,13 +15,13 @@
 #include <cstring>
 #include <string>
 
+#include "dump.hpp"
 #include "fatal.hpp"
 #include "futex.hpp"
 #include "rt/errors.hpp"
 #include "rt/mutex.hpp"
 #include "rt/runtime.hpp"
 #include "rt/this_fiber.hpp"
-#include "dump.hpp"
 
 namespace rt::detail {
 namespace {
@@ -745,7 +745,8 @@ void load_exception_state(worker& w, const fiber* f) noexcept {
 
 void runtime::run_fiber(worker& w, fiber* f) {
   w.current = f;
-  publish_running(f);  // waits while a fiber dump reads f's stack
+  // Waits while a fiber dump reads f's stack (fiber.hpp).
+  publish_running(f);
   if (!f->context) bind_stack(w, f);  // first run: a stack now, not at spawn
   // The thread's C++ exception state becomes the fiber's while it runs.
   auto* eh = static_cast<eh_globals*>(w.exception_globals[0]);

@@ -3,7 +3,7 @@
 # find_package(GTest REQUIRED) and include(GoogleTest).
 #
 # Every suite is built with -g: the deadlock reports name the file:line that spawned each parked
-# fiber (resolved with addr2line), and deadlock_test checks that they do.
+# fiber and its stack (resolved with libdw), and deadlock_test checks that they do.
 # Labels: "heavy" marks tests that need seconds and gigabytes (ctest -LE heavy skips them, as the
 # sanitizer runs do).
 

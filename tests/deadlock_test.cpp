@@ -69,7 +69,8 @@ TEST_F(Deadlock, MainBlockedOnSend) {
                 auto ch = rt::make_chan<int>();
                 ch.send(1);
               }),
-              ::testing::ExitedWithCode(2), std::string(kHeader) + "fiber 1 \\[chan send, [0-9]+ (ms|s|minutes)\\]:\n");
+              ::testing::ExitedWithCode(2),
+              std::string(kHeader) + "fiber 1 \\[chan send, [0-9]+ (ms|s|minutes)\\]:\n");
 }
 
 TEST_F(Deadlock, MainBlockedOnFullBufferedSend) {
@@ -79,7 +80,8 @@ TEST_F(Deadlock, MainBlockedOnFullBufferedSend) {
                 ch.send(2);
                 ch.send(3);
               }),
-              ::testing::ExitedWithCode(2), std::string(kHeader) + "fiber 1 \\[chan send, [0-9]+ (ms|s|minutes)\\]:\n");
+              ::testing::ExitedWithCode(2),
+              std::string(kHeader) + "fiber 1 \\[chan send, [0-9]+ (ms|s|minutes)\\]:\n");
 }
 
 TEST_F(Deadlock, MainBlockedInSelect) {
@@ -88,17 +90,19 @@ TEST_F(Deadlock, MainBlockedInSelect) {
                 auto b = rt::make_chan<int>();
                 rt::select(rt::recv(a), rt::send(b, 1));
               }),
-              ::testing::ExitedWithCode(2), std::string(kHeader) + "fiber 1 \\[select, [0-9]+ (ms|s|minutes)\\]:\n");
+              ::testing::ExitedWithCode(2),
+              std::string(kHeader) + "fiber 1 \\[select, [0-9]+ (ms|s|minutes)\\]:\n");
 }
 
 // A select whose every case is on a nil channel can never proceed (Go's `select {}`).
 TEST_F(Deadlock, MainBlockedInSelectWithNoUsableCase) {
-  EXPECT_EXIT(run_and_exit([] {
-                rt::chan<int> nil;
-                rt::select(rt::recv(nil), rt::send(nil, 1));
-              }),
-              ::testing::ExitedWithCode(2),
-              std::string(kHeader) + "fiber 1 \\[select \\(no cases\\), [0-9]+ (ms|s|minutes)\\]:\n");
+  EXPECT_EXIT(
+      run_and_exit([] {
+        rt::chan<int> nil;
+        rt::select(rt::recv(nil), rt::send(nil, 1));
+      }),
+      ::testing::ExitedWithCode(2),
+      std::string(kHeader) + "fiber 1 \\[select \\(no cases\\), [0-9]+ (ms|s|minutes)\\]:\n");
 }
 
 TEST_F(Deadlock, MainBlockedOnWaitGroup) {
@@ -107,7 +111,8 @@ TEST_F(Deadlock, MainBlockedOnWaitGroup) {
                 wg.add(1);
                 wg.wait();
               }),
-              ::testing::ExitedWithCode(2), std::string(kHeader) + "fiber 1 \\[wait_group, [0-9]+ (ms|s|minutes)\\]:\n");
+              ::testing::ExitedWithCode(2),
+              std::string(kHeader) + "fiber 1 \\[wait_group, [0-9]+ (ms|s|minutes)\\]:\n");
 }
 
 TEST_F(Deadlock, MainBlockedOnMutex) {
@@ -116,22 +121,25 @@ TEST_F(Deadlock, MainBlockedOnMutex) {
                 mu.lock();
                 mu.lock();  // not recursive: parks forever
               }),
-              ::testing::ExitedWithCode(2), std::string(kHeader) + "fiber 1 \\[mutex, [0-9]+ (ms|s|minutes)\\]:\n");
+              ::testing::ExitedWithCode(2),
+              std::string(kHeader) + "fiber 1 \\[mutex, [0-9]+ (ms|s|minutes)\\]:\n");
 }
 
 TEST_F(Deadlock, MainBlockedOnNilChannel) {
-  EXPECT_EXIT(run_and_exit([] {
-                rt::chan<int> nil;
-                nil.recv();
-              }),
-              ::testing::ExitedWithCode(2),
-              std::string(kHeader) + "fiber 1 \\[chan receive \\(nil chan\\), [0-9]+ (ms|s|minutes)\\]:\n");
-  EXPECT_EXIT(run_and_exit([] {
-                rt::chan<int> nil;
-                nil.send(1);
-              }),
-              ::testing::ExitedWithCode(2),
-              std::string(kHeader) + "fiber 1 \\[chan send \\(nil chan\\), [0-9]+ (ms|s|minutes)\\]:\n");
+  EXPECT_EXIT(
+      run_and_exit([] {
+        rt::chan<int> nil;
+        nil.recv();
+      }),
+      ::testing::ExitedWithCode(2),
+      std::string(kHeader) + "fiber 1 \\[chan receive \\(nil chan\\), [0-9]+ (ms|s|minutes)\\]:\n");
+  EXPECT_EXIT(
+      run_and_exit([] {
+        rt::chan<int> nil;
+        nil.send(1);
+      }),
+      ::testing::ExitedWithCode(2),
+      std::string(kHeader) + "fiber 1 \\[chan send \\(nil chan\\), [0-9]+ (ms|s|minutes)\\]:\n");
 }
 
 TEST_F(Deadlock, MainBlockedOnConditionVariable) {
@@ -148,35 +156,38 @@ TEST_F(Deadlock, MainBlockedOnConditionVariable) {
 // Every parked fiber is listed, by id in ascending order, with the file:line of the rt::go that
 // spawned it — here, this file. Fibers that finished are not listed.
 TEST_F(Deadlock, ReportListsEveryParkedFiberWithItsSpawnSite) {
-  EXPECT_EXIT(
-      run_and_exit([] {
-        auto ch = rt::make_chan<int>();
-        auto other = rt::make_chan<int>();
-        auto started = rt::make_chan<int>(3);
-        rt::mutex* mu = new rt::mutex;  // leaked on purpose: locked when the process exits
-        mu->lock();
-        rt::go([ch, started]() mutable {  // blocks receiving
-          started.send(0);
-          ch.recv();
-        });
-        rt::go([other, started]() mutable {  // blocks sending
-          started.send(0);
-          other.send(1);
-        });
-        rt::go([mu, started]() mutable {  // blocks on the mutex main holds
-          started.send(0);
-          mu->lock();
-        });
-        rt::go([] {});  // finishes: not in the report
-        for (int i = 0; i < 3; ++i) started.recv();
-        ch.recv();  // main joins them
-      }),
-      ::testing::ExitedWithCode(2),
-      std::string(kHeader) +
-          "fiber 1 \\[chan receive, [0-9]+ (ms|s|minutes)\\]:\n(.+\n)*created by [^\n]*\n\t[^\n]*\n\n"
-          "fiber [0-9]+ \\[chan receive, [0-9]+ (ms|s|minutes)\\]:\n(.+\n)*created by [^\n]*\n\t[^\n]*deadlock_test\\.cpp:[0-9]+\n\n"
-          "fiber [0-9]+ \\[chan send, [0-9]+ (ms|s|minutes)\\]:\n(.+\n)*created by [^\n]*\n\t[^\n]*deadlock_test\\.cpp:[0-9]+\n\n"
-          "fiber [0-9]+ \\[mutex, [0-9]+ (ms|s|minutes)\\]:\n(.+\n)*created by [^\n]*\n\t[^\n]*deadlock_test\\.cpp:[0-9]+\n$");
+  EXPECT_EXIT(run_and_exit([] {
+                auto ch = rt::make_chan<int>();
+                auto other = rt::make_chan<int>();
+                auto started = rt::make_chan<int>(3);
+                rt::mutex* mu = new rt::mutex;  // leaked on purpose: locked when the process exits
+                mu->lock();
+                rt::go([ch, started]() mutable {  // blocks receiving
+                  started.send(0);
+                  ch.recv();
+                });
+                rt::go([other, started]() mutable {  // blocks sending
+                  started.send(0);
+                  other.send(1);
+                });
+                rt::go([mu, started]() mutable {  // blocks on the mutex main holds
+                  started.send(0);
+                  mu->lock();
+                });
+                rt::go([] {});  // finishes: not in the report
+                for (int i = 0; i < 3; ++i) started.recv();
+                ch.recv();  // main joins them
+              }),
+              ::testing::ExitedWithCode(2),
+              std::string(kHeader) +
+                  "fiber 1 \\[chan receive, [0-9]+ (ms|s|minutes)\\]:\n(.+\n)*created by "
+                  "[^\n]*\n\t[^\n]*\n\n"
+                  "fiber [0-9]+ \\[chan receive, [0-9]+ (ms|s|minutes)\\]:\n(.+\n)*created by "
+                  "[^\n]*\n\t[^\n]*deadlock_test\\.cpp:[0-9]+\n\n"
+                  "fiber [0-9]+ \\[chan send, [0-9]+ (ms|s|minutes)\\]:\n(.+\n)*created by "
+                  "[^\n]*\n\t[^\n]*deadlock_test\\.cpp:[0-9]+\n\n"
+                  "fiber [0-9]+ \\[mutex, [0-9]+ (ms|s|minutes)\\]:\n(.+\n)*created by "
+                  "[^\n]*\n\t[^\n]*deadlock_test\\.cpp:[0-9]+\n$");
 }
 
 // Each fiber is listed with its stack, as Go prints a goroutine: the blocking call into
@@ -200,13 +211,15 @@ TEST_F(Deadlock, ReportShowsEachFibersStack) {
                 wg.wait();
               }),
               ::testing::ExitedWithCode(2),
-              std::string(kHeader) + "fiber 1 \\[wait_group, [0-9]+ (ms|s|minutes)\\]:\n"
-              "(.+\n)*created by [^\n]*\n\t[^\n]*\n\n"
-              "fiber [0-9]+ \"waiter\" \\[chan receive, [0-9]+ (ms|s|minutes)\\]:\n"
-              "rt::chan<int>::recv\\(\\)\n\t[^\n]*rt/chan\\.hpp:[0-9]+\n"
-              "wait_on\\(rt::chan<int>\\)\n\t[^\n]*deadlock_test\\.cpp:" +
-                  std::to_string(kBlockedRecvLine) + "\n"
-              "(.+\n)*created by [^\n]*\n\t[^\n]*deadlock_test\\.cpp:[0-9]+\n$");
+              std::string(kHeader) +
+                  "fiber 1 \\[wait_group, [0-9]+ (ms|s|minutes)\\]:\n"
+                  "(.+\n)*created by [^\n]*\n\t[^\n]*\n\n"
+                  "fiber [0-9]+ \"waiter\" \\[chan receive, [0-9]+ (ms|s|minutes)\\]:\n"
+                  "rt::chan<int>::recv\\(\\)\n\t[^\n]*rt/chan\\.hpp:[0-9]+\n"
+                  "wait_on\\(rt::chan<int>\\)\n\t[^\n]*deadlock_test\\.cpp:" +
+                  std::to_string(kBlockedRecvLine) +
+                  "\n"
+                  "(.+\n)*created by [^\n]*\n\t[^\n]*deadlock_test\\.cpp:[0-9]+\n$");
 }
 
 // A deadlock with the main fiber not among the parked (it waits on a wait_group that the parked
@@ -228,7 +241,8 @@ TEST_F(Deadlock, DetectedOnEveryWorkerCount) {
                     },
                     n),
                 ::testing::ExitedWithCode(2),
-                std::string(kHeader) + "fiber 1 \\[wait_group, [0-9]+ (ms|s|minutes)\\]:\n(.|\n)*\\[chan receive");
+                std::string(kHeader) +
+                    "fiber 1 \\[wait_group, [0-9]+ (ms|s|minutes)\\]:\n(.|\n)*\\[chan receive");
   }
 }
 

@@ -11,10 +11,10 @@
 #include <rt/csp.hpp>
 
 #include <atomic>
-#include <optional>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -122,7 +122,8 @@ TEST(Dump, FromAFiberListsEveryFiberWithItsStack) {
           EXPECT_THAT(recv, HasSubstr("::wait_for_value(rt::chan<int>)\n\t"));
           EXPECT_THAT(recv, HasSubstr("dump_test.cpp:" + std::to_string(kRecvLine) + "\n"));
           EXPECT_THAT(recv, HasSubstr("created by "));
-          const std::string send = block_of(d, "fiber [0-9]+ \\[chan send, [0-9]+ (ms|s|minutes)\\]:");
+          const std::string send =
+              block_of(d, "fiber [0-9]+ \\[chan send, [0-9]+ (ms|s|minutes)\\]:");
           EXPECT_THAT(send, HasSubstr("::offer_value(rt::chan<int>)\n\t"));
           EXPECT_THAT(send, HasSubstr("dump_test.cpp:" + std::to_string(kSendLine) + "\n"));
           const std::string mutex = block_of(d, "fiber [0-9]+ \\[mutex, [0-9]+ (ms|s|minutes)\\]:");
@@ -170,8 +171,7 @@ TEST(Dump, FromAPlainThread) {
 }
 
 TEST(Dump, OutsideRunSaysNoRuntimeIsRunning) {
-  EXPECT_EQ(dump_string(),
-            "rt::dump_fibers: no runtime is running (call it while rt::run runs)\n");
+  EXPECT_EQ(dump_string(), "rt::dump_fibers: no runtime is running (call it while rt::run runs)\n");
 }
 
 TEST(Dump, SetNameKeepsThirtyOneBytesAndIsPerFiber) {
@@ -245,10 +245,14 @@ void check_dump(const std::string& d, int pingers) {
           << frames;
       continue;
     }
-    const bool parked = std::regex_match(state, std::regex("chan (send|receive), [0-9]+ (ms|s|minutes)"));
+    const bool parked =
+        std::regex_match(state, std::regex("chan (send|receive), [0-9]+ (ms|s|minutes)"));
     EXPECT_TRUE(parked || state == "runnable" || state == "not started") << state;
     if (state != "not started") {
-      EXPECT_THAT(frames, HasSubstr("ping_pong_round(rt::chan<int>&, rt::chan<int>&, std::atomic<bool> const&, bool)"))
+      EXPECT_THAT(
+          frames,
+          HasSubstr(
+              "ping_pong_round(rt::chan<int>&, rt::chan<int>&, std::atomic<bool> const&, bool)"))
           << "fiber " << (*it)[2] << " [" << state << "]";
     }
   }
@@ -323,11 +327,12 @@ class DumpDeathTest : public ::testing::Test {
 
 // Go's behaviour: "SIGQUIT: quit", every fiber with its stack, exit status 2.
 TEST_F(DumpDeathTest, SigquitDumpsEveryFiberAndExits) {
-  EXPECT_EXIT(raise_sigquit_with_blocked_fibers(true), ::testing::ExitedWithCode(2),
-              "^SIGQUIT: quit\n\nfiber 1 \\[(running|runnable)\\]:\n(.|\n)*"
-              "fiber [0-9]+ \"receiver\" \\[chan receive, [0-9]+ (ms|s|minutes)\\]:\n"
-              "rt::chan<int>::recv\\(\\)\n\t[^\n]*\n[^\n]*wait_for_value\\(rt::chan<int>\\)\n\t[^\n]*"
-              "dump_test\\.cpp:[0-9]+\n(.|\n)*\\[chan send(.|\n)*\\[mutex");
+  EXPECT_EXIT(
+      raise_sigquit_with_blocked_fibers(true), ::testing::ExitedWithCode(2),
+      "^SIGQUIT: quit\n\nfiber 1 \\[(running|runnable)\\]:\n(.|\n)*"
+      "fiber [0-9]+ \"receiver\" \\[chan receive, [0-9]+ (ms|s|minutes)\\]:\n"
+      "rt::chan<int>::recv\\(\\)\n\t[^\n]*\n[^\n]*wait_for_value\\(rt::chan<int>\\)\n\t[^\n]*"
+      "dump_test\\.cpp:[0-9]+\n(.|\n)*\\[chan send(.|\n)*\\[mutex");
 }
 
 // options::dump_on_sigquit = false: SIGQUIT keeps its default action (the process dies of it).
