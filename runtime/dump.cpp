@@ -5,8 +5,8 @@
 // Reading a parked fiber's stack. A suspended fiber's registers are in its saved Boost.Context
 // (read_saved_registers below knows the layout); its stack is unwound from there with libdw's
 // unwinder (CFI, so it works in optimised code without frame pointers), reading memory through a
-// callback that refuses anything outside the fiber's stack and the loaded modules: a corrupt
-// stack ends the trace instead of crashing the dump. The fiber is never resumed.
+// callback that refuses anything outside the fiber's stack: a corrupt stack ends the trace
+// instead of crashing the dump. The fiber is never resumed.
 //
 // Safety while other workers run. A dump may run while the fiber is woken and resumed elsewhere.
 // Per fiber, the dump does
@@ -149,21 +149,17 @@ struct address_range {
 struct unwind_target {
   saved_registers regs{};
   address_range stack{0, 0};
-  std::vector<address_range> modules;  // mapped objects (filled once per session)
   std::vector<std::uint64_t>* pcs = nullptr;
 };
 
-// Reads one word at addr if it lies in the target's stack or in a loaded module; false (and
-// nothing read) anywhere else. Not instrumented by ASan: a parked stack holds ASan's redzones.
+// Reads one word at addr if it lies in the target's stack; false (and nothing read) anywhere
+// else: a corrupt saved context or frame ends the trace instead of faulting. (libdw reads the
+// CFI from the object files themselves, not through this.) Not instrumented by ASan: a parked
+// stack holds ASan's redzones.
 __attribute__((no_sanitize("address"))) bool checked_read(const unwind_target& t,
                                                           std::uint64_t addr,
                                                           std::uint64_t& out) noexcept {
-  if (addr + 8 < addr) return false;
-  bool ok = addr >= t.stack.lo && addr + 8 <= t.stack.hi;
-  for (std::size_t i = 0; !ok && i < t.modules.size(); ++i) {
-    ok = addr >= t.modules[i].lo && addr + 8 <= t.modules[i].hi;
-  }
-  if (!ok) return false;
+  if (addr + 8 < addr || addr < t.stack.lo || addr + 8 > t.stack.hi) return false;
   out = *reinterpret_cast<const volatile std::uint64_t*>(addr);
   return true;
 }
@@ -214,13 +210,6 @@ int on_frame(Dwfl_Frame* frame, void* arg) {
   return t->pcs->size() >= max_frames + 16 ? DWARF_CB_ABORT : DWARF_CB_OK;
 }
 
-int collect_module(Dwfl_Module* mod, void**, const char*, Dwarf_Addr, void* arg) {
-  Dwarf_Addr lo = 0, hi = 0;
-  dwfl_module_info(mod, nullptr, &lo, &hi, nullptr, nullptr, nullptr, nullptr);
-  static_cast<unwind_target*>(arg)->modules.push_back({lo, hi});
-  return DWARF_CB_OK;
-}
-
 // One libdw view of this process: its modules, and an unwinder over unwind_target.
 class dwfl_session {
  public:
@@ -230,7 +219,6 @@ class dwfl_session {
     dwfl_report_begin(dwfl_);
     dwfl_linux_proc_report(dwfl_, getpid());
     dwfl_report_end(dwfl_, nullptr, nullptr);
-    dwfl_getmodules(dwfl_, collect_module, &target_, 0);
   }
   ~dwfl_session() {
     if (dwfl_) dwfl_end(dwfl_);
@@ -239,7 +227,7 @@ class dwfl_session {
   dwfl_session& operator=(const dwfl_session&) = delete;
 
   // The return addresses (each minus one: a call site) of the stack that `regs` suspended,
-  // reading memory only in [stack_lo, stack_hi) and the modules.
+  // reading memory only in [stack_lo, stack_hi).
   std::vector<std::uint64_t> unwind(const saved_registers& regs, std::uint64_t stack_lo,
                                     std::uint64_t stack_hi) {
     std::vector<std::uint64_t> pcs;
