@@ -7,9 +7,10 @@
 //      worker on the idle list has an empty run_next, since only a running worker fills its
 //      own);
 //   3. no timer is armed (a timer would wake a sleeper or time out a wait);
-//   4. no thread other than the runtime's exists, and no plain thread has ever used this
-//      runtime (plain_thread_used): any other thread could still send on a channel or unlock a
-//      mutex, so nothing would be provable;
+//   4. no thread other than the runtime's exists (its workers, rt::run's thread, the SIGQUIT
+//      watcher of dump.cpp), and no plain thread has ever used this runtime
+//      (plain_thread_used): any other thread could still send on a channel or unlock a mutex,
+//      so nothing would be provable;
 //   5. main has not returned and the runtime is not stopping (then rt::run is tearing down).
 // Then every fiber is parked on something only a fiber could signal, and no fiber can run: the
 // program can never progress. 1-3 are read together under idle_mu, so no worker can leave the

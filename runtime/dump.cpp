@@ -713,7 +713,9 @@ namespace {
 
 std::atomic<int> quit_fd{-1};  // the pipe's write end while a watcher runs
 struct watcher {
-  bool active = false;
+  // Read by the deadlock check on worker threads (relaxed: it only sizes the thread count, and
+  // it changes only before the workers start and after main has returned).
+  std::atomic<bool> active{false};
   int fds[2] = {-1, -1};
   struct sigaction previous {};
   std::thread thread;
@@ -737,7 +739,7 @@ bool sigquit_enabled(const runtime& rt) {
 }  // namespace
 
 void start_sigquit_watcher(runtime& rt) {
-  if (!sigquit_enabled(rt) || g_watcher.active) return;
+  if (!sigquit_enabled(rt) || g_watcher.active.load(std::memory_order_relaxed)) return;
   if (pipe2(g_watcher.fds, O_CLOEXEC) != 0) return;
   const int rd = g_watcher.fds[0];
   g_watcher.thread = std::thread([rd, &rt] {
@@ -763,11 +765,11 @@ void start_sigquit_watcher(runtime& rt) {
   sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGQUIT, &sa, &g_watcher.previous);
-  g_watcher.active = true;
+  g_watcher.active.store(true, std::memory_order_relaxed);
 }
 
 void stop_sigquit_watcher() noexcept {
-  if (!g_watcher.active) return;
+  if (!g_watcher.active.load(std::memory_order_relaxed)) return;
   sigaction(SIGQUIT, &g_watcher.previous, nullptr);
   quit_fd.store(-1, std::memory_order_relaxed);
   const char s = 's';
@@ -775,11 +777,11 @@ void stop_sigquit_watcher() noexcept {
   g_watcher.thread.join();  // if a dump is under way, it ends the process
   ::close(g_watcher.fds[0]);
   ::close(g_watcher.fds[1]);
-  g_watcher.active = false;
+  g_watcher.active.store(false, std::memory_order_relaxed);
 }
 
 std::size_t sigquit_watcher_threads() noexcept {
-  return g_watcher.active ? 1 : 0;
+  return g_watcher.active.load(std::memory_order_relaxed) ? 1 : 0;
 }
 
 }  // namespace rt::detail
