@@ -619,11 +619,37 @@ std::vector<fiber_snapshot> collect(runtime& rt, dwfl_session& s, const fiber* s
   return out;
 }
 
+// How long ago park_stamp() returned `stamp`, in ns.
+#if defined(__x86_64__)
+// Time-stamp counter ticks are converted against CLOCK_MONOTONIC over the life of the process
+// (the counter is invariant on the x86_64 CPUs Linux runs on today: constant rate, synchronised
+// across cores).
+std::int64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+const std::int64_t clock_origin_ns = monotonic_ns();
+const std::int64_t tsc_origin = park_stamp();
+std::int64_t ns_since(std::int64_t stamp) {
+  const std::int64_t now_ns = monotonic_ns();
+  const std::int64_t now_tsc = park_stamp();
+  const double ns = static_cast<double>(now_ns - clock_origin_ns);
+  const double ticks = static_cast<double>(now_tsc - tsc_origin);
+  if (ns <= 0 || ticks <= 0) return 0;
+  return static_cast<std::int64_t>(static_cast<double>(now_tsc - stamp) * (ns / ticks));
+}
+#else
+std::int64_t ns_since(std::int64_t stamp) {
+  return coarse_now_ns() - stamp;
+}
+#endif
+
 // Go's "[chan receive, 5 minutes]"; shorter waits in ms or s, since fibers rarely wait minutes
 // in the programs one dumps.
 std::string wait_text(std::int64_t parked_at) {
   if (parked_at == 0) return "";
-  const std::int64_t ns = std::max<std::int64_t>(0, coarse_now_ns() - parked_at);
+  const std::int64_t ns = std::max<std::int64_t>(0, ns_since(parked_at));
   const std::int64_t ms = ns / 1'000'000;
   if (ms < 1000) return ", " + std::to_string(ms) + " ms";
   if (ms < 120'000) return ", " + std::to_string(ms / 1000) + " s";

@@ -707,7 +707,7 @@ void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
       wake_if_needed();
       break;
     case after_switch::park:
-      f->parked_at.store(coarse_now_ns(), std::memory_order_relaxed);
+      f->parked_at.store(park_stamp(), std::memory_order_relaxed);
       // release: a fiber dump that reads `parked` reads the stack f just left (dump.cpp).
       f->state.store(fiber_state::parked, std::memory_order_release);
       // From here on a waker may find f and resume it elsewhere: f is not touched again.
