@@ -7,9 +7,10 @@
 //      worker on the idle list has an empty run_next, since only a running worker fills its
 //      own);
 //   3. no timer is armed (a timer would wake a sleeper or time out a wait);
-//   4. no thread other than the runtime's exists, and no plain thread has ever used this
-//      runtime (plain_thread_used): any other thread could still send on a channel or unlock a
-//      mutex, so nothing would be provable;
+//   4. no thread other than the runtime's exists (its workers, rt::run's thread, the SIGQUIT
+//      watcher of dump.cpp), and no plain thread has ever used this runtime
+//      (plain_thread_used): any other thread could still send on a channel or unlock a mutex,
+//      so nothing would be provable;
 //   5. main has not returned and the runtime is not stopping (then rt::run is tearing down).
 // Then every fiber is parked on something only a fiber could signal, and no fiber can run: the
 // program can never progress. 1-3 are read together under idle_mu, so no worker can leave the
@@ -27,6 +28,7 @@
 #include <mutex>
 #include <vector>
 
+#include "dump.hpp"
 #include "fatal.hpp"
 #include "scheduler.hpp"
 
@@ -77,31 +79,14 @@ void runtime::check_deadlock() noexcept {
     if (!w->timers.empty()) return;
   }
   // Any thread besides ours might still use a channel: then nothing is provable.
-  if (process_thread_count() > workers.size() + 1 + sanitizer_threads) return;
+  if (process_thread_count() > workers.size() + 1 + sanitizer_threads + sigquit_watcher_threads())
+    return;
   report_deadlock();
 }
 
 void runtime::report_deadlock() noexcept {
-  std::vector<const fiber*> parked;
-  {
-    std::lock_guard lk(chunks_mu);
-    for (auto& c : chunks) {
-      for (std::size_t i = 0; i < fiber_chunk; ++i) {
-        if (c[i].state.load(std::memory_order_relaxed) == fiber_state::parked) {
-          parked.push_back(&c[i]);
-        }
-      }
-    }
-  }
-  std::sort(parked.begin(), parked.end(),
-            [](const fiber* a, const fiber* b) { return a->id < b->id; });
-  std::vector<fiber_report> report;
-  report.reserve(parked.size());
-  for (const fiber* f : parked) {
-    report.push_back(
-        {f->id, wait_reason_text(f->reason.load(std::memory_order_relaxed)), f->spawn_pc});
-  }
-  fatal_deadlock(report);
+  // Every fiber is parked and no worker runs one: the dump's claims never wait here.
+  fatal_deadlock(format_fiber_dump(*this, nullptr, 1000));
 }
 
 }  // namespace rt::detail

@@ -2,8 +2,6 @@
 #include "fatal.hpp"
 
 #include <cxxabi.h>
-#include <dlfcn.h>
-#include <link.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -17,6 +15,7 @@
 #include <typeinfo>
 #include <vector>
 
+#include "dump.hpp"
 #include "fiber.hpp"
 
 namespace rt::detail {
@@ -38,10 +37,6 @@ void flush_program_output() noexcept {
 std::mutex& report_mutex() {
   static std::mutex m;
   return m;
-}
-
-std::string loc_or(const std::string& s, const char* alt) {
-  return s.empty() ? alt : s;
 }
 
 void write_all(int fd, const char* s, std::size_t n) noexcept {
@@ -126,122 +121,20 @@ void fatal_error(const char* fmt, ...) noexcept {
   _exit(2);
 }
 
-namespace {
-
-// Where a spawn-site return address lies: which object file, and the address to give addr2line.
-struct code_location {
-  std::string object;   // path of the executable or shared library
-  std::uintptr_t addr;  // object-relative for position-independent objects, else absolute
-  std::string symbol;   // nearest dynamic symbol (dladdr), demangled, may be empty
-};
-
-code_location locate(void* pc) {
-  code_location loc{"", reinterpret_cast<std::uintptr_t>(pc), ""};
-  Dl_info info{};
-  if (!dladdr(pc, &info)) return loc;
-  loc.object = info.dli_fname ? info.dli_fname : "";
-  if (loc.object.empty() || loc.object.find('/') == std::string::npos)
-    loc.object = "/proc/self/exe";
-  // The call instruction is just before the return address.
-  const auto* ehdr = static_cast<const ElfW(Ehdr)*>(info.dli_fbase);
-  std::uintptr_t a = reinterpret_cast<std::uintptr_t>(pc) - 1;
-  if (ehdr && ehdr->e_type == ET_DYN) a -= reinterpret_cast<std::uintptr_t>(info.dli_fbase);
-  loc.addr = a;
-  if (info.dli_sname) {
-    int status = 0;
-    char* d = abi::__cxa_demangle(info.dli_sname, nullptr, nullptr, &status);
-    loc.symbol = status == 0 && d ? d : info.dli_sname;
-    std::free(d);
-  }
-  return loc;
-}
-
-// Resolves return addresses to "created by function\n\tfile:line" (Go's wording) with addr2line
-// (binutils), taking the outermost of any inlined frames — the user's code that called rt::go.
-// Falls back to the dynamic symbol or the raw address when addr2line or debug information is
-// missing.
-std::vector<std::string> symbolize(const std::vector<void*>& pcs) {
-  std::vector<std::string> out(pcs.size());
-  std::vector<code_location> locs;
-  locs.reserve(pcs.size());
-  for (void* pc : pcs) locs.push_back(locate(pc));
-  for (std::size_t i = 0; i < pcs.size(); ++i) {
-    if (!pcs[i]) {
-      out[i] = "created by rt::run";
-      continue;
-    }
-    char fallback[256];
-    std::snprintf(fallback, sizeof fallback, "created by %s\n\t%s+0x%zx",
-                  loc_or(locs[i].symbol, "?").c_str(), locs[i].object.c_str(),
-                  static_cast<std::size_t>(locs[i].addr));
-    out[i] = fallback;
-  }
-  // One addr2line run per object file, all its addresses at once.
-  for (std::size_t i = 0; i < pcs.size(); ++i) {
-    if (!pcs[i] || locs[i].object.empty()) continue;
-    bool first = true;
-    for (std::size_t j = 0; j < i; ++j) first &= !(pcs[j] && locs[j].object == locs[i].object);
-    if (!first) continue;
-    std::string cmd = "addr2line -C -f -i -a -e '" + locs[i].object + "'";
-    std::vector<std::size_t> idx;
-    for (std::size_t j = i; j < pcs.size(); ++j) {
-      if (pcs[j] && locs[j].object == locs[i].object) {
-        char a[32];
-        std::snprintf(a, sizeof a, " 0x%zx", static_cast<std::size_t>(locs[j].addr));
-        cmd += a;
-        idx.push_back(j);
-      }
-    }
-    cmd += " 2>/dev/null";
-    FILE* p = popen(cmd.c_str(), "r");
-    if (!p) continue;
-    std::vector<std::vector<std::string>> blocks;
-    char line[4096];
-    while (std::fgets(line, sizeof line, p)) {
-      std::string l(line);
-      while (!l.empty() && (l.back() == '\n' || l.back() == '\r')) l.pop_back();
-      if (l.rfind("0x", 0) == 0) {
-        blocks.emplace_back();
-      } else if (!blocks.empty()) {
-        blocks.back().push_back(l);
-      }
-    }
-    pclose(p);
-    for (std::size_t k = 0; k < blocks.size() && k < idx.size(); ++k) {
-      // (function, file:line) pairs, innermost inlined frame first: report the first frame
-      // outside librt-csp's own headers (rt::go and its helpers are inlined into the caller).
-      const auto& b = blocks[k];
-      for (std::size_t f = 0; f + 1 < b.size(); f += 2) {
-        const std::string& file = b[f + 1];
-        if (file.rfind("??", 0) == 0) break;  // no debug information
-        if (file.find("/include/rt/") != std::string::npos && f + 3 < b.size()) continue;
-        out[idx[k]] = "created by " + b[f] + "\n\t" + file;
-        break;
-      }
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
-void fatal_deadlock(const std::vector<fiber_report>& fibers) noexcept {
+void fatal_deadlock(const std::string& fibers) noexcept {
   flush_program_output();
   std::lock_guard lk(report_mutex());
-  std::fputs("fatal error: all goroutines are asleep - deadlock!\n", stderr);
-  // Go prints every goroutine; a million identical lines help nobody, so past a limit we count.
-  constexpr std::size_t limit = 1000;
-  const std::size_t shown = std::min(limit, fibers.size());
-  std::vector<void*> pcs;
-  for (std::size_t i = 0; i < shown; ++i) pcs.push_back(fibers[i].spawn_pc);
-  std::vector<std::string> sites = symbolize(pcs);
-  for (std::size_t i = 0; i < shown; ++i) {
-    std::fprintf(stderr, "\nfiber %llu [%s]:\n%s\n", static_cast<unsigned long long>(fibers[i].id),
-                 fibers[i].reason, sites[i].c_str());
-  }
-  if (fibers.size() > shown) {
-    std::fprintf(stderr, "\n... and %zu more parked fibers\n", fibers.size() - shown);
-  }
+  std::fputs("fatal error: all goroutines are asleep - deadlock!\n\n", stderr);
+  std::fputs(fibers.c_str(), stderr);
+  // issue 10: flight recorder dump here
+  std::fflush(stderr);
+  _exit(2);
+}
+
+void fatal_report(const std::string& text) noexcept {
+  flush_program_output();
+  std::lock_guard lk(report_mutex());
+  std::fputs(text.c_str(), stderr);
   std::fflush(stderr);
   _exit(2);
 }
@@ -261,9 +154,13 @@ void panic_from(std::exception_ptr e, const fiber* f) noexcept {
     what = std::string("exception of type ") + (name ? name : (t ? t->name() : "unknown"));
     std::free(name);
   }
-  std::string site = symbolize({f ? f->spawn_pc : nullptr})[0];
+  // The stack is the one the report runs on: the exception has already unwound the fiber's
+  // frames up to the runtime's catch, so mostly the "created by" lines remain.
+  std::string stack = format_current_stack(f);
   std::fprintf(stderr, "panic: %s\n\nfiber %llu [running]:\n%s\n", what.c_str(),
-               static_cast<unsigned long long>(f ? f->id : 0), site.c_str());
+               static_cast<unsigned long long>(f ? f->id.load(std::memory_order_relaxed) : 0),
+               stack.c_str());
+  // issue 10: flight recorder dump here
   std::fflush(stderr);
   _exit(2);
 }

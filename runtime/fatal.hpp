@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <string>
 #include <vector>
 
 namespace rt::detail {
@@ -20,15 +21,13 @@ struct fiber;
 // its spawn site, and exits with status 2.
 [[noreturn]] void panic_from(std::exception_ptr e, const fiber* f) noexcept;
 
-// One parked fiber in a deadlock report.
-struct fiber_report {
-  std::uint64_t id;
-  const char* reason;  // e.g. "chan receive"
-  void* spawn_pc;      // a return address in the code that spawned it
-};
-// Prints Go's deadlock report — "fatal error: all goroutines are asleep - deadlock!", then each
-// fiber as "fiber N [reason]:" with the file:line that spawned it — and exits with status 2.
-[[noreturn]] void fatal_deadlock(const std::vector<fiber_report>& fibers) noexcept;
+// Prints Go's deadlock report — "fatal error: all goroutines are asleep - deadlock!", then
+// `fibers` (a fiber dump, dump.hpp) — and exits with status 2.
+[[noreturn]] void fatal_deadlock(const std::string& fibers) noexcept;
+
+// Flushes the program's output, prints `text` to stderr (one report at a time) and exits with
+// status 2: SIGQUIT's dump.
+[[noreturn]] void fatal_report(const std::string& text) noexcept;
 
 // Installs the SIGSEGV handler that turns a fault on a fiber's guard page into
 // "fatal error: fiber N: stack overflow (stack size K KiB)". Idempotent, process-wide.

@@ -6,6 +6,7 @@
 // worker's stack pool when it ends, so a spawned fiber that has not run costs one control block.
 #pragma once
 
+#include <time.h>
 #include <boost/context/fiber.hpp>
 
 #include <atomic>
@@ -43,10 +44,12 @@ struct fiber {
   runtime* rt = nullptr;          // the runtime whose control block this is
   const task_ops* ops = nullptr;  // how to run and destroy the callable
   void* task = nullptr;           // the callable: &inline_task, or a heap block
-  std::uint64_t id = 0;           // unique within its rt::run, whose main fiber is 1; each
-                                  // rt::run numbers afresh (runtime::id_counter)
-  void* spawn_pc = nullptr;       // return address in the code that called rt::go
-  fiber* next = nullptr;          // free-list link
+  // Unique within its rt::run, whose main fiber is 1; each rt::run numbers afresh
+  // (runtime::id_counter). Atomic (relaxed) only because a fiber dump (dump.cpp) reads it while
+  // a running fiber's block may be recycled and reused; the publishing store of `state` orders it.
+  std::atomic<std::uint64_t> id{0};
+  std::atomic<void*> spawn_pc{nullptr};  // return address in the code that called rt::go (ditto)
+  fiber* next = nullptr;                 // free-list link
 
   // --- switching ---
   boost::context::fiber context;    // this fiber, while suspended (empty until first run)
@@ -64,6 +67,16 @@ struct fiber {
   rt::mutex* held_mutexes = nullptr;
   std::atomic<fiber_state> state{fiber_state::free};
   std::atomic<wait_reason> reason{wait_reason::none};  // why parked (diagnostic)
+  // Set by a fiber dump while it reads this fiber's stack; whoever resumes the fiber waits for it
+  // to clear. The Dekker pair with `state`: see publish_running() below and dump.cpp.
+  std::atomic<bool> dump_claim{false};
+  // When it last parked (park_stamp(); relaxed: diagnostic, ordered by `state`). 0: never.
+  std::atomic<std::int64_t> parked_at{0};
+  // rt::this_fiber::set_name's name, truncated, NUL-terminated. Bytes are read and written as
+  // relaxed atomics (std::atomic_ref) because a dump may read a running fiber's name while it is
+  // being set: a torn name is possible then, a data race is not.
+  static constexpr std::size_t name_bytes = 32;
+  char name[name_bytes] = {};
   sanitizer_context san;
   void* exception_globals[2] = {nullptr, nullptr};  // this fiber's __cxa_eh_globals (see worker)
   int saved_errno = 0;  // this fiber's errno while it is switched out (errno is per thread)
@@ -71,5 +84,45 @@ struct fiber {
 
   alignas(std::max_align_t) unsigned char inline_task[inline_task_bytes];
 };
+
+// A monotonic clock with the kernel tick's resolution (a few ms), in ns.
+inline std::int64_t coarse_now_ns() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// When a fiber parks, for how long it has waited in a dump: on x86_64 the time-stamp counter (an
+// instruction; dump.cpp converts ticks to ns against the clock), elsewhere coarse_now_ns(). A
+// vDSO clock read here cost ~20 instructions per park (4% of a pingpong round trip).
+inline std::int64_t park_stamp() noexcept {
+#if defined(__x86_64__)
+  return static_cast<std::int64_t>(__builtin_ia32_rdtsc());
+#else
+  return coarse_now_ns();
+#endif
+}
+
+// Clears what a fiber dump shows of a control block's previous fiber (its name, its park time).
+inline void reset_dump_fields(fiber* f) noexcept {
+  std::atomic_ref<char>(f->name[0]).store('\0', std::memory_order_relaxed);
+  f->parked_at.store(0, std::memory_order_relaxed);
+}
+
+// Publishes that f is about to be resumed, then waits while a dump reads its stack. Called by
+// whoever switches into f (run_fiber, and suspend's direct switch) before the switch. The dump
+// does (claim = true; load state) and this does (state = running; load claim), all seq_cst: of
+// two such store-then-load pairs at least one load sees the other's store. So either the dump
+// sees `running` and does not touch the stack, or this sees the claim and waits until the dump
+// has released it — after it finished reading. Cost on the switch path: an exchange (a locked
+// instruction instead of a plain store) and one load of a line the resumer touches anyway.
+inline void publish_running(fiber* f) noexcept {
+  f->state.exchange(fiber_state::running);
+  while (f->dump_claim.load()) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+}
 
 }  // namespace rt::detail

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <string>
 
+#include "dump.hpp"
 #include "fatal.hpp"
 #include "futex.hpp"
 #include "probes.hpp"
@@ -259,6 +260,7 @@ fiber* runtime::allocate_fiber(worker* w) {
 }
 
 void runtime::recycle_fiber(worker* w, fiber* f) noexcept {
+  reset_dump_fields(f);
   f->state.store(fiber_state::free, std::memory_order_relaxed);
   f->canary = nullptr;
   if (w) {
@@ -310,7 +312,8 @@ std::uint64_t runtime::next_fiber_id(worker* w) noexcept {
 // ---------------------------------------------------------------------------------------------
 
 void runtime::make_runnable(fiber* f, bool prefer_next) noexcept {
-  f->state.store(fiber_state::runnable, std::memory_order_relaxed);
+  // release: a fiber dump that reads `runnable` then reads the saved context (dump.cpp).
+  f->state.store(fiber_state::runnable, std::memory_order_release);
   worker* w = current_worker();
   probe_wake(w && &w->rt == this ? w : nullptr, f);
   if (w && &w->rt == this) {
@@ -329,7 +332,8 @@ void runtime::make_runnable(fiber* f, bool prefer_next) noexcept {
 }
 
 void runtime::make_spawned_runnable(worker& w, fiber* f) noexcept {
-  f->state.store(fiber_state::runnable, std::memory_order_relaxed);
+  // release: a fiber dump that reads `runnable` then reads id and spawn site (dump.cpp).
+  f->state.store(fiber_state::runnable, std::memory_order_release);
   fiber* old = w.run_next;
   w.run_next = f;
   if (!old) return;  // run_next is not stealable: nothing for an idle worker to take
@@ -707,14 +711,17 @@ void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
   probe_switch_out(w, f, f->after);
   switch (f->after) {
     case after_switch::requeue:
-      f->state.store(fiber_state::runnable, std::memory_order_relaxed);
+      // release: a fiber dump that reads `runnable` reads the stack f just left (dump.cpp).
+      f->state.store(fiber_state::runnable, std::memory_order_release);
       w.local.enqueue(w.local_producer, f);
       // Stealable: the submitter side of the wake protocol, as for any other enqueue. Without
       // it, a yielded fiber could wait behind a long CPU-bound fiber while other workers sleep.
       wake_if_needed();
       break;
     case after_switch::park:
-      f->state.store(fiber_state::parked, std::memory_order_relaxed);
+      f->parked_at.store(park_stamp(), std::memory_order_relaxed);
+      // release: a fiber dump that reads `parked` reads the stack f just left (dump.cpp).
+      f->state.store(fiber_state::parked, std::memory_order_release);
       // From here on a waker may find f and resume it elsewhere: f is not touched again.
       f->park_unlock(f->park_arg);
       break;
@@ -750,7 +757,8 @@ void load_exception_state(worker& w, const fiber* f) noexcept {
 
 void runtime::run_fiber(worker& w, fiber* f) {
   w.current = f;
-  f->state.store(fiber_state::running, std::memory_order_relaxed);
+  // Waits while a fiber dump reads f's stack (fiber.hpp).
+  publish_running(f);
   if (!f->context) bind_stack(w, f);  // first run: a stack now, not at spawn
   probe_run(w, f);
   // The thread's C++ exception state becomes the fiber's while it runs.
@@ -832,7 +840,7 @@ void suspend(fiber* f, after_switch after) {
     // instead of two. What the scheduler would have done for f once it is off its stack runs
     // on next's stack, right after the switch (resume_with).
     w->current = next;
-    next->state.store(fiber_state::running, std::memory_order_relaxed);
+    publish_running(next);  // waits while a fiber dump reads next's stack
     if (!next->context) rt.bind_stack(*w, next);
     probe_run(*w, next);
     save_exception_state(*w, f);
@@ -871,10 +879,10 @@ void runtime::stop() noexcept {
 
 void runtime::run_main(void (*body)(void*), void* ctx) {
   fiber* m = allocate_fiber(nullptr);
-  m->id = 1;
+  m->id.store(1, std::memory_order_relaxed);
   m->ops = &task_ops_for<main_task>;
   m->task = m->inline_task;
-  m->spawn_pc = main_spawn_pc;
+  m->spawn_pc.store(main_spawn_pc, std::memory_order_relaxed);
   static_assert(sizeof(main_task) <= inline_task_bytes);
   ::new (m->task) main_task{body, ctx, this};
   m->state.store(fiber_state::runnable, std::memory_order_relaxed);
@@ -892,12 +900,14 @@ void runtime::run_main(void (*body)(void*), void* ctx) {
     chaos_enabled.store(true, std::memory_order_relaxed);
   }
   g_current_runtime.store(this);
+  start_sigquit_watcher(*this);  // dump.cpp: SIGQUIT dumps every fiber (opt-out)
   for (auto& w : workers) {
     worker* wp = w.get();
     wp->thread = std::thread([this, wp] { worker_main(*wp); });
   }
   // acquire: pairs with main_task's release store; what main wrote is visible to run's caller.
   while (main_done.load(std::memory_order_acquire) == 0) futex_wait(&main_done, 0);
+  stop_sigquit_watcher();
   shutdown();
 }
 
@@ -949,8 +959,9 @@ fiber* new_fiber(std::size_t size, std::size_t align, const task_ops* ops, void*
   }
   fiber* f = rt->allocate_fiber(w);
   f->ops = ops;
-  f->spawn_pc = pc;
-  f->id = rt->next_fiber_id(w);
+  // relaxed: published to others (and to fiber dumps) by the release store of `runnable`.
+  f->spawn_pc.store(pc, std::memory_order_relaxed);
+  f->id.store(rt->next_fiber_id(w), std::memory_order_relaxed);
   f->reason.store(wait_reason::none, std::memory_order_relaxed);
   if (size <= inline_task_bytes && align <= alignof(std::max_align_t)) {
     f->task = f->inline_task;
@@ -1032,7 +1043,7 @@ unsigned worker_count() noexcept {
 
 std::uint64_t this_fiber::id() noexcept {
   detail::fiber* f = detail::current_fiber();
-  return f ? f->id : 0;
+  return f ? f->id.load(std::memory_order_relaxed) : 0;
 }
 
 }  // namespace rt

@@ -3,7 +3,7 @@
 # find_package(GTest REQUIRED) and include(GoogleTest).
 #
 # Every suite is built with -g: the deadlock reports name the file:line that spawned each parked
-# fiber (resolved with addr2line), and deadlock_test checks that they do.
+# fiber and its stack (resolved with libdw), and deadlock_test checks that they do.
 # Labels: "heavy" marks tests that need seconds and gigabytes (ctest -LE heavy skips them, as the
 # sanitizer runs do).
 
@@ -52,6 +52,8 @@ rt_csp_test(sync_test LABELS concurrency)
 rt_csp_test(time_test FILTER "-*Heavy*" LABELS unit)
 rt_csp_test(time_test FILTER "*Heavy*" TIMEOUT 600 LABELS heavy)
 rt_csp_test(deadlock_test LABELS unit)
+# Fiber dumps (rt::dump_fibers, SIGQUIT) and their claim protocol under load (issue 10).
+rt_csp_test(dump_test LABELS concurrency)
 # Timer stealing and deadline saturation (issue 9); hangs (ctest timeout) if a timer is missed.
 rt_csp_test(timer_test LABELS concurrency)
 
@@ -94,4 +96,16 @@ if(TARGET tutorial_09_select AND NOT RT_SANITIZE)
     message(STATUS "valgrind or <valgrind/valgrind.h> not found (Debian package valgrind): "
                    "the valgrind test (label valgrind) is not registered")
   endif()
+endif()
+
+# The gdb extension (tools/gdb/librt-csp-gdb.py): `info fibers` and `fiber bt N` on a live
+# process (tests/gdb_test.sh; skipped when gdb is missing). Not in sanitizer builds.
+if(NOT RT_SANITIZE)
+  add_executable(gdb_target ${RT_CSP_TESTS_DIR}/gdb_target.cpp)
+  target_link_libraries(gdb_target PRIVATE rt::csp)
+  target_compile_options(gdb_target PRIVATE -g -Wall -Wextra)
+  add_test(NAME Gdb.InfoFibersAndFiberBt
+           COMMAND bash ${RT_CSP_TESTS_DIR}/gdb_test.sh $<TARGET_FILE:gdb_target>)
+  set_tests_properties(Gdb.InfoFibersAndFiberBt PROPERTIES TIMEOUT 120 LABELS unit
+                       SKIP_RETURN_CODE 77)
 endif()

@@ -61,7 +61,7 @@ TEST_F(Deadlock, MainBlockedOnReceive) {
                 ch.recv();
               }),
               ::testing::ExitedWithCode(2),
-              std::string("^") + kHeader + "fiber 1 \\[chan receive\\]:\n");
+              std::string("^") + kHeader + "fiber 1 \\[chan receive, [0-9]+ (ms|s|minutes)\\]:\n");
 }
 
 TEST_F(Deadlock, MainBlockedOnSend) {
@@ -69,7 +69,8 @@ TEST_F(Deadlock, MainBlockedOnSend) {
                 auto ch = rt::make_chan<int>();
                 ch.send(1);
               }),
-              ::testing::ExitedWithCode(2), std::string(kHeader) + "fiber 1 \\[chan send\\]:\n");
+              ::testing::ExitedWithCode(2),
+              std::string(kHeader) + "fiber 1 \\[chan send, [0-9]+ (ms|s|minutes)\\]:\n");
 }
 
 TEST_F(Deadlock, MainBlockedOnFullBufferedSend) {
@@ -79,7 +80,8 @@ TEST_F(Deadlock, MainBlockedOnFullBufferedSend) {
                 ch.send(2);
                 ch.send(3);
               }),
-              ::testing::ExitedWithCode(2), std::string(kHeader) + "fiber 1 \\[chan send\\]:\n");
+              ::testing::ExitedWithCode(2),
+              std::string(kHeader) + "fiber 1 \\[chan send, [0-9]+ (ms|s|minutes)\\]:\n");
 }
 
 TEST_F(Deadlock, MainBlockedInSelect) {
@@ -88,17 +90,19 @@ TEST_F(Deadlock, MainBlockedInSelect) {
                 auto b = rt::make_chan<int>();
                 rt::select(rt::recv(a), rt::send(b, 1));
               }),
-              ::testing::ExitedWithCode(2), std::string(kHeader) + "fiber 1 \\[select\\]:\n");
+              ::testing::ExitedWithCode(2),
+              std::string(kHeader) + "fiber 1 \\[select, [0-9]+ (ms|s|minutes)\\]:\n");
 }
 
 // A select whose every case is on a nil channel can never proceed (Go's `select {}`).
 TEST_F(Deadlock, MainBlockedInSelectWithNoUsableCase) {
-  EXPECT_EXIT(run_and_exit([] {
-                rt::chan<int> nil;
-                rt::select(rt::recv(nil), rt::send(nil, 1));
-              }),
-              ::testing::ExitedWithCode(2),
-              std::string(kHeader) + "fiber 1 \\[select \\(no cases\\)\\]:\n");
+  EXPECT_EXIT(
+      run_and_exit([] {
+        rt::chan<int> nil;
+        rt::select(rt::recv(nil), rt::send(nil, 1));
+      }),
+      ::testing::ExitedWithCode(2),
+      std::string(kHeader) + "fiber 1 \\[select \\(no cases\\), [0-9]+ (ms|s|minutes)\\]:\n");
 }
 
 TEST_F(Deadlock, MainBlockedOnWaitGroup) {
@@ -107,7 +111,8 @@ TEST_F(Deadlock, MainBlockedOnWaitGroup) {
                 wg.add(1);
                 wg.wait();
               }),
-              ::testing::ExitedWithCode(2), std::string(kHeader) + "fiber 1 \\[wait_group\\]:\n");
+              ::testing::ExitedWithCode(2),
+              std::string(kHeader) + "fiber 1 \\[wait_group, [0-9]+ (ms|s|minutes)\\]:\n");
 }
 
 TEST_F(Deadlock, MainBlockedOnMutex) {
@@ -116,22 +121,25 @@ TEST_F(Deadlock, MainBlockedOnMutex) {
                 mu.lock();
                 mu.lock();  // not recursive: parks forever
               }),
-              ::testing::ExitedWithCode(2), std::string(kHeader) + "fiber 1 \\[mutex\\]:\n");
+              ::testing::ExitedWithCode(2),
+              std::string(kHeader) + "fiber 1 \\[mutex, [0-9]+ (ms|s|minutes)\\]:\n");
 }
 
 TEST_F(Deadlock, MainBlockedOnNilChannel) {
-  EXPECT_EXIT(run_and_exit([] {
-                rt::chan<int> nil;
-                nil.recv();
-              }),
-              ::testing::ExitedWithCode(2),
-              std::string(kHeader) + "fiber 1 \\[chan receive \\(nil chan\\)\\]:\n");
-  EXPECT_EXIT(run_and_exit([] {
-                rt::chan<int> nil;
-                nil.send(1);
-              }),
-              ::testing::ExitedWithCode(2),
-              std::string(kHeader) + "fiber 1 \\[chan send \\(nil chan\\)\\]:\n");
+  EXPECT_EXIT(
+      run_and_exit([] {
+        rt::chan<int> nil;
+        nil.recv();
+      }),
+      ::testing::ExitedWithCode(2),
+      std::string(kHeader) + "fiber 1 \\[chan receive \\(nil chan\\), [0-9]+ (ms|s|minutes)\\]:\n");
+  EXPECT_EXIT(
+      run_and_exit([] {
+        rt::chan<int> nil;
+        nil.send(1);
+      }),
+      ::testing::ExitedWithCode(2),
+      std::string(kHeader) + "fiber 1 \\[chan send \\(nil chan\\), [0-9]+ (ms|s|minutes)\\]:\n");
 }
 
 TEST_F(Deadlock, MainBlockedOnConditionVariable) {
@@ -142,41 +150,76 @@ TEST_F(Deadlock, MainBlockedOnConditionVariable) {
                 cv.wait(lk);
               }),
               ::testing::ExitedWithCode(2),
-              std::string(kHeader) + "fiber 1 \\[condition_variable\\]:\n");
+              std::string(kHeader) + "fiber 1 \\[condition_variable, [0-9]+ (ms|s|minutes)\\]:\n");
 }
 
 // Every parked fiber is listed, by id in ascending order, with the file:line of the rt::go that
 // spawned it — here, this file. Fibers that finished are not listed.
 TEST_F(Deadlock, ReportListsEveryParkedFiberWithItsSpawnSite) {
-  EXPECT_EXIT(
-      run_and_exit([] {
-        auto ch = rt::make_chan<int>();
-        auto other = rt::make_chan<int>();
-        auto started = rt::make_chan<int>(3);
-        rt::mutex* mu = new rt::mutex;  // leaked on purpose: locked when the process exits
-        mu->lock();
-        rt::go([ch, started]() mutable {  // blocks receiving
-          started.send(0);
-          ch.recv();
-        });
-        rt::go([other, started]() mutable {  // blocks sending
-          started.send(0);
-          other.send(1);
-        });
-        rt::go([mu, started]() mutable {  // blocks on the mutex main holds
-          started.send(0);
-          mu->lock();
-        });
-        rt::go([] {});  // finishes: not in the report
-        for (int i = 0; i < 3; ++i) started.recv();
-        ch.recv();  // main joins them
-      }),
-      ::testing::ExitedWithCode(2),
-      std::string(kHeader) +
-          "fiber 1 \\[chan receive\\]:\n[^\n]*\n[^\n]*\n\n"
-          "fiber [0-9]+ \\[chan receive\\]:\n[^\n]*\n\t[^\n]*deadlock_test\\.cpp:[0-9]+[^\n]*\n\n"
-          "fiber [0-9]+ \\[chan send\\]:\n[^\n]*\n\t[^\n]*deadlock_test\\.cpp:[0-9]+[^\n]*\n\n"
-          "fiber [0-9]+ \\[mutex\\]:\n[^\n]*\n\t[^\n]*deadlock_test\\.cpp:[0-9]+[^\n]*\n$");
+  EXPECT_EXIT(run_and_exit([] {
+                auto ch = rt::make_chan<int>();
+                auto other = rt::make_chan<int>();
+                auto started = rt::make_chan<int>(3);
+                rt::mutex* mu = new rt::mutex;  // leaked on purpose: locked when the process exits
+                mu->lock();
+                rt::go([ch, started]() mutable {  // blocks receiving
+                  started.send(0);
+                  ch.recv();
+                });
+                rt::go([other, started]() mutable {  // blocks sending
+                  started.send(0);
+                  other.send(1);
+                });
+                rt::go([mu, started]() mutable {  // blocks on the mutex main holds
+                  started.send(0);
+                  mu->lock();
+                });
+                rt::go([] {});  // finishes: not in the report
+                for (int i = 0; i < 3; ++i) started.recv();
+                ch.recv();  // main joins them
+              }),
+              ::testing::ExitedWithCode(2),
+              std::string(kHeader) +
+                  "fiber 1 \\[chan receive, [0-9]+ (ms|s|minutes)\\]:\n(.+\n)*created by "
+                  "[^\n]*\n\t[^\n]*\n\n"
+                  "fiber [0-9]+ \\[chan receive, [0-9]+ (ms|s|minutes)\\]:\n(.+\n)*created by "
+                  "[^\n]*\n\t[^\n]*deadlock_test\\.cpp:[0-9]+\n\n"
+                  "fiber [0-9]+ \\[chan send, [0-9]+ (ms|s|minutes)\\]:\n(.+\n)*created by "
+                  "[^\n]*\n\t[^\n]*deadlock_test\\.cpp:[0-9]+\n\n"
+                  "fiber [0-9]+ \\[mutex, [0-9]+ (ms|s|minutes)\\]:\n(.+\n)*created by "
+                  "[^\n]*\n\t[^\n]*deadlock_test\\.cpp:[0-9]+\n$");
+}
+
+// Each fiber is listed with its stack, as Go prints a goroutine: the blocking call into
+// librt-csp first (runtime frames hidden), then the user's function with the file:line of that
+// call, then "created by" (issue 10).
+constexpr int kBlockedRecvLine = __LINE__ + 3;
+[[gnu::noinline]] int wait_on(rt::chan<int> ch) {
+  rt::this_fiber::set_name("waiter");
+  return ch.recv().value_or(0) + 1;  // not a tail call: this frame stays on the stack
+}
+
+TEST_F(Deadlock, ReportShowsEachFibersStack) {
+  EXPECT_EXIT(run_and_exit([] {
+                auto ch = rt::make_chan<int>();
+                rt::wait_group wg;
+                wg.add(1);
+                rt::go([ch, &wg] {
+                  std::printf("%d", wait_on(ch));
+                  wg.done();
+                });
+                wg.wait();
+              }),
+              ::testing::ExitedWithCode(2),
+              std::string(kHeader) +
+                  "fiber 1 \\[wait_group, [0-9]+ (ms|s|minutes)\\]:\n"
+                  "(.+\n)*created by [^\n]*\n\t[^\n]*\n\n"
+                  "fiber [0-9]+ \"waiter\" \\[chan receive, [0-9]+ (ms|s|minutes)\\]:\n"
+                  "rt::chan<int>::recv\\(\\)\n\t[^\n]*rt/chan\\.hpp:[0-9]+\n"
+                  "wait_on\\(rt::chan<int>\\)\n\t[^\n]*deadlock_test\\.cpp:" +
+                  std::to_string(kBlockedRecvLine) +
+                  "\n"
+                  "(.+\n)*created by [^\n]*\n\t[^\n]*deadlock_test\\.cpp:[0-9]+\n$");
 }
 
 // A deadlock with the main fiber not among the parked (it waits on a wait_group that the parked
@@ -198,7 +241,8 @@ TEST_F(Deadlock, DetectedOnEveryWorkerCount) {
                     },
                     n),
                 ::testing::ExitedWithCode(2),
-                std::string(kHeader) + "fiber 1 \\[wait_group\\]:\n(.|\n)*\\[chan receive\\]");
+                std::string(kHeader) +
+                    "fiber 1 \\[wait_group, [0-9]+ (ms|s|minutes)\\]:\n(.|\n)*\\[chan receive");
   }
 }
 
@@ -222,7 +266,7 @@ TEST_F(Deadlock, OutputWrittenBeforeTheDeadlockIsFlushedFirst) {
       },
       ::testing::ExitedWithCode(2),
       std::string("printed before the deadlock\nand through std::cout\n") + kHeader +
-          "fiber 1 \\[chan receive\\]:\n");
+          "fiber 1 \\[chan receive, [0-9]+ (ms|s|minutes)\\]:\n");
 }
 
 // ---- no false reports ---------------------------------------------------------------------

@@ -10,7 +10,9 @@ packages=(
   # toolchain
   build-essential g++ cmake ninja-build pkg-config python3
   # the library's own dependencies
-  libboost-context-dev libconcurrentqueue-dev
+  libboost-context-dev libconcurrentqueue-dev libdw-dev
+  # the gdb extension's test (tools/gdb)
+  gdb
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev valgrind
   # peer benchmarks (Go, Boost.Fiber)

@@ -2,7 +2,7 @@
 // Go original: `for i := range ch { fmt.Print(i) }` prints all nine lines, then the workers are
 // done but the range waits forever: "fatal error: all goroutines are asleep - deadlock!" with
 // goroutine 1 [chan receive]. librt-csp detects the same situation and prints the same report
-// (fiber 1 [chan receive] and where it was started), exit status 2.
+// (fiber 1 [chan receive, ...] with its stack and where it was started), exit status 2.
 #include <rt/csp.hpp>
 
 #include <chrono>

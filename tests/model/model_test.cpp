@@ -84,7 +84,7 @@ TEST_F(ModelDeathTest, StuckProgramsReportDeadlock) {
     for (unsigned w : {1u, 4u}) {
       const std::string re =
           std::string("fatal error: all goroutines are asleep - deadlock!(.|\n)*\\[") +
-          model::stuck_reason(p.stuck_kind) + "\\]";
+          model::stuck_reason(p.stuck_kind) + "(, [0-9]+ [a-z]+)?\\]";  // wait time (issue 10)
       EXPECT_EXIT(model::execute(p, w, chaos_for(seed, w)), ::testing::ExitedWithCode(2), re)
           << "seed " << seed << " workers " << w << "\n"
           << p.describe();

@@ -14,6 +14,7 @@
 #include "rt/chan.hpp"
 #include "rt/chan_direction.hpp"
 #include "rt/condition_variable.hpp"
+#include "rt/debug.hpp"
 #include "rt/errors.hpp"
 #include "rt/mutex.hpp"
 #include "rt/options.hpp"

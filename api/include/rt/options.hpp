@@ -57,6 +57,10 @@ struct options {
   // sizes, random wake order) from this seed. 0: RT_CHAOS from the environment, else off.
   // With one worker, a seed replays exactly.
   std::uint64_t chaos_seed = 0;
+  // true (Go's behaviour): SIGQUIT (Ctrl-\ in a terminal) prints every fiber with its stack to
+  // stderr and exits with status 2 (rt/debug.hpp). false, or RT_SIGQUIT=0 in the environment:
+  // rt::run leaves SIGQUIT alone.
+  bool dump_on_sigquit = true;
   // Set by rt::run when chaos_seed came from RT_CHAOS (which it then announces on stderr).
   bool chaos_seed_from_env = false;
 };
