@@ -29,6 +29,7 @@
 
 #include "fatal.hpp"
 #include "scheduler.hpp"
+#include "trace.hpp"
 
 namespace rt::detail {
 namespace {
@@ -77,7 +78,8 @@ void runtime::check_deadlock() noexcept {
     if (!w->timers.empty()) return;
   }
   // Any thread besides ours might still use a channel: then nothing is provable.
-  if (process_thread_count() > workers.size() + 1 + sanitizer_threads) return;
+  // The trace's writer thread (RT_TRACE) is the runtime's own too.
+  if (process_thread_count() > workers.size() + 1 + sanitizer_threads + trace_threads()) return;
   report_deadlock();
 }
 

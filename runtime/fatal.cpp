@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "fiber.hpp"
+#include "trace.hpp"
 
 namespace rt::detail {
 namespace {
@@ -242,6 +243,7 @@ void fatal_deadlock(const std::vector<fiber_report>& fibers) noexcept {
   if (fibers.size() > shown) {
     std::fprintf(stderr, "\n... and %zu more parked fibers\n", fibers.size() - shown);
   }
+  flight_recorder_dump_on_fatal("deadlock");  // issue 10: the schedule that led here
   std::fflush(stderr);
   _exit(2);
 }
@@ -264,6 +266,7 @@ void panic_from(std::exception_ptr e, const fiber* f) noexcept {
   std::string site = symbolize({f ? f->spawn_pc : nullptr})[0];
   std::fprintf(stderr, "panic: %s\n\nfiber %llu [running]:\n%s\n", what.c_str(),
                static_cast<unsigned long long>(f ? f->id : 0), site.c_str());
+  flight_recorder_dump_on_fatal("panic");  // issue 10: the schedule that led here
   std::fflush(stderr);
   _exit(2);
 }

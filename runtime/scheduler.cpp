@@ -22,6 +22,7 @@
 #include "rt/mutex.hpp"
 #include "rt/runtime.hpp"
 #include "rt/this_fiber.hpp"
+#include "trace.hpp"
 
 namespace rt::detail {
 namespace {
@@ -107,6 +108,7 @@ options resolve_options(const options& in) {
     throw rt::runtime_error("rt::options::guard_size is " + std::to_string(o.guard_size) +
                             " bytes: it must be between 4096 (4 KiB) and 1073741824 (1 GiB)");
   }
+  trace_check_env();  // RT_TRACE, RT_TRACE_FIBERS (last: it may open the trace file)
   return o;
 }
 
@@ -892,6 +894,7 @@ void runtime::run_main(void (*body)(void*), void* ctx) {
     chaos_enabled.store(true, std::memory_order_relaxed);
   }
   g_current_runtime.store(this);
+  trace_run_started(*this);  // RT_TRACE
   for (auto& w : workers) {
     worker* wp = w.get();
     wp->thread = std::thread([this, wp] { worker_main(*wp); });
@@ -899,6 +902,7 @@ void runtime::run_main(void (*body)(void*), void* ctx) {
   // acquire: pairs with main_task's release store; what main wrote is visible to run's caller.
   while (main_done.load(std::memory_order_acquire) == 0) futex_wait(&main_done, 0);
   shutdown();
+  trace_run_ended();  // every worker joined: flush and free the trace
 }
 
 }  // namespace rt::detail
