@@ -40,7 +40,7 @@ namespace {
 
 // Ring sizes (records of 32 bytes; powers of two). A full trace's rings are larger: they buffer
 // what the writer has not converted yet.
-constexpr std::uint64_t full_ring_records = 32768;    // 1 MiB per worker
+constexpr std::uint64_t full_ring_records = 131072;   // 4 MiB per worker
 constexpr std::uint64_t flight_ring_records = 8192;   // 256 KiB per worker
 constexpr std::uint64_t plain_ring_records = 4096;    // the plain threads' shared ring
 constexpr std::int64_t writer_period_ns = 1'000'000;  // the writer's sleep when all is drained
@@ -121,9 +121,12 @@ struct trace_rec {
 
 struct alignas(64) trace_ring {
   trace_rec* recs = nullptr;
-  std::uint64_t cap = 0;      // a power of two
-  std::uint64_t head = 0;     // next index: the owner's (plain ring: under plain_lock)
-  std::uint64_t dropped = 0;  // full trace: events lost since the last record (owner's)
+  std::uint64_t cap = 0;   // a power of two
+  std::uint64_t head = 0;  // next index: the owner's (plain ring: under plain_lock)
+  // Full trace: events lost since the last record. Written only by the owner (no RMW); read by
+  // the stopper for the count still unrecorded at the end (relaxed: a count, read after join or
+  // stop, where one racing drop more or less does not matter).
+  std::atomic<std::uint64_t> dropped{0};
   // Records below `published` are complete: release by the writer of the record, acquire by
   // the writer thread and the dumper.
   alignas(64) std::atomic<std::uint64_t> published{0};
@@ -380,13 +383,13 @@ class json_converter {
   void num(std::uint64_t v) {
     char b[24];
     auto r = std::to_chars(b, b + sizeof b, v);
-    buf_.append(b, r.ptr);
+    buf_.append(b, static_cast<std::size_t>(r.ptr - b));
   }
   void hex(std::uint64_t v) {
     char b[24];
     auto r = std::to_chars(b, b + sizeof b, v, 16);
     buf_ += "0x";
-    buf_.append(b, r.ptr);
+    buf_.append(b, static_cast<std::size_t>(r.ptr - b));
   }
   // Microseconds with nanosecond precision, relative to base_ (or a duration).
   void ts(std::int64_t ns, bool relative = true) {
@@ -498,6 +501,10 @@ struct trace_session {
   std::string path;
   FILE* out = nullptr;
   std::unique_ptr<json_converter> conv;
+  // The writer spills raw records here as the program runs (a copy: cheap enough to keep up);
+  // stop converts them to the JSON file. Bounded memory; disk space is the trace's size.
+  FILE* spill = nullptr;
+  bool spill_failed = false;
   std::thread writer;
   std::atomic<bool> stop_writer{false};  // release by stop, acquire by the writer
 };
@@ -509,13 +516,15 @@ void put(trace_session& s, trace_ring& r, std::uint64_t ts, trace_ev type, std::
   std::uint64_t idx = r.head;
   if (s.full) {
     const std::uint64_t room = r.cap - (idx - r.consumed.load(std::memory_order_acquire));
-    if (room < (r.dropped ? 2u : 1u)) {
-      ++r.dropped;  // the writer fell behind: never block, never grow
+    const std::uint64_t dropped = r.dropped.load(std::memory_order_relaxed);
+    if (room < (dropped ? 2u : 1u)) {
+      // The writer fell behind: never block, never grow.
+      r.dropped.store(dropped + 1, std::memory_order_relaxed);
       return;
     }
-    if (r.dropped) {
-      write_rec(r, idx++, ts, trace_ev::dropped, 0, r.dropped, 0);
-      r.dropped = 0;
+    if (dropped) {
+      write_rec(r, idx++, ts, trace_ev::dropped, 0, dropped, 0);
+      r.dropped.store(0, std::memory_order_relaxed);
     }
   }
   write_rec(r, idx++, ts, type, fid, a, small);
@@ -554,24 +563,57 @@ struct env_request {
   bool fibers = false;
 } g_env;
 
-// Drains every ring into the converter (the writer thread; the stopper once it has joined).
+// A record as the writer spills it to the trace's temporary file.
+struct spill_rec {
+  std::uint32_t lane;
+  std::uint16_t small;
+  std::uint8_t type, pad;
+  std::uint64_t ts, fid, a;
+};
+static_assert(sizeof(spill_rec) == 32);
+
+// Drains every ring into the spill file (the writer thread; the stopper once it has joined).
 std::size_t drain(trace_session& s) {
   std::size_t n = 0;
   raw_event e;
+  spill_rec batch[1024];
   for (unsigned i = 0; i <= s.nworkers; ++i) {
     trace_ring& r = s.rings[i];
     const std::uint64_t h = r.published.load(std::memory_order_acquire);
     std::uint64_t c = r.consumed.load(std::memory_order_relaxed);  // only we store it
     while (c < h) {
-      const std::uint64_t batch_end = std::min(h, c + 1024);
+      const std::uint64_t batch_end = std::min<std::uint64_t>(h, c + std::size(batch));
+      std::size_t k = 0;
       for (; c < batch_end; ++c) {
-        if (read_rec(r, c, e)) s.conv->event(i, e);
+        if (read_rec(r, c, e)) {
+          batch[k++] =
+              spill_rec{i, e.small, static_cast<std::uint8_t>(e.type), 0, e.ts, e.fid, e.a};
+        }
       }
       r.consumed.store(c, std::memory_order_release);
+      if (!s.spill_failed && std::fwrite(batch, sizeof batch[0], k, s.spill) != k) {
+        s.spill_failed = true;
+      }
       n += 1;
     }
   }
   return n;
+}
+
+// Converts the spill file to the trace's JSON (the stopper, after the writer has joined).
+void convert_spill(trace_session& s) {
+  if (std::fflush(s.spill) != 0) s.spill_failed = true;
+  std::rewind(s.spill);
+  spill_rec batch[4096];
+  for (;;) {
+    const std::size_t k = std::fread(batch, sizeof batch[0], std::size(batch), s.spill);
+    for (std::size_t j = 0; j < k; ++j) {
+      const spill_rec& x = batch[j];
+      if (x.lane > s.nworkers) continue;
+      s.conv->event(x.lane, raw_event{x.ts, x.fid, x.a, static_cast<trace_ev>(x.type), x.small});
+    }
+    if (k < std::size(batch)) break;
+  }
 }
 
 void writer_main(trace_session* s) {
@@ -608,6 +650,13 @@ std::unique_ptr<trace_session> make_session(unsigned nworkers, bool full, bool f
 void activate(std::unique_ptr<trace_session> s, FILE* out, const std::string& path) {
   trace_session* p = s.get();
   if (p->full) {
+    p->spill = std::tmpfile();
+    if (!p->spill) {
+      throw rt::runtime_error(std::string("rt::trace::start: cannot create the trace's temporary "
+                                          "file: ") +
+                              std::strerror(errno));
+    }
+    std::setvbuf(p->spill, nullptr, _IOFBF, std::size_t{1} << 20);
     p->out = out;
     p->path = path;
     p->conv =
@@ -635,11 +684,20 @@ bool deactivate() noexcept {
   bool ok = true;
   try {
     drain(*s);
+    convert_spill(*s);
+    // Drops not yet followed by a record (the ring stayed full to the end) are reported too.
+    for (unsigned i = 0; i <= s->nworkers; ++i) {
+      if (const std::uint64_t d = s->rings[i].dropped.load(std::memory_order_relaxed)) {
+        s->conv->event(i, raw_event{ticks(), 0, d, trace_ev::dropped, 0});
+      }
+    }
     s->conv->finish(tick_to_ns(ticks()), "trace stopped");
-    ok = !s->conv->failed();
+    ok = !s->conv->failed() && !s->spill_failed;
   } catch (...) {
     ok = false;
   }
+  std::fclose(s->spill);
+  s->spill = nullptr;
   if (std::fclose(s->out) != 0) ok = false;
   s->out = nullptr;
   return ok;
