@@ -489,6 +489,15 @@ class json_converter {
 
 // ---- sessions --------------------------------------------------------------------------------
 
+// A record as the writer spills it to the trace's temporary file.
+struct spill_rec {
+  std::uint32_t lane;
+  std::uint16_t small;
+  std::uint8_t type, pad;
+  std::uint64_t ts, fid, a;
+};
+static_assert(sizeof(spill_rec) == 32);
+
 struct trace_session {
   bool full = false;
   bool fiber_tracks = false;
@@ -505,6 +514,7 @@ struct trace_session {
   // stop converts them to the JSON file. Bounded memory; disk space is the trace's size.
   FILE* spill = nullptr;
   bool spill_failed = false;
+  std::vector<spill_rec> spill_buf;  // the writer's, then the stopper's
   std::thread writer;
   std::atomic<bool> stop_writer{false};  // release by stop, acquire by the writer
 };
@@ -563,26 +573,17 @@ struct env_request {
   bool fibers = false;
 } g_env;
 
-// A record as the writer spills it to the trace's temporary file.
-struct spill_rec {
-  std::uint32_t lane;
-  std::uint16_t small;
-  std::uint8_t type, pad;
-  std::uint64_t ts, fid, a;
-};
-static_assert(sizeof(spill_rec) == 32);
-
 // Drains every ring into the spill file (the writer thread; the stopper once it has joined).
 std::size_t drain(trace_session& s) {
   std::size_t n = 0;
   raw_event e;
-  spill_rec batch[1024];
+  spill_rec* const batch = s.spill_buf.data();  // not on the stack: stop() may run on a fiber
   for (unsigned i = 0; i <= s.nworkers; ++i) {
     trace_ring& r = s.rings[i];
     const std::uint64_t h = r.published.load(std::memory_order_acquire);
     std::uint64_t c = r.consumed.load(std::memory_order_relaxed);  // only we store it
     while (c < h) {
-      const std::uint64_t batch_end = std::min<std::uint64_t>(h, c + std::size(batch));
+      const std::uint64_t batch_end = std::min<std::uint64_t>(h, c + s.spill_buf.size());
       std::size_t k = 0;
       for (; c < batch_end; ++c) {
         if (read_rec(r, c, e)) {
@@ -604,15 +605,15 @@ std::size_t drain(trace_session& s) {
 void convert_spill(trace_session& s) {
   if (std::fflush(s.spill) != 0) s.spill_failed = true;
   std::rewind(s.spill);
-  spill_rec batch[4096];
+  spill_rec* const batch = s.spill_buf.data();
   for (;;) {
-    const std::size_t k = std::fread(batch, sizeof batch[0], std::size(batch), s.spill);
+    const std::size_t k = std::fread(batch, sizeof batch[0], s.spill_buf.size(), s.spill);
     for (std::size_t j = 0; j < k; ++j) {
       const spill_rec& x = batch[j];
       if (x.lane > s.nworkers) continue;
       s.conv->event(x.lane, raw_event{x.ts, x.fid, x.a, static_cast<trace_ev>(x.type), x.small});
     }
-    if (k < std::size(batch)) break;
+    if (k < s.spill_buf.size()) break;
   }
 }
 
@@ -657,6 +658,7 @@ void activate(std::unique_ptr<trace_session> s, FILE* out, const std::string& pa
                               std::strerror(errno));
     }
     std::setvbuf(p->spill, nullptr, _IOFBF, std::size_t{1} << 20);
+    p->spill_buf.resize(4096);
     p->out = out;
     p->path = path;
     p->conv =
