@@ -30,18 +30,14 @@ namespace rt::detail {
 // Whether the profiling probes are compiled in (CMake option RT_PROFILING).
 inline constexpr bool profiling_compiled = RT_PROFILING != 0;
 
-// The execution trace / flight recorder session, or null (trace.hpp): the one predictable branch
-// the trace adds to each probe. acquire: pairs with the store that publishes the session.
-#define RT_TRACE_SESSION() (::rt::detail::g_trace.load(std::memory_order_acquire))
-
 // A fiber was spawned (by the running fiber of w, or by a plain thread when w is null).
 inline void probe_spawn(worker* w, fiber* f) noexcept {
   (void)w;
   (void)f;
   // --- trace (issue 10) ---
   if constexpr (profiling_compiled) {
-    if (trace_session* t = RT_TRACE_SESSION()) [[unlikely]]
-      trace_record(t, w, trace_ev::spawn, f->id, reinterpret_cast<std::uintptr_t>(f->spawn_pc), 0);
+    if (trace_on()) [[unlikely]]
+      trace_record(w, trace_ev::spawn, f->id, reinterpret_cast<std::uintptr_t>(f->spawn_pc), 0);
   }
 }
 
@@ -51,8 +47,8 @@ inline void probe_run(worker& w, fiber* f) noexcept {
   (void)f;
   // --- trace (issue 10) ---
   if constexpr (profiling_compiled) {
-    if (trace_session* t = RT_TRACE_SESSION()) [[unlikely]]
-      trace_record(t, &w, trace_ev::run, f->id, 0, 0);
+    if (trace_on()) [[unlikely]]
+      trace_record(&w, trace_ev::run, f->id, 0, 0);
   }
 }
 
@@ -64,10 +60,9 @@ inline void probe_switch_out(worker& w, fiber* f, after_switch after) noexcept {
   (void)after;
   // --- trace (issue 10) ---
   if constexpr (profiling_compiled) {
-    if (trace_session* t = RT_TRACE_SESSION()) [[unlikely]] {
+    if (trace_on()) [[unlikely]] {
       const unsigned reason = static_cast<unsigned>(f->reason.load(std::memory_order_relaxed));
-      trace_record(t, &w, trace_ev::switch_out, f->id, 0,
-                   static_cast<unsigned>(after) | reason << 4);
+      trace_record(&w, trace_ev::switch_out, f->id, 0, static_cast<unsigned>(after) | reason << 4);
     }
   }
 }
@@ -78,11 +73,11 @@ inline void probe_wake(worker* w, fiber* f) noexcept {
   (void)f;
   // --- trace (issue 10) ---
   if constexpr (profiling_compiled) {
-    if (trace_session* t = RT_TRACE_SESSION()) [[unlikely]] {
+    if (trace_on()) [[unlikely]] {
       // The waker: the fiber w runs (0: w's scheduler context, e.g. a timer; or a plain thread).
       const std::uint64_t waker = w && w->current ? w->current->id : 0;
       const unsigned reason = static_cast<unsigned>(f->reason.load(std::memory_order_relaxed));
-      trace_record(t, w, trace_ev::wake, f->id, waker, reason);
+      trace_record(w, trace_ev::wake, f->id, waker, reason);
     }
   }
 }
@@ -105,8 +100,8 @@ inline void probe_steal(worker& w, worker& victim, std::size_t n) noexcept {
   (void)n;
   // --- trace (issue 10) ---
   if constexpr (profiling_compiled) {
-    if (trace_session* t = RT_TRACE_SESSION()) [[unlikely]]
-      trace_record(t, &w, trace_ev::steal, 0, victim.index, static_cast<std::uint32_t>(n));
+    if (trace_on()) [[unlikely]]
+      trace_record(&w, trace_ev::steal, 0, victim.index, static_cast<std::uint32_t>(n));
   }
 }
 
@@ -116,8 +111,8 @@ inline void probe_take_global(worker& w, std::size_t n) noexcept {
   (void)n;
   // --- trace (issue 10) ---
   if constexpr (profiling_compiled) {
-    if (trace_session* t = RT_TRACE_SESSION()) [[unlikely]]
-      trace_record(t, &w, trace_ev::take_global, 0, 0, static_cast<std::uint32_t>(n));
+    if (trace_on()) [[unlikely]]
+      trace_record(&w, trace_ev::take_global, 0, 0, static_cast<std::uint32_t>(n));
   }
 }
 
@@ -126,8 +121,8 @@ inline void probe_worker_idle(worker& w) noexcept {
   (void)w;
   // --- trace (issue 10) ---
   if constexpr (profiling_compiled) {
-    if (trace_session* t = RT_TRACE_SESSION()) [[unlikely]]
-      trace_record(t, &w, trace_ev::idle, 0, 0, 0);
+    if (trace_on()) [[unlikely]]
+      trace_record(&w, trace_ev::idle, 0, 0, 0);
   }
 }
 
@@ -136,8 +131,8 @@ inline void probe_worker_wake(worker& w) noexcept {
   (void)w;
   // --- trace (issue 10) ---
   if constexpr (profiling_compiled) {
-    if (trace_session* t = RT_TRACE_SESSION()) [[unlikely]]
-      trace_record(t, &w, trace_ev::worker_wake, 0, 0, 0);
+    if (trace_on()) [[unlikely]]
+      trace_record(&w, trace_ev::worker_wake, 0, 0, 0);
   }
 }
 
@@ -146,8 +141,8 @@ inline void probe_timer_fire(worker& owner) noexcept {
   (void)owner;
   // --- trace (issue 10) ---
   if constexpr (profiling_compiled) {
-    if (trace_session* t = RT_TRACE_SESSION()) [[unlikely]]
-      trace_record(t, current_worker(), trace_ev::timer, 0, owner.index, 0);
+    if (trace_on()) [[unlikely]]
+      trace_record(current_worker(), trace_ev::timer, 0, owner.index, 0);
   }
 }
 

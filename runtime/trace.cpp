@@ -34,7 +34,7 @@
 
 namespace rt::detail {
 
-std::atomic<trace_session*> g_trace{nullptr};
+std::atomic<trace_session*> g_trace [[gnu::visibility("hidden")]]{nullptr};
 
 namespace {
 
@@ -544,8 +544,10 @@ void put(trace_session& s, trace_ring& r, std::uint64_t ts, trace_ev type, std::
 
 }  // namespace
 
-void trace_record(trace_session* s, worker* w, trace_ev type, std::uint64_t fid, std::uint64_t a,
+void trace_record(worker* w, trace_ev type, std::uint64_t fid, std::uint64_t a,
                   std::uint32_t small) noexcept {
+  trace_session* const s = g_trace.load(std::memory_order_acquire);  // see trace.hpp
+  if (!s) return;
   if (w && w->index < s->nworkers) {
     put(*s, s->rings[w->index], ticks(), type, fid, a, small);
     return;
@@ -813,7 +815,8 @@ void trace_run_started(runtime& rt) noexcept {
     activate(std::move(s), req.out, req.path);
     // The main fiber's spawn (rt::run spawns it, not rt::go), so that in a trace of a whole
     // run every fiber's first run has its cause.
-    trace_record(p, nullptr, trace_ev::spawn, 1, reinterpret_cast<std::uintptr_t>(rt.main_spawn_pc),
+    (void)p;
+    trace_record(nullptr, trace_ev::spawn, 1, reinterpret_cast<std::uintptr_t>(rt.main_spawn_pc),
                  0);
   } catch (...) {
     if (req.out) std::fclose(req.out);

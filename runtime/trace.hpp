@@ -48,21 +48,19 @@ enum class trace_ev : std::uint8_t {
 
 struct trace_session;
 
-// Non-null while a trace or the flight recorder runs. Loaded with acquire by the probes (a plain
-// load on x86): pairs with the release store that publishes a fully built session.
-extern std::atomic<trace_session*> g_trace;
+// Non-null while a trace or the flight recorder runs. Hidden: one RIP-relative compare in each
+// probe, not a load through the GOT. The probes test it relaxed (trace_on: the branch only) and
+// trace_record loads it again with acquire, pairing with the release store that publishes a
+// fully built session; a null there (stopped meanwhile) records nothing.
+extern std::atomic<trace_session*> g_trace [[gnu::visibility("hidden")]];
+
+inline bool trace_on() noexcept {
+  return g_trace.load(std::memory_order_relaxed) != nullptr;
+}
 
 // Records one event on w's ring (w null: the calling thread is not a worker: the shared ring).
-[[gnu::cold, gnu::noinline]] void trace_record(trace_session* s, worker* w, trace_ev type,
-                                               std::uint64_t fid, std::uint64_t a,
-                                               std::uint32_t small) noexcept;
-
-inline void trace_event(worker* w, trace_ev type, std::uint64_t fid, std::uint64_t a = 0,
-                        std::uint32_t small = 0) noexcept {
-  if (trace_session* s = g_trace.load(std::memory_order_acquire)) [[unlikely]] {
-    trace_record(s, w, type, fid, a, small);
-  }
-}
+[[gnu::cold, gnu::noinline]] void trace_record(worker* w, trace_ev type, std::uint64_t fid,
+                                               std::uint64_t a, std::uint32_t small) noexcept;
 
 // Hooks for the runtime.
 // resolve_options: checks RT_TRACE / RT_TRACE_FIBERS (throws rt::runtime_error, naming the
