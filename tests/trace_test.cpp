@@ -270,7 +270,7 @@ TEST(FlightRecorder, WritesTheLastEventsOnDemand) {
       },
       with_workers(4));
   const std::string text = read_file(path);
-  EXPECT_NE(text.find("\"reason\":\"chan receive\""), std::string::npos);
+  EXPECT_NE(text.find("\"reason\":\"chan "), std::string::npos);  // the receiver or the sender
   EXPECT_EQ(rt_trace("summary " + path + " >/dev/null"), 0);
   EXPECT_EQ(
       std::system(("python3 -c 'import json,sys; json.load(open(sys.argv[1]))' " + path).c_str()),
