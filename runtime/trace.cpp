@@ -144,8 +144,9 @@ struct raw_event {
 
 namespace {
 
-void write_rec(trace_ring& r, std::uint64_t idx, std::uint64_t ts, trace_ev type, std::uint64_t fid,
-               std::uint64_t a, std::uint32_t small) noexcept {
+[[gnu::always_inline]] inline void write_rec(trace_ring& r, std::uint64_t idx, std::uint64_t ts,
+                                             trace_ev type, std::uint64_t fid, std::uint64_t a,
+                                             std::uint32_t small) noexcept {
   trace_rec& x = r.recs[idx & (r.cap - 1)];
   // Seqlock writer: invalidate the tag, then (release fence) the fields, then the new tag with
   // release. A reader that sees the new tag before and after its field loads saw these fields.
@@ -521,8 +522,9 @@ struct trace_session {
 
 namespace {
 
-void put(trace_session& s, trace_ring& r, std::uint64_t ts, trace_ev type, std::uint64_t fid,
-         std::uint64_t a, std::uint32_t small) noexcept {
+[[gnu::always_inline]] inline void put(trace_session& s, trace_ring& r, std::uint64_t ts,
+                                       trace_ev type, std::uint64_t fid, std::uint64_t a,
+                                       std::uint32_t small) noexcept {
   std::uint64_t idx = r.head;
   if (s.full) {
     const std::uint64_t room = r.cap - (idx - r.consumed.load(std::memory_order_acquire));

@@ -59,8 +59,10 @@ inline bool trace_on() noexcept {
 }
 
 // Records one event on w's ring (w null: the calling thread is not a worker: the shared ring).
-[[gnu::cold, gnu::noinline]] void trace_record(worker* w, trace_ev type, std::uint64_t fid,
-                                               std::uint64_t a, std::uint32_t small) noexcept;
+// Out of line (the probes' off path stays a compare), but not [[gnu::cold]]: GCC would optimise
+// it for size, and it is the hot path while a trace runs.
+[[gnu::noinline]] void trace_record(worker* w, trace_ev type, std::uint64_t fid, std::uint64_t a,
+                                    std::uint32_t small) noexcept;
 
 // Hooks for the runtime.
 // resolve_options: checks RT_TRACE / RT_TRACE_FIBERS (throws rt::runtime_error, naming the
