@@ -284,9 +284,8 @@ class FlightDump : public ::testing::Test {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     // Not the pid: a death test's child (re-executed) must find the same directory. The build
     // directory (ctest's working directory) keeps concurrent builds' runs apart.
-    dir_ = (fs::current_path() /
-            (std::string("rt-trace-test-") +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+    dir_ = (fs::current_path() / (std::string("rt-trace-test-") +
+                                  ::testing::UnitTest::GetInstance()->current_test_info()->name()))
                .string();
     if (!rt_test::is_death_test_child()) fs::remove_all(dir_);
     fs::create_directories(dir_);
