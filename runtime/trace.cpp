@@ -129,6 +129,9 @@ struct alignas(64) trace_ring {
   std::atomic<std::uint64_t> dropped{0};
   // Records below `published` are complete: release by the writer of the record, acquire by
   // the writer thread and the dumper.
+  // The owner's last record (a worker's ring only): see trace_record.
+  trace_ev last_type{};
+  std::uint64_t last_fid = 0, last_ts = 0;
   alignas(64) std::atomic<std::uint64_t> published{0};
   // Full trace: records below `consumed` were converted; release by the writer thread after it
   // read them, acquire by the owner before it reuses their slots.
@@ -551,7 +554,19 @@ void trace_record(worker* w, trace_ev type, std::uint64_t fid, std::uint64_t a,
   trace_session* const s = g_trace.load(std::memory_order_acquire);  // see trace.hpp
   if (!s) return;
   if (w && w->index < s->nworkers) {
-    put(*s, s->rings[w->index], ticks(), type, fid, a, small);
+    trace_ring& r = s->rings[w->index];
+    // A switch-out right after another fiber's run is the second half of a direct switch (or
+    // the end of a run older than the trace): the converter ends that slice at the run's stamp,
+    // so this one needs no stamp of its own. Reading the clock is most of an event's cost (the
+    // TSC is trapped on some VMs: 50 ns).
+    const std::uint64_t t =
+        type == trace_ev::switch_out && r.last_type == trace_ev::run && r.last_fid != fid
+            ? r.last_ts
+            : ticks();
+    r.last_type = type;
+    r.last_fid = fid;
+    r.last_ts = t;
+    put(*s, r, t, type, fid, a, small);
     return;
   }
   // The stamp is taken under the lock, so the shared ring's order is its time order.
