@@ -31,6 +31,7 @@
 #include "dump.hpp"
 #include "fatal.hpp"
 #include "scheduler.hpp"
+#include "trace.hpp"
 
 namespace rt::detail {
 namespace {
@@ -79,7 +80,9 @@ void runtime::check_deadlock() noexcept {
     if (!w->timers.empty()) return;
   }
   // Any thread besides ours might still use a channel: then nothing is provable.
-  if (process_thread_count() > workers.size() + 1 + sanitizer_threads + sigquit_watcher_threads())
+  // The SIGQUIT watcher (dump.cpp) and the trace's writer thread (RT_TRACE) are the runtime's own.
+  if (process_thread_count() >
+      workers.size() + 1 + sanitizer_threads + sigquit_watcher_threads() + trace_threads())
     return;
   report_deadlock();
 }

@@ -782,8 +782,7 @@ void start_sigquit_watcher(runtime& rt) {
     }
     if (c != 'q') return;  // 's': rt::run is stopping
     std::string text = "SIGQUIT: quit\n\n" + format_fiber_dump(rt, nullptr, 10000);
-    // issue 10: flight recorder dump here
-    fatal_report(text);
+    fatal_report(text, "SIGQUIT");  // and the flight recording, when RT_TRACE=flight
   });
   quit_fd.store(g_watcher.fds[1], std::memory_order_relaxed);
   struct sigaction sa {};

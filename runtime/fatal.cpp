@@ -17,6 +17,7 @@
 
 #include "dump.hpp"
 #include "fiber.hpp"
+#include "trace.hpp"
 
 namespace rt::detail {
 namespace {
@@ -126,15 +127,16 @@ void fatal_deadlock(const std::string& fibers) noexcept {
   std::lock_guard lk(report_mutex());
   std::fputs("fatal error: all goroutines are asleep - deadlock!\n\n", stderr);
   std::fputs(fibers.c_str(), stderr);
-  // issue 10: flight recorder dump here
+  flight_recorder_dump_on_fatal("deadlock");  // the schedule that led here (RT_TRACE=flight)
   std::fflush(stderr);
   _exit(2);
 }
 
-void fatal_report(const std::string& text) noexcept {
+void fatal_report(const std::string& text, const char* flight_why) noexcept {
   flush_program_output();
   std::lock_guard lk(report_mutex());
   std::fputs(text.c_str(), stderr);
+  if (flight_why) flight_recorder_dump_on_fatal(flight_why);  // RT_TRACE=flight
   std::fflush(stderr);
   _exit(2);
 }
@@ -160,7 +162,7 @@ void panic_from(std::exception_ptr e, const fiber* f) noexcept {
   std::fprintf(stderr, "panic: %s\n\nfiber %llu [running]:\n%s\n", what.c_str(),
                static_cast<unsigned long long>(f ? f->id.load(std::memory_order_relaxed) : 0),
                stack.c_str());
-  // issue 10: flight recorder dump here
+  flight_recorder_dump_on_fatal("panic");  // the schedule that led here (RT_TRACE=flight)
   std::fflush(stderr);
   _exit(2);
 }

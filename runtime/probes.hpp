@@ -13,10 +13,13 @@
 // must not allocate, lock or switch in the common case, and must not throw.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 #include "fiber.hpp"
 #include "scheduler.hpp"
+#include "trace.hpp"
 
 #ifndef RT_PROFILING
 #define RT_PROFILING 1
@@ -31,12 +34,22 @@ inline constexpr bool profiling_compiled = RT_PROFILING != 0;
 inline void probe_spawn(worker* w, fiber* f) noexcept {
   (void)w;
   (void)f;
+  // --- trace (issue 10) ---
+  if constexpr (profiling_compiled) {
+    if (trace_on()) [[unlikely]]
+      trace_record(w, trace_ev::spawn, f->id, reinterpret_cast<std::uintptr_t>(f->spawn_pc), 0);
+  }
 }
 
 // Worker w is about to switch into f (from its scheduler context, or directly from another fiber).
 inline void probe_run(worker& w, fiber* f) noexcept {
   (void)w;
   (void)f;
+  // --- trace (issue 10) ---
+  if constexpr (profiling_compiled) {
+    if (trace_on()) [[unlikely]]
+      trace_record(&w, trace_ev::run, f->id, 0, 0);
+  }
 }
 
 // f switched out of worker w and is off its stack; `after` says why (yield, park with
@@ -45,12 +58,28 @@ inline void probe_switch_out(worker& w, fiber* f, after_switch after) noexcept {
   (void)w;
   (void)f;
   (void)after;
+  // --- trace (issue 10) ---
+  if constexpr (profiling_compiled) {
+    if (trace_on()) [[unlikely]] {
+      const unsigned reason = static_cast<unsigned>(f->reason.load(std::memory_order_relaxed));
+      trace_record(&w, trace_ev::switch_out, f->id, 0, static_cast<unsigned>(after) | reason << 4);
+    }
+  }
 }
 
 // A parked fiber f was made runnable by the running fiber of w (w null: by a plain thread).
 inline void probe_wake(worker* w, fiber* f) noexcept {
   (void)w;
   (void)f;
+  // --- trace (issue 10) ---
+  if constexpr (profiling_compiled) {
+    if (trace_on()) [[unlikely]] {
+      // The waker: the fiber w runs (0: w's scheduler context, e.g. a timer; or a plain thread).
+      const std::uint64_t waker = w && w->current ? w->current->id : 0;
+      const unsigned reason = static_cast<unsigned>(f->reason.load(std::memory_order_relaxed));
+      trace_record(w, trace_ev::wake, f->id, waker, reason);
+    }
+  }
 }
 
 // w took its pick from run_next (the fiber it most recently spawned or readied).
@@ -69,27 +98,52 @@ inline void probe_steal(worker& w, worker& victim, std::size_t n) noexcept {
   (void)w;
   (void)victim;
   (void)n;
+  // --- trace (issue 10) ---
+  if constexpr (profiling_compiled) {
+    if (trace_on()) [[unlikely]]
+      trace_record(&w, trace_ev::steal, 0, victim.index, static_cast<std::uint32_t>(n));
+  }
 }
 
 // w took n fibers from the global queue.
 inline void probe_take_global(worker& w, std::size_t n) noexcept {
   (void)w;
   (void)n;
+  // --- trace (issue 10) ---
+  if constexpr (profiling_compiled) {
+    if (trace_on()) [[unlikely]]
+      trace_record(&w, trace_ev::take_global, 0, 0, static_cast<std::uint32_t>(n));
+  }
 }
 
 // w found nothing to run and went idle (on the idle list; it may sleep in the kernel).
 inline void probe_worker_idle(worker& w) noexcept {
   (void)w;
+  // --- trace (issue 10) ---
+  if constexpr (profiling_compiled) {
+    if (trace_on()) [[unlikely]]
+      trace_record(&w, trace_ev::idle, 0, 0, 0);
+  }
 }
 
 // w left its idle state to look for work again.
 inline void probe_worker_wake(worker& w) noexcept {
   (void)w;
+  // --- trace (issue 10) ---
+  if constexpr (profiling_compiled) {
+    if (trace_on()) [[unlikely]]
+      trace_record(&w, trace_ev::worker_wake, 0, 0, 0);
+  }
 }
 
 // A timer armed on worker `owner` is about to fire (run by owner or by a searching worker).
 inline void probe_timer_fire(worker& owner) noexcept {
   (void)owner;
+  // --- trace (issue 10) ---
+  if constexpr (profiling_compiled) {
+    if (trace_on()) [[unlikely]]
+      trace_record(current_worker(), trace_ev::timer, 0, owner.index, 0);
+  }
 }
 
 }  // namespace rt::detail

@@ -23,6 +23,7 @@
 #include "rt/mutex.hpp"
 #include "rt/runtime.hpp"
 #include "rt/this_fiber.hpp"
+#include "trace.hpp"
 
 namespace rt::detail {
 namespace {
@@ -108,6 +109,7 @@ options resolve_options(const options& in) {
     throw rt::runtime_error("rt::options::guard_size is " + std::to_string(o.guard_size) +
                             " bytes: it must be between 4096 (4 KiB) and 1073741824 (1 GiB)");
   }
+  trace_check_env();  // RT_TRACE, RT_TRACE_FIBERS (last: it may open the trace file)
   return o;
 }
 
@@ -901,6 +903,7 @@ void runtime::run_main(void (*body)(void*), void* ctx) {
   }
   g_current_runtime.store(this);
   start_sigquit_watcher(*this);  // dump.cpp: SIGQUIT dumps every fiber (opt-out)
+  trace_run_started(*this);  // RT_TRACE
   for (auto& w : workers) {
     worker* wp = w.get();
     wp->thread = std::thread([this, wp] { worker_main(*wp); });
@@ -909,6 +912,7 @@ void runtime::run_main(void (*body)(void*), void* ctx) {
   while (main_done.load(std::memory_order_acquire) == 0) futex_wait(&main_done, 0);
   stop_sigquit_watcher();
   shutdown();
+  trace_run_ended();  // every worker joined: flush and free the trace
 }
 
 }  // namespace rt::detail

@@ -22,4 +22,5 @@
 #include "rt/select.hpp"
 #include "rt/this_fiber.hpp"
 #include "rt/time.hpp"
+#include "rt/trace.hpp"
 #include "rt/wait_group.hpp"
