@@ -37,7 +37,9 @@ inline void probe_spawn(worker* w, fiber* f) noexcept {
   // --- trace (issue 10) ---
   if constexpr (profiling_compiled) {
     if (trace_on()) [[unlikely]]
-      trace_record(w, trace_ev::spawn, f->id, reinterpret_cast<std::uintptr_t>(f->spawn_pc), 0);
+      trace_record(w, trace_ev::spawn, f->id.load(std::memory_order_relaxed),
+                   reinterpret_cast<std::uintptr_t>(f->spawn_pc.load(std::memory_order_relaxed)),
+                   0);
   }
 }
 
@@ -48,7 +50,7 @@ inline void probe_run(worker& w, fiber* f) noexcept {
   // --- trace (issue 10) ---
   if constexpr (profiling_compiled) {
     if (trace_on()) [[unlikely]]
-      trace_record(&w, trace_ev::run, f->id, 0, 0);
+      trace_record(&w, trace_ev::run, f->id.load(std::memory_order_relaxed), 0, 0);
   }
 }
 
@@ -62,7 +64,8 @@ inline void probe_switch_out(worker& w, fiber* f, after_switch after) noexcept {
   if constexpr (profiling_compiled) {
     if (trace_on()) [[unlikely]] {
       const unsigned reason = static_cast<unsigned>(f->reason.load(std::memory_order_relaxed));
-      trace_record(&w, trace_ev::switch_out, f->id, 0, static_cast<unsigned>(after) | reason << 4);
+      trace_record(&w, trace_ev::switch_out, f->id.load(std::memory_order_relaxed), 0,
+                   static_cast<unsigned>(after) | reason << 4);
     }
   }
 }
@@ -75,9 +78,10 @@ inline void probe_wake(worker* w, fiber* f) noexcept {
   if constexpr (profiling_compiled) {
     if (trace_on()) [[unlikely]] {
       // The waker: the fiber w runs (0: w's scheduler context, e.g. a timer; or a plain thread).
-      const std::uint64_t waker = w && w->current ? w->current->id : 0;
+      const std::uint64_t waker =
+          w && w->current ? w->current->id.load(std::memory_order_relaxed) : 0;
       const unsigned reason = static_cast<unsigned>(f->reason.load(std::memory_order_relaxed));
-      trace_record(w, trace_ev::wake, f->id, waker, reason);
+      trace_record(w, trace_ev::wake, f->id.load(std::memory_order_relaxed), waker, reason);
     }
   }
 }
