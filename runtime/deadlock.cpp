@@ -77,7 +77,11 @@ void runtime::check_deadlock() noexcept {
     if (!w->timers.empty()) return;
   }
   // Any thread besides ours might still use a channel: then nothing is provable.
-  if (process_thread_count() > workers.size() + 1 + sanitizer_threads) return;
+  // Ours: the workers, rt::run's thread, the monitor (monitor.cpp) when it runs.
+  if (process_thread_count() >
+      workers.size() + 1 + (monitor_running(*this) ? 1 : 0) + sanitizer_threads) {
+    return;
+  }
   report_deadlock();
 }
 

@@ -225,6 +225,14 @@ std::vector<std::string> symbolize(const std::vector<void*>& pcs) {
 
 }  // namespace
 
+std::string describe_spawn_site(void* spawn_pc) {
+  std::string s = symbolize({spawn_pc})[0];  // "created by FUNCTION\n\tFILE:LINE"
+  if (s.rfind("created by ", 0) == 0) s.erase(0, 11);
+  if (const auto tab = s.find("\n\t"); tab != std::string::npos)
+    s = s.substr(tab + 2) + " in " + s.substr(0, tab);
+  return s;
+}
+
 void fatal_deadlock(const std::vector<fiber_report>& fibers) noexcept {
   flush_program_output();
   std::lock_guard lk(report_mutex());

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <string>
 #include <vector>
 
 namespace rt::detail {
@@ -19,6 +20,10 @@ struct fiber;
 // Prints "panic: <what>" for the exception `e` escaping fiber f, then "fiber N [running]:" and
 // its spawn site, and exits with status 2.
 [[noreturn]] void panic_from(std::exception_ptr e, const fiber* f) noexcept;
+
+// A spawn site as "function at file:line" (or the nearest symbol and offset without debug
+// information), for warnings that are not fatal (the hog monitor). Not async-signal-safe.
+std::string describe_spawn_site(void* spawn_pc);
 
 // One parked fiber in a deadlock report.
 struct fiber_report {

@@ -13,14 +13,14 @@
 // must not allocate, lock or switch in the common case, and must not throw.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 
 #include "fiber.hpp"
 #include "scheduler.hpp"
-
-#ifndef RT_PROFILING
-#define RT_PROFILING 1
-#endif
+#include "stats.hpp"
+#include "timer.hpp"
 
 namespace rt::detail {
 
@@ -29,12 +29,25 @@ inline constexpr bool profiling_compiled = RT_PROFILING != 0;
 
 // A fiber was spawned (by the running fiber of w, or by a plain thread when w is null).
 inline void probe_spawn(worker* w, fiber* f) noexcept {
+  if constexpr (profiling_compiled) {  // --- counters (rt::stats) ---
+    if (w) {
+      w->counters.spawned.add();
+    } else {
+      // relaxed: a count read as the per-worker ones are (stats.hpp); plain threads only.
+      f->rt->prof.outside_spawned.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
   (void)w;
   (void)f;
 }
 
 // Worker w is about to switch into f (from its scheduler context, or directly from another fiber).
 inline void probe_run(worker& w, fiber* f) noexcept {
+  if constexpr (profiling_compiled) {  // --- counters (rt::stats), hog monitor ---
+    w.counters.runs.add();
+    // release: the monitor's acquire load may then read f's id and spawn site (stats.hpp).
+    w.counters.running.store(f, std::memory_order_release);
+  }
   (void)w;
   (void)f;
 }
@@ -42,6 +55,22 @@ inline void probe_run(worker& w, fiber* f) noexcept {
 // f switched out of worker w and is off its stack; `after` says why (yield, park with
 // f->reason, exit).
 inline void probe_switch_out(worker& w, fiber* f, after_switch after) noexcept {
+  if constexpr (profiling_compiled) {  // --- counters (rt::stats), hog monitor ---
+    // Back on the worker's own stack (run_fiber cleared `current`), not switched straight to
+    // another fiber: no fiber holds the worker now.
+    if (!w.current) w.counters.running.store(nullptr, std::memory_order_relaxed);
+    switch (after) {
+      case after_switch::requeue:
+        w.counters.yields.add();
+        break;
+      case after_switch::park:
+        w.counters.parks.add();  // by reason: rt::stats() walks the control blocks
+        break;
+      case after_switch::exit:
+        w.counters.finished.add();
+        break;
+    }
+  }
   (void)w;
   (void)f;
   (void)after;
@@ -49,23 +78,39 @@ inline void probe_switch_out(worker& w, fiber* f, after_switch after) noexcept {
 
 // A parked fiber f was made runnable by the running fiber of w (w null: by a plain thread).
 inline void probe_wake(worker* w, fiber* f) noexcept {
+  if constexpr (profiling_compiled) {  // --- counters (rt::stats) ---
+    if (w) {
+      w->counters.wakes.add();
+    } else if (f->reason.load(std::memory_order_relaxed) != wait_reason::none) {
+      // A plain thread's (a fiber spawned by a plain thread comes here too, with reason none:
+      // every park sets one, so that is a spawn, counted as such). relaxed: a count (stats.hpp).
+      f->rt->prof.outside_wakes.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
   (void)w;
   (void)f;
 }
 
 // w took its pick from run_next (the fiber it most recently spawned or readied).
 inline void probe_run_next_hit(worker& w) noexcept {
+  if constexpr (profiling_compiled) w.counters.run_next_hits.add();  // --- counters ---
   (void)w;
 }
 
 // w, searching, looked at victim's queues (a steal attempt).
 inline void probe_steal_attempt(worker& w, worker& victim) noexcept {
+  if constexpr (profiling_compiled) w.counters.steal_attempts.add();  // --- counters ---
   (void)w;
   (void)victim;
 }
 
 // w stole n fibers from victim's queues.
 inline void probe_steal(worker& w, worker& victim, std::size_t n) noexcept {
+  if constexpr (profiling_compiled) {  // --- counters (rt::stats) ---
+    w.counters.steals.add();
+    w.counters.stolen.add(n);
+    w.counters.stolen_from[victim.index].add(n);
+  }
   (void)w;
   (void)victim;
   (void)n;
@@ -73,23 +118,53 @@ inline void probe_steal(worker& w, worker& victim, std::size_t n) noexcept {
 
 // w took n fibers from the global queue.
 inline void probe_take_global(worker& w, std::size_t n) noexcept {
+  if constexpr (profiling_compiled) w.counters.took_global.add(n);  // --- counters ---
   (void)w;
   (void)n;
 }
 
 // w found nothing to run and went idle (on the idle list; it may sleep in the kernel).
 inline void probe_worker_idle(worker& w) noexcept {
+  if constexpr (profiling_compiled) {  // --- counters (rt::stats): busy/idle time ---
+    // Timestamps only at idle transitions, never per switch.
+    const std::int64_t now = now_ns();
+    w.stacks.publish_size();
+    w.counters.idles.add();
+    w.counters.busy_ns.add(static_cast<std::uint64_t>(
+        std::max<std::int64_t>(0, now - w.counters.since_ns.load(std::memory_order_relaxed))));
+    w.counters.since_ns.store(now, std::memory_order_relaxed);
+    w.counters.idle.store(true, std::memory_order_relaxed);
+  }
   (void)w;
 }
 
 // w left its idle state to look for work again.
 inline void probe_worker_wake(worker& w) noexcept {
+  if constexpr (profiling_compiled) {  // --- counters (rt::stats), monitor ---
+    const std::int64_t now = now_ns();
+    w.counters.idle_ns.add(static_cast<std::uint64_t>(
+        std::max<std::int64_t>(0, now - w.counters.since_ns.load(std::memory_order_relaxed))));
+    w.counters.since_ns.store(now, std::memory_order_relaxed);
+    w.counters.idle.store(false, std::memory_order_relaxed);
+    w.stacks.publish_size();  // after the idle spell's trim
+    // seq_cst load after this worker left the idle list (n_idle decremented, by it or by its
+    // waker, before this): the Dekker pair with the monitor's sleep (monitor.cpp).
+    if (w.rt.prof.sleeping.load()) kick_monitor(w.rt);
+  }
   (void)w;
 }
 
 // A timer armed on worker `owner` is about to fire (run by owner or by a searching worker).
 inline void probe_timer_fire(worker& owner) noexcept {
   (void)owner;
+}
+
+// The monitor found fiber f holding worker w for held_ns without a switch point (reported once
+// per run of f; called on the monitor thread, with f still running on w as far as it knows).
+inline void probe_hog(worker& w, fiber* f, std::int64_t held_ns) noexcept {
+  (void)w;
+  (void)f;
+  (void)held_ns;
 }
 
 }  // namespace rt::detail

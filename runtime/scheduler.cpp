@@ -95,6 +95,7 @@ options resolve_options(const options& in) {
       o.chaos_seed_from_env = true;
     }
   }
+  resolve_profiling_options(o);  // RT_SCHEDTRACE, RT_HOGWARN (monitor.cpp)
   if (o.workers > max_workers) {
     throw rt::runtime_error("rt::options::workers is " + std::to_string(o.workers) + ": at most " +
                             std::to_string(max_workers) + " workers are supported");
@@ -891,6 +892,7 @@ void runtime::run_main(void (*body)(void*), void* ctx) {
     }
     chaos_enabled.store(true, std::memory_order_relaxed);
   }
+  start_profiling(*this);  // counters, and the monitor thread (monitor.cpp)
   g_current_runtime.store(this);
   for (auto& w : workers) {
     worker* wp = w.get();

@@ -137,6 +137,7 @@
 #include "sanitizer.hpp"
 #include "spawn_deque.hpp"
 #include "stack_pool.hpp"
+#include "stats.hpp"
 #include "timer.hpp"
 
 namespace rt::detail {
@@ -212,6 +213,8 @@ struct alignas(64) worker {
   fiber* free_fibers = nullptr;  // recycled control blocks
   std::size_t n_free_fibers = 0;
   std::uint64_t next_id = 0, id_limit = 0;
+
+  worker_counters counters;  // rt::stats() (stats.hpp); written by this worker only
 
   std::thread thread;
 };
@@ -301,6 +304,8 @@ class runtime {
   std::exception_ptr captured_panic;
   // Stops the runtime as main's return does: workers pick no more fibers; rt::run proceeds.
   void stop() noexcept;
+  // rt::stats(), RT_SCHEDTRACE and the hog monitor (stats.hpp, monitor.cpp).
+  runtime_profile prof;
 };
 
 // The runtime that rt::run is running, or nullptr.

@@ -1,0 +1,136 @@
+// runtime/stats.hpp — the counters behind rt::stats(), RT_SCHEDTRACE and the hog monitor (issue
+// 10).
+//
+// Per-worker counters live in the worker (worker::counters) and are written only by their owner,
+// from the probes in probes.hpp. Global figures are derived when they are read, never kept in a
+// shared word that the spawn or switch paths would have to update:
+//   live      = spawned (by every worker + by plain threads and rt::run) - finished (every worker)
+//   parked[r] = control blocks in state parked with reason r: rt::stats() walks them (under
+//               chunks_mu), so neither the park nor the wake path looks at the reason
+//   stolen_from[v] = sum over thieves t of t.stolen_from[v] (each thief counts per victim)
+// The stack caches' sizes are published by their owners at idle transitions (sampled).
+// peak_live is sampled (by the monitor at each of its ticks and by every rt::stats() call), not
+// exact: an exact peak would need every spawn to look at every worker's counters.
+//
+// Memory-ordering argument. A counter has one writer, its owner, which adds with
+// store(load(relaxed) + n, relaxed): no read-modify-write, so on x86 a plain load, add and store,
+// no lock prefix and no fence. The owner's relaxed load sees its own last store (coherence), so no
+// increment is lost. Readers (rt::stats(), the monitor) use relaxed loads: each counter they see
+// is a value it really had, and successive reads of one counter never go backwards (read-read
+// coherence). Nothing orders one counter against another, so a snapshot is "consistent enough":
+// each counter is exact and monotonic, while a sum across workers or a difference of two
+// counters (live, parked) may be off by the events in flight while it was taken. Derived figures
+// are clamped at 0 for that reason. The one exception is `running`, published with a release
+// store and read with an acquire load: the monitor reads the running fiber's id and spawn site
+// through it (see monitor.cpp).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <thread>
+
+#include "rt/detail/wait.hpp"
+#include "rt/options.hpp"
+
+#ifndef RT_PROFILING
+#define RT_PROFILING 1
+#endif
+
+namespace rt::detail {
+
+struct fiber;
+struct worker;
+class runtime;
+
+// wait_reason values (wait_reason::sleep is the last).
+inline constexpr std::size_t n_wait_reasons = static_cast<std::size_t>(wait_reason::sleep) + 1;
+
+// A counter written by one thread only (see the memory-ordering argument above).
+class owned_counter {
+ public:
+  void add(std::uint64_t n = 1) noexcept {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void set(std::uint64_t n) noexcept { v_.store(n, std::memory_order_relaxed); }
+  std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> v_{0};
+};
+
+// One worker's counters. The first cache line is what every switch touches; the rest is written
+// on slower paths (stealing, idling) or by the monitor.
+struct alignas(64) worker_counters {
+  // --- every switch or spawn (owner) ---
+  owned_counter runs;           // switches into a fiber (the hog monitor's switch counter)
+  owned_counter spawned;        // fibers spawned by fibers running on this worker
+  owned_counter finished;       // fibers that exited on this worker
+  owned_counter yields;         // switch-outs that requeued the fiber
+  owned_counter parks;          // switch-outs that parked the fiber
+  owned_counter wakes;          // parked fibers made runnable by this worker
+  owned_counter run_next_hits;  // picks taken from run_next
+  // The fiber this worker runs, or null while it is on its own stack. Release store by the
+  // owner at each switch in, acquire load by the monitor, which then reads the fiber's id and
+  // spawn site (written before the fiber first became runnable, so ordered before this store).
+  std::atomic<fiber*> running{nullptr};
+
+  // --- stealing, idling (owner) ---
+  alignas(64) owned_counter steal_attempts;  // victims looked at
+  owned_counter steals;                      // successful steal operations
+  owned_counter stolen;                      // fibers taken from other workers
+  owned_counter took_global;                 // fibers taken from the global queue
+  owned_counter idles;                       // times this worker went idle
+  owned_counter busy_ns, idle_ns;            // closed intervals only; see worker_stats
+  std::atomic<std::int64_t> since_ns{0};     // start of the current busy or idle interval
+  std::atomic<bool> idle{false};             // in an idle interval (probe_worker_idle..._wake)
+  // [victim index]: fibers this worker stole from that victim (the victim cannot count them: it
+  // is not the writer). Sized at runtime start; written on the steal path only.
+  std::unique_ptr<owned_counter[]> stolen_from;
+
+  // --- written by the monitor thread only (its single writer), read by rt::stats() ---
+  alignas(64) owned_counter hogs;            // fibers reported as hogging this worker
+  owned_counter last_hog_fiber;              // id of the last one (0: none)
+  std::atomic<std::int64_t> last_hog_ns{0};  // how long it held the worker, at least (relaxed)
+};
+
+// The runtime-wide side: what has no owner worker, and the monitor thread.
+struct runtime_profile {
+  // Fibers spawned by plain threads, and the main fiber (by rt::run): off the hot path, so a
+  // shared counter (relaxed: only its value matters, read as the per-worker ones are).
+  std::atomic<std::uint64_t> outside_spawned{0};
+  // Wakes by plain threads (relaxed, as above).
+  std::atomic<std::uint64_t> outside_wakes{0};
+  std::atomic<std::uint64_t> peak_live{0};  // sampled; CAS-max by the monitor and rt::stats()
+  std::atomic<std::uint64_t> hogs{0};       // monitor-written from here down (relaxed)
+  std::atomic<std::uint64_t> last_hog_fiber{0};
+  std::atomic<std::int64_t> last_hog_ns{0};
+  std::atomic<unsigned> last_hog_worker{0};
+  std::atomic<std::uint64_t> schedtrace_lines{0};
+  std::atomic<std::uint64_t> monitor_ticks{0};
+  std::int64_t start_ns = 0;  // when run_main started (the 0 of schedtrace times)
+
+  // The monitor thread (monitor.cpp). It sleeps on `word` while every worker is idle; a worker
+  // leaving idle kicks it (probe_worker_wake). `sleeping` and the runtime's n_idle form a Dekker
+  // pair, both seq_cst: see monitor.cpp.
+  std::thread thread;
+  bool started = false;
+  std::atomic<std::uint32_t> word{0};
+  std::atomic<bool> sleeping{false};
+  std::atomic<bool> stop{false};
+};
+
+// monitor.cpp: run_main calls start_profiling before it starts the workers (it sizes the
+// counters, counts the main fiber and starts the monitor thread); shutdown calls stop_profiling
+// (which stops and joins the monitor) before it tears anything down.
+void start_profiling(runtime& rt);
+void stop_profiling(runtime& rt) noexcept;
+// Wakes the monitor out of its all-idle sleep (a worker left idle).
+void kick_monitor(runtime& rt) noexcept;
+// Whether a monitor thread runs now (deadlock.cpp counts it among the runtime's threads).
+bool monitor_running(const runtime& rt) noexcept;
+// Reads RT_SCHEDTRACE and RT_HOGWARN into o and checks the profiling options (resolve_options).
+void resolve_profiling_options(options& o);
+
+}  // namespace rt::detail
