@@ -99,6 +99,7 @@ CALLGRIND = [
     # (workload, mode, n, ops(n), what an op is)
     ("pingpong", "", 100_000, lambda n: n, "round trip"),
     ("spawn_million", "run", 100_000, lambda n: n, "fiber spawned and finished"),
+    ("skynet", "", 100_000, lambda n: (10 * n - 1) // 9, "fiber of the tree"),
     ("yield_many", "", 20, lambda n: n * 10_000, "yield"),
     ("chan_mpmc", "", 200_000, lambda n: n, "message"),
 ]

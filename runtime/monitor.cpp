@@ -314,7 +314,6 @@ namespace {
 rt::runtime_stats collect(runtime& rt) {
   rt::runtime_stats s;
   s.running = true;
-  const std::int64_t now = now_ns();
   const std::size_t n = rt.workers.size();
   s.workers.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -333,11 +332,22 @@ rt::runtime_stats collect(runtime& rt) {
     ws.stolen_by = c.stolen.get();
     ws.taken_from_global = c.took_global.get();
     ws.idles = c.idles.get();
-    const bool idle = c.idle.load(std::memory_order_relaxed);
-    const std::int64_t open =
-        std::max<std::int64_t>(0, now - c.since_ns.load(std::memory_order_relaxed));
-    ws.busy_time = std::chrono::nanoseconds(c.busy_ns.get() + (idle ? 0 : open));
-    ws.idle_time = std::chrono::nanoseconds(c.idle_ns.get() + (idle ? open : 0));
+    // The seqlock read of the busy/idle times (see worker_counters).
+    std::uint64_t busy = 0, idle_ns = 0;
+    std::int64_t since = 0;
+    bool idle = false;
+    for (;;) {
+      const std::uint32_t v = c.time_seq.load(std::memory_order_acquire);
+      busy = c.busy_ns.get();
+      idle_ns = c.idle_ns.get();
+      since = c.since_ns.load(std::memory_order_relaxed);
+      idle = c.idle.load(std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (v % 2 == 0 && c.time_seq.load(std::memory_order_relaxed) == v) break;
+    }
+    const std::int64_t open = std::max<std::int64_t>(0, now_ns() - since);
+    ws.busy_time = std::chrono::nanoseconds(busy + (idle ? 0 : open));
+    ws.idle_time = std::chrono::nanoseconds(idle_ns + (idle ? open : 0));
     ws.idle = idle;
     ws.local_queue = rt.workers[i]->local.size_approx();
     ws.spawned_queue = rt.workers[i]->spawned.size();

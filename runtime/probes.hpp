@@ -127,13 +127,9 @@ inline void probe_take_global(worker& w, std::size_t n) noexcept {
 inline void probe_worker_idle(worker& w) noexcept {
   if constexpr (profiling_compiled) {  // --- counters (rt::stats): busy/idle time ---
     // Timestamps only at idle transitions, never per switch.
-    const std::int64_t now = now_ns();
     w.stacks.publish_size();
     w.counters.idles.add();
-    w.counters.busy_ns.add(static_cast<std::uint64_t>(
-        std::max<std::int64_t>(0, now - w.counters.since_ns.load(std::memory_order_relaxed))));
-    w.counters.since_ns.store(now, std::memory_order_relaxed);
-    w.counters.idle.store(true, std::memory_order_relaxed);
+    w.counters.close_interval(/*to_idle=*/true, now_ns());
   }
   (void)w;
 }
@@ -141,11 +137,7 @@ inline void probe_worker_idle(worker& w) noexcept {
 // w left its idle state to look for work again.
 inline void probe_worker_wake(worker& w) noexcept {
   if constexpr (profiling_compiled) {  // --- counters (rt::stats), monitor ---
-    const std::int64_t now = now_ns();
-    w.counters.idle_ns.add(static_cast<std::uint64_t>(
-        std::max<std::int64_t>(0, now - w.counters.since_ns.load(std::memory_order_relaxed))));
-    w.counters.since_ns.store(now, std::memory_order_relaxed);
-    w.counters.idle.store(false, std::memory_order_relaxed);
+    w.counters.close_interval(/*to_idle=*/false, now_ns());
     w.stacks.publish_size();  // after the idle spell's trim
     // seq_cst load after this worker left the idle list (n_idle decremented, by it or by its
     // waker, before this): the Dekker pair with the monitor's sleep (monitor.cpp).

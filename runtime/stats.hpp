@@ -82,9 +82,28 @@ struct alignas(64) worker_counters {
   owned_counter stolen;                      // fibers taken from other workers
   owned_counter took_global;                 // fibers taken from the global queue
   owned_counter idles;                       // times this worker went idle
-  owned_counter busy_ns, idle_ns;            // closed intervals only; see worker_stats
-  std::atomic<std::int64_t> since_ns{0};     // start of the current busy or idle interval
-  std::atomic<bool> idle{false};             // in an idle interval (probe_worker_idle..._wake)
+  // Busy and idle time: closed intervals, the start of the open one, and which it is. A reader
+  // needs the four together (else a busy time could seem to go backwards), so they are written
+  // under a seqlock: the owner makes time_seq odd, fences (release), writes, and makes it even
+  // again with a release store; a reader loads time_seq (acquire), the fields, fences
+  // (acquire), loads time_seq again, and retries unless both loads saw the same even value.
+  // Written only at idle transitions (timestamps are never taken per switch).
+  std::atomic<std::uint32_t> time_seq{0};
+  owned_counter busy_ns, idle_ns;
+  std::atomic<std::int64_t> since_ns{0};
+  std::atomic<bool> idle{false};
+  // Owner, at an idle transition at `now`: closes the open interval, opens one of the other kind.
+  void close_interval(bool to_idle, std::int64_t now) noexcept {
+    const std::uint32_t v = time_seq.load(std::memory_order_relaxed);
+    time_seq.store(v + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    const std::int64_t len = now - since_ns.load(std::memory_order_relaxed);
+    (idle.load(std::memory_order_relaxed) ? idle_ns : busy_ns)
+        .add(static_cast<std::uint64_t>(len > 0 ? len : 0));
+    since_ns.store(now, std::memory_order_relaxed);
+    idle.store(to_idle, std::memory_order_relaxed);
+    time_seq.store(v + 2, std::memory_order_release);
+  }
   // [victim index]: fibers this worker stole from that victim (the victim cannot count them: it
   // is not the writer). Sized at runtime start; written on the steal path only.
   std::unique_ptr<owned_counter[]> stolen_from;

@@ -230,7 +230,8 @@ TEST(StatsTest, SnapshotsFromPlainThreadWhileFibersRun) {
               for (std::size_t w = 0; w < s.workers.size(); ++w) {
                 if (s.workers[w].fibers_run < prev.workers[w].fibers_run ||
                     s.workers[w].yields < prev.workers[w].yields ||
-                    s.workers[w].busy_time < prev.workers[w].busy_time)
+                    s.workers[w].busy_time < prev.workers[w].busy_time ||
+                    s.workers[w].idle_time < prev.workers[w].idle_time)
                   bad.fetch_add(1);
               }
               (void)rt::to_string(s);
