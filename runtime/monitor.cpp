@@ -27,8 +27,11 @@
 //     returns at once if word is already 1).
 //   Reading the hog's id and spawn site: the acquire load of counters.running pairs with the
 //   owner's release store at the switch in, which follows (in happens-before) the spawn that
-//   wrote them. The monitor then re-reads the switch count: unchanged, the fiber was running all
-//   along, so what was read is its own (a control block is only reused after its fiber exits).
+//   wrote them. The fiber may exit and its control block be reused by a new spawn at any moment
+//   after that load, with nothing ordering that spawn's writes after our reads: so both sides
+//   access id and spawn_pc atomically (std::atomic_ref, relaxed: plain moves on x86). The monitor
+//   then re-reads the switch count and running fiber: unchanged, the fiber was running all
+//   along, so what was read is its own.
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -141,8 +144,10 @@ void sample_hogs(runtime& rt, std::vector<hog_watch>& watch, std::int64_t now,
         rt.prof.last_hog_ns.store(held, std::memory_order_relaxed);
       continue;
     }
-    const std::uint64_t id = f->id;
-    void* const spawn_pc = f->spawn_pc;
+    // Atomic loads, as new_fiber's stores: the block may be reused for a new fiber as soon as
+    // this one exits (then the re-check below throws away what was read).
+    const std::uint64_t id = std::atomic_ref<std::uint64_t>(f->id).load(std::memory_order_relaxed);
+    void* const spawn_pc = std::atomic_ref<void*>(f->spawn_pc).load(std::memory_order_relaxed);
     // issue 10: name here (the fiber's name, once fibers have one)
     if (c.runs.get() != runs || c.running.load(std::memory_order_acquire) != f) {
       h = hog_watch{};  // it switched meanwhile: what we read may not be its own

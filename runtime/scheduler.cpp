@@ -951,8 +951,10 @@ fiber* new_fiber(std::size_t size, std::size_t align, const task_ops* ops, void*
   }
   fiber* f = rt->allocate_fiber(w);
   f->ops = ops;
-  f->spawn_pc = pc;
-  f->id = rt->next_fiber_id(w);
+  // Atomic stores (relaxed: plain stores on x86): the hog monitor reads both of a running fiber
+  // whose control block may be reused for this very spawn right after (monitor.cpp).
+  std::atomic_ref<void*>(f->spawn_pc).store(pc, std::memory_order_relaxed);
+  std::atomic_ref<std::uint64_t>(f->id).store(rt->next_fiber_id(w), std::memory_order_relaxed);
   f->reason.store(wait_reason::none, std::memory_order_relaxed);
   if (size <= inline_task_bytes && align <= alignof(std::max_align_t)) {
     f->task = f->inline_task;

@@ -35,7 +35,9 @@ std::uint64_t sum(const rt::runtime_stats& s, std::uint64_t rt::worker_stats::*f
 rt::runtime_stats wait_until_only_main_lives() {
   for (;;) {
     rt::runtime_stats s = rt::stats();
-    if (s.live == 1) return s;
+    // Both in one snapshot (which is not atomic: a worker may be seen running its last fiber
+    // just before that fiber's exit is counted).
+    if (s.live == 1 && s.running_fibers == 1) return s;
     rt::yield();
   }
 }
@@ -107,7 +109,7 @@ TEST(StatsTest, CountersAddUpAfterBurstAndAtEnd) {
             EXPECT_EQ(sum(s, &rt::worker_stats::steal_attempts), 0u);
           }
           EXPECT_GT(sum(s, &rt::worker_stats::run_next_hits), 0u);
-          EXPECT_GT(s.stacks_pooled, 0u);
+          EXPECT_GT(s.stack_bytes_mapped, 0u);
           EXPECT_EQ(s.stack_bytes_pooled % 4096, 0u);
           EXPECT_GE(s.stack_bytes_mapped, s.stack_bytes_pooled);
         },
@@ -172,7 +174,9 @@ TEST(StatsTest, ParkedByReasonMatchesKnownBlockedFibers) {
           mu.unlock();
           for (;;) {  // now 6 kinds, k each, parked (the lockers went through)
             s = rt::stats();
-            if (s.parked == 6 * k) break;
+            // Both in one snapshot: a worker seen running a fiber an instant before the walk
+            // of control blocks finds it parked is counted twice (a snapshot is not atomic).
+            if (s.parked == 6 * k && s.running_fibers == 1) break;
             rt::yield();
           }
           EXPECT_EQ(s.parked_by.chan_receive, k);

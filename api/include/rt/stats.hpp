@@ -43,7 +43,7 @@ struct worker_stats {
   bool idle = false;                      // idle now
   std::size_t local_queue = 0;            // fibers in its local run queue now
   std::size_t spawned_queue = 0;          // fibers in its spawned deque now
-  std::size_t stacks_cached = 0;          // free stacks in its private cache
+  std::size_t stacks_cached = 0;          // free stacks in its cache (as of its last idle change)
   std::uint64_t hogs = 0;                 // fibers that held it past the hog threshold
   std::uint64_t last_hog_fiber = 0;       // id of the last of them (0: none)
   std::chrono::nanoseconds last_hog_time{0};  // how long that one held it, at least
