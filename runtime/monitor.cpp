@@ -4,15 +4,16 @@
 // joined by shutdown before anything is torn down), in the spirit of Go's sysmon. It never
 // touches a queue or a fiber's state: it only reads the counters of stats.hpp.
 //   - Hogs. There is no preemption: a fiber that computes without a switch point holds its
-//     worker. Each worker counts its switches into a fiber (counters.runs) and publishes the
-//     fiber it runs (counters.running). Every hog_threshold/2 the monitor samples both; a worker
-//     seen running the same fiber with the same switch count for at least the threshold is held
-//     by a hog. The duration it reports is a lower bound (from the first sample that saw the
-//     run), and a hog is detected between threshold and threshold + threshold/2 into its run.
-//     It is reported once per run (counted in rt::stats(), passed to probe_hog for the trace,
-//     and with RT_HOGWARN=1 printed on stderr); while it lasts, its duration keeps growing in
-//     rt::stats(). Durations are wall-clock: a fiber blocked in a system call holds its worker
-//     as much as one that computes, and is reported alike.
+//     worker. Each worker counts its switches into a fiber (counters.runs), and its `current`
+//     (the fiber it runs, null on its own stack) is a published_ptr any thread may read. Every
+//     hog_threshold/2 the monitor samples both; a worker seen running the same fiber with the
+//     same switch count for at least the threshold has not left that fiber all along: a hog. The
+//     duration it reports is a lower bound (from the first sample that saw the run), and a hog is
+//     detected between threshold and threshold + threshold/2 into its run. It is reported once per
+//     run (counted in rt::stats(), passed to probe_hog for the trace, and with RT_HOGWARN=1 printed
+//     on stderr); while it lasts, its duration keeps growing in rt::stats(). Durations are
+//     wall-clock: a fiber blocked in a system call holds its worker as much as one that computes,
+//     and is reported alike.
 //   - Schedtrace. With RT_SCHEDTRACE=<ms> (options::schedtrace_ms), one line per period on
 //     stderr (format in docs/profiling.md).
 //   - Idle. While every worker is idle nothing can hog, so the monitor does not sample: it sleeps
@@ -25,13 +26,11 @@
 //     it precedes the decrement, which precedes the worker's load of `sleeping`; the store of
 //     `sleeping` precedes both, so the worker sees it and wakes the monitor (whose futex_wait
 //     returns at once if word is already 1).
-//   Reading the hog's id and spawn site: the acquire load of counters.running pairs with the
-//   owner's release store at the switch in, which follows (in happens-before) the spawn that
-//   wrote them. The fiber may exit and its control block be reused by a new spawn at any moment
-//   after that load, with nothing ordering that spawn's writes after our reads: so both sides
-//   access id and spawn_pc atomically (std::atomic_ref, relaxed: plain moves on x86). The monitor
-//   then re-reads the switch count and running fiber: unchanged, the fiber was running all
-//   along, so what was read is its own.
+//   Reading the hog's id and spawn site: the fiber may exit and its control block be reused by a
+//   new spawn at any moment, with nothing ordering that spawn's writes after our reads: so both
+//   sides access id and spawn_pc atomically (std::atomic_ref, relaxed: plain moves on x86). The
+//   monitor then re-reads the switch count and the worker's current fiber: unchanged, the fiber
+//   was running all along, so what was read is its own.
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -80,7 +79,7 @@ totals sum_counters(const runtime& rt) noexcept {
   totals t;
   // finished before spawned: a fiber spawned and finished between the two reads counts as
   // spawned only, which keeps live from going negative.
-  for (auto& w : rt.workers) t.finished += w->counters.finished.get();
+  for (auto& w : rt.workers) t.finished += w->counters.finished().get();
   t.spawned = rt.prof.outside_spawned.load(std::memory_order_relaxed);
   for (auto& w : rt.workers) {
     t.spawned += w->counters.spawned.get();
@@ -128,8 +127,7 @@ void sample_hogs(runtime& rt, std::vector<hog_watch>& watch, std::int64_t now,
   for (std::size_t i = 0; i < rt.workers.size(); ++i) {
     worker& w = *rt.workers[i];
     worker_counters& c = w.counters;
-    // acquire: see "Reading the hog's id" above.
-    fiber* f = c.running.load(std::memory_order_acquire);
+    fiber* f = w.current;
     const std::uint64_t runs = c.runs.get();
     hog_watch& h = watch[i];
     if (!f || f != h.f || runs != h.runs) {
@@ -149,7 +147,7 @@ void sample_hogs(runtime& rt, std::vector<hog_watch>& watch, std::int64_t now,
     const std::uint64_t id = std::atomic_ref<std::uint64_t>(f->id).load(std::memory_order_relaxed);
     void* const spawn_pc = std::atomic_ref<void*>(f->spawn_pc).load(std::memory_order_relaxed);
     // issue 10: name here (the fiber's name, once fibers have one)
-    if (c.runs.get() != runs || c.running.load(std::memory_order_acquire) != f) {
+    if (c.runs.get() != runs || w.current != f) {
       h = hog_watch{};  // it switched meanwhile: what we read may not be its own
       continue;
     }
@@ -327,9 +325,9 @@ rt::runtime_stats collect(runtime& rt) {
     ws.index = static_cast<unsigned>(i);
     ws.fibers_run = c.runs.get();
     ws.spawned = c.spawned.get();
-    ws.finished = c.finished.get();
-    ws.yields = c.yields.get();
-    ws.parks = c.parks.get();
+    ws.finished = c.finished().get();
+    ws.yields = c.yields().get();
+    ws.parks = c.parks().get();
     ws.wakes = c.wakes.get();
     ws.run_next_hits = c.run_next_hits.get();
     ws.steal_attempts = c.steal_attempts.get();
@@ -360,7 +358,7 @@ rt::runtime_stats collect(runtime& rt) {
     ws.hogs = c.hogs.get();
     ws.last_hog_fiber = c.last_hog_fiber.get();
     ws.last_hog_time = std::chrono::nanoseconds(c.last_hog_ns.load(std::memory_order_relaxed));
-    if (c.running.load(std::memory_order_relaxed)) ++s.running_fibers;
+    if (rt.workers[i]->current != nullptr) ++s.running_fibers;
     s.stacks_pooled += ws.stacks_cached;
     if (c.stolen_from) {
       for (std::size_t v = 0; v < n; ++v) s.workers[v].stolen_from += c.stolen_from[v].get();

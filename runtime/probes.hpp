@@ -44,9 +44,8 @@ inline void probe_spawn(worker* w, fiber* f) noexcept {
 // Worker w is about to switch into f (from its scheduler context, or directly from another fiber).
 inline void probe_run(worker& w, fiber* f) noexcept {
   if constexpr (profiling_compiled) {  // --- counters (rt::stats), hog monitor ---
+    // The hog monitor's switch counter; which fiber runs is w.current (published_ptr).
     w.counters.runs.add();
-    // release: the monitor's acquire load may then read f's id and spawn site (stats.hpp).
-    w.counters.running.store(f, std::memory_order_release);
   }
   (void)w;
   (void)f;
@@ -56,20 +55,11 @@ inline void probe_run(worker& w, fiber* f) noexcept {
 // f->reason, exit).
 inline void probe_switch_out(worker& w, fiber* f, after_switch after) noexcept {
   if constexpr (profiling_compiled) {  // --- counters (rt::stats), hog monitor ---
-    // Back on the worker's own stack (run_fiber cleared `current`), not switched straight to
-    // another fiber: no fiber holds the worker now.
-    if (!w.current) w.counters.running.store(nullptr, std::memory_order_relaxed);
-    switch (after) {
-      case after_switch::requeue:
-        w.counters.yields.add();
-        break;
-      case after_switch::park:
-        w.counters.parks.add();  // by reason: rt::stats() walks the control blocks
-        break;
-      case after_switch::exit:
-        w.counters.finished.add();
-        break;
-    }
+    // yields, parks (by reason: rt::stats() walks the control blocks) or finished.
+    static_assert(static_cast<int>(after_switch::requeue) == 0 &&
+                  static_cast<int>(after_switch::park) == 1 &&
+                  static_cast<int>(after_switch::exit) == 2);
+    w.counters.switch_outs[static_cast<std::size_t>(after)].add();
   }
   (void)w;
   (void)f;

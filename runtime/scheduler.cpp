@@ -156,7 +156,7 @@ fiber* chaos_victim() noexcept {
   if (!w || !w->current) return nullptr;  // a plain thread, or a worker's own stack
   // Once the runtime stops, switching only delays the workers' exit.
   if (w->rt.stopping.load(std::memory_order_relaxed)) return nullptr;
-  return chaos_random(*w) % 4 == 0 ? w->current : nullptr;
+  return chaos_random(*w) % 4 == 0 ? static_cast<fiber*>(w->current) : nullptr;
 }
 
 }  // namespace
@@ -171,7 +171,7 @@ void chaos_yield_nothrow() noexcept {
 
 [[gnu::noipa]] fiber* current_fiber() noexcept {
   worker* w = tls_worker;
-  return w ? w->current : nullptr;
+  return w ? static_cast<fiber*>(w->current) : nullptr;
 }
 
 runtime* current_runtime() noexcept {
@@ -313,8 +313,8 @@ std::uint64_t runtime::next_fiber_id(worker* w) noexcept {
 void runtime::make_runnable(fiber* f, bool prefer_next) noexcept {
   f->state.store(fiber_state::runnable, std::memory_order_relaxed);
   worker* w = current_worker();
-  probe_wake(w && &w->rt == this ? w : nullptr, f);
   if (w && &w->rt == this) {
+    probe_wake(w, f);
     if (chaos_seed != 0 && chaos_random(*w) % 2 == 0) prefer_next = false;  // chaos: bypass
     if (prefer_next) {
       fiber* old = w->run_next;
@@ -324,6 +324,7 @@ void runtime::make_runnable(fiber* f, bool prefer_next) noexcept {
     }
     w->local.enqueue(w->local_producer, f);
   } else {
+    probe_wake(nullptr, f);
     global.enqueue(f);
   }
   wake_if_needed();

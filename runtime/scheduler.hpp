@@ -184,7 +184,9 @@ struct alignas(64) worker {
   std::uint64_t rng;              // xorshift state for victim choice
   std::uint64_t chaos_state = 0;  // options::chaos_seed's stream for this worker
 
-  fiber* current = nullptr;                         // the fiber this worker is running, if any
+  // The fiber this worker is running, if any. Written by this worker only; the hog monitor and
+  // rt::stats() read it from other threads (published_ptr: relaxed atomic, plain moves on x86).
+  published_ptr<fiber> current;
   sanitizer_context san;                            // this worker thread's own stack
   void* exception_globals[2] = {nullptr, nullptr};  // the scheduler context's __cxa_eh_globals
 
