@@ -28,7 +28,9 @@
 //     returns at once if word is already 1).
 //   Reading the hog's id and spawn site: the fiber may exit and its control block be reused by a
 //   new spawn at any moment, with nothing ordering that spawn's writes after our reads: so both
-//   sides access id and spawn_pc atomically (std::atomic_ref, relaxed: plain moves on x86). The
+//   sides access id and spawn_pc atomically (std::atomic_ref, relaxed: plain moves on x86), and
+//   the monitor reads them under chunks_mu, under which the block was constructed (its fields
+//   first written plainly) — or, for the main fiber, before the monitor started. The
 //   monitor then re-reads the switch count and the worker's current fiber: unchanged, the fiber
 //   was running all along, so what was read is its own.
 #include <algorithm>
@@ -144,8 +146,14 @@ void sample_hogs(runtime& rt, std::vector<hog_watch>& watch, std::int64_t now,
     }
     // Atomic loads, as new_fiber's stores: the block may be reused for a new fiber as soon as
     // this one exits (then the re-check below throws away what was read).
-    const std::uint64_t id = std::atomic_ref<std::uint64_t>(f->id).load(std::memory_order_relaxed);
-    void* const spawn_pc = std::atomic_ref<void*>(f->spawn_pc).load(std::memory_order_relaxed);
+    // chunks_mu: the control block was constructed (its fields written plainly) under it.
+    std::uint64_t id;
+    void* spawn_pc;
+    {
+      std::lock_guard lk(rt.chunks_mu);
+      id = std::atomic_ref<std::uint64_t>(f->id).load(std::memory_order_relaxed);
+      spawn_pc = std::atomic_ref<void*>(f->spawn_pc).load(std::memory_order_relaxed);
+    }
     // issue 10: name here (the fiber's name, once fibers have one)
     if (c.runs.get() != runs || w.current != f) {
       h = hog_watch{};  // it switched meanwhile: what we read may not be its own
