@@ -51,6 +51,8 @@ from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
+# --variant noprof: the same library configured with -DRT_PROFILING=OFF (probes compiled out).
+BUILD_NOPROF = ROOT / "build-noprof"
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "benchmarks.md"
 SCHEMA = 1
@@ -97,6 +99,7 @@ CALLGRIND = [
     # (workload, mode, n, ops(n), what an op is)
     ("pingpong", "", 100_000, lambda n: n, "round trip"),
     ("spawn_million", "run", 100_000, lambda n: n, "fiber spawned and finished"),
+    ("skynet", "", 100_000, lambda n: (10 * n - 1) // 9, "fiber of the tree"),
     ("yield_many", "", 20, lambda n: n * 10_000, "yield"),
     ("chan_mpmc", "", 200_000, lambda n: n, "message"),
 ]
@@ -112,13 +115,15 @@ class Runtime:
         """Where the build puts it (librt-csp: the directory of its one-per-workload binaries)."""
         if self.name == "librt-csp":
             return BUILD / "bench"
+        if self.name == "rt-noprof":
+            return BUILD_NOPROF / "bench"
         if self.name == "go":
             return BUILD / "peers" / "peer-go"
         return BUILD / "bench" / "peers" / "boost_fiber" / "peer-boost-fiber"
 
     def argv(self, name: str, mode: str, n: int, workers: int | None) -> list[str]:
         exe = SNAPSHOT.get(self.name, self.exe())
-        if self.name == "librt-csp":
+        if self.name in ("librt-csp", "rt-noprof"):
             cmd = [str(exe / name)]
         else:
             cmd = [str(exe), name]
@@ -136,7 +141,9 @@ SNAPSHOT: dict[str, Path] = {}
 RT = Runtime("librt-csp", "librt-csp", "#1f6fb4")
 GO = Runtime("go", "Go", "#7f7f7f")
 BF = Runtime("boost_fiber", "Boost.Fiber", "#e07b12")
-RUNTIMES = [RT, GO, BF]
+# librt-csp built with RT_PROFILING=OFF: only with --variant noprof (the cost of the probes).
+NP = Runtime("rt-noprof", "librt-csp (probes off)", "#9ecae1")
+RUNTIMES = [RT, GO, BF, NP]
 LABEL = {r.name: r.label for r in RUNTIMES}
 
 BENCH_TARGETS = sorted({w.name for w in WORKLOADS})
@@ -221,6 +228,25 @@ def build(args) -> set[str]:
     return have
 
 
+def build_noprof(args) -> bool:
+    """--variant noprof: configures build-noprof/ (Release, RT_PROFILING=OFF) and builds the
+    benchmarks there; True when they built."""
+    log("== configure and build build-noprof/ (Release, -DRT_PROFILING=OFF)")
+    cmd = ["cmake", "-S", ".", "-B", str(BUILD_NOPROF), "-DCMAKE_BUILD_TYPE=Release",
+           "-DRT_BUILD_TESTS=OFF", "-DRT_BUILD_BENCH=ON", "-DRT_PROFILING=OFF"]
+    if not (BUILD_NOPROF / "CMakeCache.txt").exists() and shutil.which("ninja"):
+        cmd += ["-G", "Ninja"]
+    if sh(cmd, stdout=subprocess.DEVNULL).returncode != 0:
+        log("   configuring build-noprof/ failed: rt-noprof skipped")
+        return False
+    jobs = ["-j", str(args.jobs)] if args.jobs else []
+    if sh(["cmake", "--build", str(BUILD_NOPROF), *jobs, "--target",
+           *BENCH_TARGETS]).returncode != 0:
+        log("   building build-noprof/ failed: rt-noprof skipped")
+        return False
+    return True
+
+
 def snapshot_binaries(have: set[str], tmp: Path) -> None:
     """Copies the binaries to run into tmp, so that somebody rebuilding build/ while the suite
     runs (it takes a while) cannot swap or half-write them under it."""
@@ -230,6 +256,13 @@ def snapshot_binaries(have: set[str], tmp: Path) -> None:
         if src.exists():
             shutil.copy2(src, tmp / "bench" / b)
     SNAPSHOT[RT.name] = tmp / "bench"
+    if NP.name in have:
+        (tmp / "bench-noprof").mkdir()
+        for b in BENCH_TARGETS:
+            src = BUILD_NOPROF / "bench" / b
+            if src.exists():
+                shutil.copy2(src, tmp / "bench-noprof" / b)
+        SNAPSHOT[NP.name] = tmp / "bench-noprof"
     for rt in (GO, BF):
         if rt.name in have and rt.exe().exists():
             shutil.copy2(rt.exe(), tmp / rt.exe().name)
@@ -1330,6 +1363,11 @@ def main() -> int:
     ap.add_argument("--runtimes", help="comma-separated peers to run beside librt-csp "
                     "(go, boost_fiber; default: all that built)")
     ap.add_argument("-j", "--jobs", type=int, help="parallel build jobs")
+    ap.add_argument("--variant", action="append", choices=["noprof"],
+                    help="also run librt-csp built another way, as a runtime column: noprof = "
+                         "configured with -DRT_PROFILING=OFF in build-noprof/ (\"rt-noprof\"), "
+                         "to measure what the profiling probes cost (with --callgrind: "
+                         "instructions per operation side by side)")
     args = ap.parse_args()
     for spec in args.size or []:
         key, _, value = spec.partition("=")
@@ -1374,13 +1412,21 @@ def main() -> int:
             have.add(BF.name)
     else:
         have = build(args)
+    if "noprof" in (args.variant or []):
+        if args.no_build:
+            if all((BUILD_NOPROF / "bench" / b).exists() for b in BENCH_TARGETS):
+                have.add(NP.name)
+            else:
+                log("== --variant noprof: build-noprof/bench is incomplete (--no-build): skipped")
+        elif build_noprof(args):
+            have.add(NP.name)
     if args.runtimes:
         wanted = {x.strip() for x in args.runtimes.split(",") if x.strip()}
         unknown = wanted - {r.name for r in RUNTIMES}
         if unknown:
             die(f"--runtimes: unknown {', '.join(sorted(unknown))} "
                 f"(known: {', '.join(r.name for r in RUNTIMES)})")
-        have = {name for name in have if name in wanted or name == RT.name}
+        have = {name for name in have if name in wanted or name in (RT.name, NP.name)}
     missing = [b for b in BENCH_TARGETS if not (BUILD / "bench" / b).exists()]
     if missing:
         die(f"missing benchmark executables in build/bench/: {', '.join(missing)}")
@@ -1388,8 +1434,8 @@ def main() -> int:
     snapshot_binaries(have, Path(snap.name))
     rts = [rt for rt in RUNTIMES if rt.name in have]
     log(f"== runtimes: {', '.join(rt.label for rt in rts)}"
-        + ("" if len(rts) == 3 else f" (missing: "
-           + ", ".join(rt.label for rt in RUNTIMES if rt not in rts) + ")"))
+        + ("" if all(r in rts for r in (RT, GO, BF)) else f" (missing: "
+           + ", ".join(rt.label for rt in (RT, GO, BF) if rt not in rts) + ")"))
 
     meta = metadata(machine)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -80,10 +80,13 @@ void runtime::check_deadlock() noexcept {
     if (!w->timers.empty()) return;
   }
   // Any thread besides ours might still use a channel: then nothing is provable.
-  // The SIGQUIT watcher (dump.cpp) and the trace's writer thread (RT_TRACE) are the runtime's own.
-  if (process_thread_count() >
-      workers.size() + 1 + sanitizer_threads + sigquit_watcher_threads() + trace_threads())
+  // Ours: the workers, rt::run's thread, the monitor (monitor.cpp) when it runs, the SIGQUIT
+  // watcher (dump.cpp) and the trace's writer thread (RT_TRACE).
+  if (process_thread_count() > workers.size() + 1 + (monitor_running(*this) ? 1 : 0) +
+                                   sanitizer_threads + sigquit_watcher_threads() +
+                                   trace_threads()) {
     return;
+  }
   report_deadlock();
 }
 

@@ -726,6 +726,25 @@ std::string header(const fiber_snapshot& f) {
   return out;
 }
 
+std::string fiber_name(const fiber* f) {
+  char name[fiber::name_bytes];
+  copy_name(f, name);
+  return name;
+}
+
+std::string describe_spawn_site(void* spawn_pc) {
+  std::string s;
+  on_thread_stack([&] {
+    dwfl_session session;
+    symboliser sym(session.dwfl());
+    s = sym.created_by(spawn_pc);  // "created by FUNCTION\n\tFILE:LINE"
+  });
+  if (s.rfind("created by ", 0) == 0) s.erase(0, 11);
+  if (const auto tab = s.find("\n\t"); tab != std::string::npos)
+    s = s.substr(tab + 2) + " in " + s.substr(0, tab);
+  return s;
+}
+
 // ---- SIGQUIT ---------------------------------------------------------------------------------
 //
 // A signal handler may do almost nothing (no allocation, no locks), and a dump needs both. So

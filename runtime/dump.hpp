@@ -24,6 +24,13 @@ std::string format_fiber_dump(runtime& rt, const fiber* self, std::size_t limit)
 // it (panic reports), followed by f's "created by" lines.
 std::string format_current_stack(const fiber* f);
 
+// f's name (rt::this_fiber::set_name), read safely while f runs; empty if it has none.
+std::string fiber_name(const fiber* f);
+
+// A spawn site as "file:line in function" (or "created by ?" without debug information), for
+// warnings that are not fatal (the hog monitor). Not async-signal-safe.
+std::string describe_spawn_site(void* spawn_pc);
+
 // SIGQUIT: dump every fiber to stderr and exit with status 2 (Go's behaviour), unless
 // options::dump_on_sigquit is false or RT_SIGQUIT=0. Started and stopped by runtime::run_main.
 void start_sigquit_watcher(runtime& rt);

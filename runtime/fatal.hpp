@@ -27,8 +27,7 @@ struct fiber;
 
 // Flushes the program's output, prints `text` to stderr (one report at a time) and exits with
 // status 2: SIGQUIT's dump. With flight_why, the flight recorder (RT_TRACE=flight) is written too.
-[[noreturn]] void fatal_report(const std::string& text,
-                               const char* flight_why = nullptr) noexcept;
+[[noreturn]] void fatal_report(const std::string& text, const char* flight_why = nullptr) noexcept;
 
 // Installs the SIGSEGV handler that turns a fault on a fiber's guard page into
 // "fatal error: fiber N: stack overflow (stack size K KiB)". Idempotent, process-wide.

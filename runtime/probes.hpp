@@ -13,12 +13,15 @@
 // must not allocate, lock or switch in the common case, and must not throw.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 
 #include "fiber.hpp"
 #include "scheduler.hpp"
+#include "stats.hpp"
+#include "timer.hpp"
 #include "trace.hpp"
 
 #ifndef RT_PROFILING
@@ -32,6 +35,14 @@ inline constexpr bool profiling_compiled = RT_PROFILING != 0;
 
 // A fiber was spawned (by the running fiber of w, or by a plain thread when w is null).
 inline void probe_spawn(worker* w, fiber* f) noexcept {
+  if constexpr (profiling_compiled) {  // --- counters (rt::stats) ---
+    if (w) {
+      w->counters.spawned.add();
+    } else {
+      // relaxed: a count read as the per-worker ones are (stats.hpp); plain threads only.
+      f->rt->prof.outside_spawned.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
   (void)w;
   (void)f;
   // --- trace (issue 10) ---
@@ -45,6 +56,10 @@ inline void probe_spawn(worker* w, fiber* f) noexcept {
 
 // Worker w is about to switch into f (from its scheduler context, or directly from another fiber).
 inline void probe_run(worker& w, fiber* f) noexcept {
+  if constexpr (profiling_compiled) {  // --- counters (rt::stats), hog monitor ---
+    // The hog monitor's switch counter; which fiber runs is w.current (published_ptr).
+    w.counters.runs.add();
+  }
   (void)w;
   (void)f;
   // --- trace (issue 10) ---
@@ -57,6 +72,13 @@ inline void probe_run(worker& w, fiber* f) noexcept {
 // f switched out of worker w and is off its stack; `after` says why (yield, park with
 // f->reason, exit).
 inline void probe_switch_out(worker& w, fiber* f, after_switch after) noexcept {
+  if constexpr (profiling_compiled) {  // --- counters (rt::stats), hog monitor ---
+    // yields, parks (by reason: rt::stats() walks the control blocks) or finished.
+    static_assert(static_cast<int>(after_switch::requeue) == 0 &&
+                  static_cast<int>(after_switch::park) == 1 &&
+                  static_cast<int>(after_switch::exit) == 2);
+    w.counters.switch_outs[static_cast<std::size_t>(after)].add();
+  }
   (void)w;
   (void)f;
   (void)after;
@@ -72,6 +94,15 @@ inline void probe_switch_out(worker& w, fiber* f, after_switch after) noexcept {
 
 // A parked fiber f was made runnable by the running fiber of w (w null: by a plain thread).
 inline void probe_wake(worker* w, fiber* f) noexcept {
+  if constexpr (profiling_compiled) {  // --- counters (rt::stats) ---
+    if (w) {
+      w->counters.wakes.add();
+    } else if (f->reason.load(std::memory_order_relaxed) != wait_reason::none) {
+      // A plain thread's (a fiber spawned by a plain thread comes here too, with reason none:
+      // every park sets one, so that is a spawn, counted as such). relaxed: a count (stats.hpp).
+      f->rt->prof.outside_wakes.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
   (void)w;
   (void)f;
   // --- trace (issue 10) ---
@@ -88,17 +119,24 @@ inline void probe_wake(worker* w, fiber* f) noexcept {
 
 // w took its pick from run_next (the fiber it most recently spawned or readied).
 inline void probe_run_next_hit(worker& w) noexcept {
+  if constexpr (profiling_compiled) w.counters.run_next_hits.add();  // --- counters ---
   (void)w;
 }
 
 // w, searching, looked at victim's queues (a steal attempt).
 inline void probe_steal_attempt(worker& w, worker& victim) noexcept {
+  if constexpr (profiling_compiled) w.counters.steal_attempts.add();  // --- counters ---
   (void)w;
   (void)victim;
 }
 
 // w stole n fibers from victim's queues.
 inline void probe_steal(worker& w, worker& victim, std::size_t n) noexcept {
+  if constexpr (profiling_compiled) {  // --- counters (rt::stats) ---
+    w.counters.steals.add();
+    w.counters.stolen.add(n);
+    w.counters.stolen_from[victim.index].add(n);
+  }
   (void)w;
   (void)victim;
   (void)n;
@@ -111,6 +149,7 @@ inline void probe_steal(worker& w, worker& victim, std::size_t n) noexcept {
 
 // w took n fibers from the global queue.
 inline void probe_take_global(worker& w, std::size_t n) noexcept {
+  if constexpr (profiling_compiled) w.counters.took_global.add(n);  // --- counters ---
   (void)w;
   (void)n;
   // --- trace (issue 10) ---
@@ -122,6 +161,12 @@ inline void probe_take_global(worker& w, std::size_t n) noexcept {
 
 // w found nothing to run and went idle (on the idle list; it may sleep in the kernel).
 inline void probe_worker_idle(worker& w) noexcept {
+  if constexpr (profiling_compiled) {  // --- counters (rt::stats): busy/idle time ---
+    // Timestamps only at idle transitions, never per switch.
+    w.stacks.publish_size();
+    w.counters.idles.add();
+    w.counters.close_interval(/*to_idle=*/true, now_ns());
+  }
   (void)w;
   // --- trace (issue 10) ---
   if constexpr (profiling_compiled) {
@@ -132,6 +177,13 @@ inline void probe_worker_idle(worker& w) noexcept {
 
 // w left its idle state to look for work again.
 inline void probe_worker_wake(worker& w) noexcept {
+  if constexpr (profiling_compiled) {  // --- counters (rt::stats), monitor ---
+    w.counters.close_interval(/*to_idle=*/false, now_ns());
+    w.stacks.publish_size();  // after the idle spell's trim
+    // seq_cst load after this worker left the idle list (n_idle decremented, by it or by its
+    // waker, before this): the Dekker pair with the monitor's sleep (monitor.cpp).
+    if (w.rt.prof.sleeping.load()) kick_monitor(w.rt);
+  }
   (void)w;
   // --- trace (issue 10) ---
   if constexpr (profiling_compiled) {
@@ -147,6 +199,21 @@ inline void probe_timer_fire(worker& owner) noexcept {
   if constexpr (profiling_compiled) {
     if (trace_on()) [[unlikely]]
       trace_record(current_worker(), trace_ev::timer, 0, owner.index, 0);
+  }
+}
+
+// The monitor found fiber f holding worker w for held_ns without a switch point (reported once
+// per run of f; called on the monitor thread, with f still running on w as far as it knows).
+inline void probe_hog(worker& w, fiber* f, std::int64_t held_ns) noexcept {
+  (void)w;
+  (void)f;
+  (void)held_ns;
+  // --- trace (issue 10) ---
+  if constexpr (profiling_compiled) {
+    // The monitor is not w's owner, so not w's ring: the shared ring (w null), worker in `small`.
+    if (trace_on()) [[unlikely]]
+      trace_record(nullptr, trace_ev::hog, f->id.load(std::memory_order_relaxed),
+                   static_cast<std::uint64_t>(held_ns), w.index);
   }
 }
 

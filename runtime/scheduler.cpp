@@ -97,6 +97,7 @@ options resolve_options(const options& in) {
       o.chaos_seed_from_env = true;
     }
   }
+  resolve_profiling_options(o);  // RT_SCHEDTRACE, RT_HOGWARN (monitor.cpp)
   if (o.workers > max_workers) {
     throw rt::runtime_error("rt::options::workers is " + std::to_string(o.workers) + ": at most " +
                             std::to_string(max_workers) + " workers are supported");
@@ -158,7 +159,7 @@ fiber* chaos_victim() noexcept {
   if (!w || !w->current) return nullptr;  // a plain thread, or a worker's own stack
   // Once the runtime stops, switching only delays the workers' exit.
   if (w->rt.stopping.load(std::memory_order_relaxed)) return nullptr;
-  return chaos_random(*w) % 4 == 0 ? w->current : nullptr;
+  return chaos_random(*w) % 4 == 0 ? static_cast<fiber*>(w->current) : nullptr;
 }
 
 }  // namespace
@@ -173,7 +174,7 @@ void chaos_yield_nothrow() noexcept {
 
 [[gnu::noipa]] fiber* current_fiber() noexcept {
   worker* w = tls_worker;
-  return w ? w->current : nullptr;
+  return w ? static_cast<fiber*>(w->current) : nullptr;
 }
 
 runtime* current_runtime() noexcept {
@@ -317,8 +318,8 @@ void runtime::make_runnable(fiber* f, bool prefer_next) noexcept {
   // release: a fiber dump that reads `runnable` then reads the saved context (dump.cpp).
   f->state.store(fiber_state::runnable, std::memory_order_release);
   worker* w = current_worker();
-  probe_wake(w && &w->rt == this ? w : nullptr, f);
   if (w && &w->rt == this) {
+    probe_wake(w, f);
     if (chaos_seed != 0 && chaos_random(*w) % 2 == 0) prefer_next = false;  // chaos: bypass
     if (prefer_next) {
       fiber* old = w->run_next;
@@ -328,6 +329,7 @@ void runtime::make_runnable(fiber* f, bool prefer_next) noexcept {
     }
     w->local.enqueue(w->local_producer, f);
   } else {
+    probe_wake(nullptr, f);
     global.enqueue(f);
   }
   wake_if_needed();
@@ -901,9 +903,10 @@ void runtime::run_main(void (*body)(void*), void* ctx) {
     }
     chaos_enabled.store(true, std::memory_order_relaxed);
   }
+  start_profiling(*this);  // counters, and the monitor thread (monitor.cpp)
   g_current_runtime.store(this);
   start_sigquit_watcher(*this);  // dump.cpp: SIGQUIT dumps every fiber (opt-out)
-  trace_run_started(*this);  // RT_TRACE
+  trace_run_started(*this);      // RT_TRACE
   for (auto& w : workers) {
     worker* wp = w.get();
     wp->thread = std::thread([this, wp] { worker_main(*wp); });
@@ -963,7 +966,8 @@ fiber* new_fiber(std::size_t size, std::size_t align, const task_ops* ops, void*
   }
   fiber* f = rt->allocate_fiber(w);
   f->ops = ops;
-  // relaxed: published to others (and to fiber dumps) by the release store of `runnable`.
+  // relaxed: published to others (and to fiber dumps) by the release store of `runnable`; the
+  // hog monitor reads them under chunks_mu (monitor.cpp).
   f->spawn_pc.store(pc, std::memory_order_relaxed);
   f->id.store(rt->next_fiber_id(w), std::memory_order_relaxed);
   f->reason.store(wait_reason::none, std::memory_order_relaxed);

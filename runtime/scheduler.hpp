@@ -137,6 +137,7 @@
 #include "sanitizer.hpp"
 #include "spawn_deque.hpp"
 #include "stack_pool.hpp"
+#include "stats.hpp"
 #include "timer.hpp"
 
 namespace rt::detail {
@@ -183,7 +184,9 @@ struct alignas(64) worker {
   std::uint64_t rng;              // xorshift state for victim choice
   std::uint64_t chaos_state = 0;  // options::chaos_seed's stream for this worker
 
-  fiber* current = nullptr;                         // the fiber this worker is running, if any
+  // The fiber this worker is running, if any. Written by this worker only; the hog monitor and
+  // rt::stats() read it from other threads (published_ptr: relaxed atomic, plain moves on x86).
+  published_ptr<fiber> current;
   sanitizer_context san;                            // this worker thread's own stack
   void* exception_globals[2] = {nullptr, nullptr};  // the scheduler context's __cxa_eh_globals
 
@@ -212,6 +215,8 @@ struct alignas(64) worker {
   fiber* free_fibers = nullptr;  // recycled control blocks
   std::size_t n_free_fibers = 0;
   std::uint64_t next_id = 0, id_limit = 0;
+
+  worker_counters counters;  // rt::stats() (stats.hpp); written by this worker only
 
   std::thread thread;
 };
@@ -301,6 +306,8 @@ class runtime {
   std::exception_ptr captured_panic;
   // Stops the runtime as main's return does: workers pick no more fibers; rt::run proceeds.
   void stop() noexcept;
+  // rt::stats(), RT_SCHEDTRACE and the hog monitor (stats.hpp, monitor.cpp).
+  runtime_profile prof;
 };
 
 // The runtime that rt::run is running, or nullptr.

@@ -155,6 +155,7 @@ void runtime::shutdown() {
   g_teardown.store(1);
   while (g_plain_users.load() != 0) std::this_thread::yield();
   g_current_runtime.store(nullptr);
+  stop_profiling(*this);  // the monitor thread reads the workers: joined before anything goes
 
   // 2. Stop and join the workers.
   stopping.store(true);

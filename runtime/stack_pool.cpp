@@ -219,4 +219,13 @@ void stack_cache::trim(stack_pool& pool) {
   stacks_.erase(stacks_.begin(), stacks_.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
+stack_pool::shared_counts stack_pool::counts() {
+  std::lock_guard lk(mu_);
+  shared_counts c;
+  c.warm = warm_.size();
+  c.cold = cold_.size();
+  for (auto& slab : slabs_) c.mapped_bytes += slab.second;
+  return c;
+}
+
 }  // namespace rt::detail

@@ -55,9 +55,15 @@ class stack_cache {
   void trim(stack_pool& pool);
   // Cached stacks now.
   std::size_t size() const noexcept { return stacks_.size(); }
+  // Owner: publishes size() for other threads (rt::stats), at idle transitions only — never on
+  // the spawn path. relaxed: a figure read alone.
+  void publish_size() noexcept { published_.store(stacks_.size(), std::memory_order_relaxed); }
+  // Any thread (rt::stats): the cached stacks as last published by the owner.
+  std::size_t published_size() const noexcept { return published_.load(std::memory_order_relaxed); }
 
  private:
   std::vector<stack_slot> stacks_;
+  std::atomic<std::size_t> published_{0};
 };
 
 // The stacks of one runtime: slabs, guard policy, and the cold list shared by all workers.
@@ -94,6 +100,14 @@ class stack_pool {
  public:
   // Releases the shared warm list to the OS (the runtime is idle).
   void trim_shared();
+  // The shared lists and the slabs, for rt::stats (takes the pool's mutex).
+  struct shared_counts {
+    std::size_t warm = 0, cold = 0;  // stacks on the shared warm and cold lists
+    std::size_t mapped_bytes = 0;    // every slab, guards included
+  };
+  shared_counts counts();
+  // Bytes of one stack slot: its usable part and its guard region.
+  std::size_t slot_size() const noexcept { return slot_; }
 
  private:
   // Maps a new slab; called with mu_ held.

@@ -328,6 +328,8 @@ class json_converter {
         num(e.fid);
         buf_ += ",\"running_ns\":";
         num(e.a);
+        buf_ += ",\"worker\":";
+        num(e.small);
         buf_ += "}}";
         break;
       case trace_ev::dropped:

@@ -20,6 +20,7 @@
 #include "rt/options.hpp"
 #include "rt/runtime.hpp"
 #include "rt/select.hpp"
+#include "rt/stats.hpp"
 #include "rt/this_fiber.hpp"
 #include "rt/time.hpp"
 #include "rt/trace.hpp"

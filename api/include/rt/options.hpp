@@ -63,6 +63,16 @@ struct options {
   bool dump_on_sigquit = true;
   // Set by rt::run when chaos_seed came from RT_CHAOS (which it then announces on stderr).
   bool chaos_seed_from_env = false;
+  // Scheduler trace (docs/profiling.md): every this many milliseconds, one "SCHED ..." line on
+  // stderr with the workers' queues and the fibers' states. 0: RT_SCHEDTRACE from the
+  // environment, else off.
+  unsigned schedtrace_ms = 0;
+  // A fiber that holds its worker this long without reaching a switch point (there is no
+  // preemption) is reported as a hog in rt::stats() and the trace. 0: 10 ms.
+  unsigned hog_threshold_ms = 0;
+  // Also print a warning on stderr for each hog, with its id and spawn site. false: RT_HOGWARN
+  // from the environment (1 turns it on).
+  bool hog_warn = false;
 };
 
 }  // namespace rt
