@@ -431,7 +431,10 @@ bool runtime_frame(const frame_info& f) {
 
 // std::invoke's frames, through which the runtime calls a fiber's function.
 bool invoke_frame(const frame_info& f) {
-  return f.function.rfind("std::__invoke", 0) == 0 || f.function.rfind("std::invoke", 0) == 0;
+  // By name, or by its file: GCC names some with their return type first ("void
+  // std::__invoke_impl").
+  return f.function.rfind("std::__invoke", 0) == 0 || f.function.rfind("std::invoke", 0) == 0 ||
+         f.file.find("/bits/invoke.h") != std::string::npos;
 }
 
 // Go hides the runtime's frames (gopark, chanrecv) at the top of a goroutine's stack and the
@@ -619,44 +622,18 @@ std::vector<fiber_snapshot> collect(runtime& rt, dwfl_session& s, const fiber* s
   return out;
 }
 
-// How long ago park_stamp() returned `stamp`, in ns.
-#if defined(__x86_64__)
-// Time-stamp counter ticks are converted against CLOCK_MONOTONIC over the life of the process
-// (the counter is invariant on the x86_64 CPUs Linux runs on today: constant rate, synchronised
-// across cores).
-std::int64_t monotonic_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-const std::int64_t clock_origin_ns = monotonic_ns();
-const std::int64_t tsc_origin = park_stamp();
-std::int64_t ns_since(std::int64_t stamp) {
-  const std::int64_t now_ns = monotonic_ns();
-  const std::int64_t now_tsc = park_stamp();
-  const double ns = static_cast<double>(now_ns - clock_origin_ns);
-  const double ticks = static_cast<double>(now_tsc - tsc_origin);
-  if (ns <= 0 || ticks <= 0) return 0;
-  return static_cast<std::int64_t>(static_cast<double>(now_tsc - stamp) * (ns / ticks));
-}
-#else
-std::int64_t ns_since(std::int64_t stamp) {
-  return coarse_now_ns() - stamp;
-}
-#endif
-
 // Go's "[chan receive, 5 minutes]"; shorter waits in ms or s, since fibers rarely wait minutes
 // in the programs one dumps.
-std::string wait_text(std::int64_t parked_at) {
+std::string wait_text(std::int64_t parked_at, std::int64_t dump_time) {
   if (parked_at == 0) return "";
-  const std::int64_t ns = std::max<std::int64_t>(0, ns_since(parked_at));
+  const std::int64_t ns = std::max<std::int64_t>(0, dump_time - parked_at);
   const std::int64_t ms = ns / 1'000'000;
   if (ms < 1000) return ", " + std::to_string(ms) + " ms";
   if (ms < 120'000) return ", " + std::to_string(ms / 1000) + " s";
   return ", " + std::to_string(ms / 60'000) + " minutes";
 }
 
-std::string header(const fiber_snapshot& f) {
+std::string header(const fiber_snapshot& f, std::int64_t dump_time) {
   std::string h = "fiber " + std::to_string(f.id);
   if (f.name[0] != '\0') h += " \"" + std::string(f.name) + "\"";
   h += " [";
@@ -666,7 +643,7 @@ std::string header(const fiber_snapshot& f) {
       break;
     case fiber_state::parked:
       h += wait_reason_text(f.reason);
-      h += wait_text(f.parked_at);
+      h += wait_text(f.parked_at, dump_time);
       break;
     default:
       h += f.started ? "runnable" : "not started";
@@ -686,6 +663,9 @@ std::string header(const fiber_snapshot& f) {
   std::string out;
   on_thread_stack([&] {
     dwfl_session s;
+    // Waits are measured to the moment the dump began, not to when each fiber's stack has been
+    // read and symbolised (that takes milliseconds per fiber).
+    const std::int64_t dump_time = now_ns();
     std::vector<fiber_snapshot> fibers = collect(rt, s, self, self_regs);
     // Every claim is released: symbolise at leisure.
     symboliser sym(s.dwfl());
@@ -693,7 +673,7 @@ std::string header(const fiber_snapshot& f) {
     for (std::size_t i = 0; i < shown; ++i) {
       const fiber_snapshot& f = fibers[i];
       if (i > 0) out += "\n";
-      out += header(f);
+      out += header(f, dump_time);
       if (f.note) out += std::string("\t") + f.note + "\n";
       out += sym.stack_text(f.pcs);
       out += sym.created_by(f.spawn_pc) + "\n";

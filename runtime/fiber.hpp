@@ -85,21 +85,21 @@ struct fiber {
   alignas(std::max_align_t) unsigned char inline_task[inline_task_bytes];
 };
 
-// A monotonic clock with the kernel tick's resolution (a few ms), in ns.
-inline std::int64_t coarse_now_ns() noexcept {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
+// The clock fibers stamp their parks with, for how long a fiber has waited in a dump: the
+// steady clock (timer.hpp's now_ns), as last published by the hog monitor (every sample period,
+// a few ms, while any worker is busy) and by every worker leaving its idle state (monitor.cpp,
+// probes.hpp). Reading it is one load, where a clock read would cost ~20 instructions per park
+// (4% of a pingpong round trip) and the TSC is slow and unsynchronised on some virtual machines.
+// A stamp is therefore early by at most a sample period: dumps print waits in ms, s and minutes.
+// relaxed: a diagnostic time, not an order.
+extern std::atomic<std::int64_t> g_park_clock_ns;
 
-// When a fiber parks, for how long it has waited in a dump: on x86_64 the time-stamp counter (an
-// instruction; dump.cpp converts ticks to ns against the clock), elsewhere coarse_now_ns(). A
-// vDSO clock read here cost ~20 instructions per park (4% of a pingpong round trip).
+// The stamp of a park now (0, meaning "unknown", when the probes are compiled out).
 inline std::int64_t park_stamp() noexcept {
-#if defined(__x86_64__)
-  return static_cast<std::int64_t>(__builtin_ia32_rdtsc());
+#if RT_PROFILING
+  return g_park_clock_ns.load(std::memory_order_relaxed);
 #else
-  return coarse_now_ns();
+  return 0;
 #endif
 }
 

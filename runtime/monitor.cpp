@@ -222,6 +222,7 @@ void monitor_main(runtime& rt) {
   std::int64_t next_sample = now_ns() + sample_period;
   while (!p.stop.load()) {
     std::int64_t now = now_ns();
+    g_park_clock_ns.store(now, std::memory_order_relaxed);  // see fiber.hpp
     if (now >= next_trace) {
       print_schedtrace(rt, now, last_steals);
       next_trace += trace_period;
@@ -289,9 +290,12 @@ void resolve_profiling_options(options& o) {
   }
 }
 
+std::atomic<std::int64_t> g_park_clock_ns{0};
+
 void start_profiling(runtime& rt) {
   runtime_profile& p = rt.prof;
   p.start_ns = now_ns();
+  g_park_clock_ns.store(p.start_ns, std::memory_order_relaxed);
   for (auto& w : rt.workers) {
     w->counters.since_ns.store(p.start_ns, std::memory_order_relaxed);
     w->counters.stolen_from = std::make_unique<owned_counter[]>(rt.workers.size());

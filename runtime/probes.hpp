@@ -178,8 +178,10 @@ inline void probe_worker_idle(worker& w) noexcept {
 // w left its idle state to look for work again.
 inline void probe_worker_wake(worker& w) noexcept {
   if constexpr (profiling_compiled) {  // --- counters (rt::stats), monitor ---
-    w.counters.close_interval(/*to_idle=*/false, now_ns());
-    w.stacks.publish_size();  // after the idle spell's trim
+    const std::int64_t now = now_ns();
+    w.counters.close_interval(/*to_idle=*/false, now);
+    g_park_clock_ns.store(now, std::memory_order_relaxed);  // the park clock (fiber.hpp)
+    w.stacks.publish_size();                                // after the idle spell's trim
     // seq_cst load after this worker left the idle list (n_idle decremented, by it or by its
     // waker, before this): the Dekker pair with the monitor's sleep (monitor.cpp).
     if (w.rt.prof.sleeping.load()) kick_monitor(w.rt);
