@@ -15,6 +15,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <locale>
 #include <optional>
 #include <regex>
 #include <sstream>
@@ -228,8 +229,17 @@ namespace {
   return sum;
 }
 
+// libstdc++ fills std::ctype<char>'s narrow() cache lazily, without synchronisation (a benign
+// race, GCC PR 77704, that TSan reports when two threads compile a std::regex at once): fill it
+// once, before any test starts a thread.
+[[maybe_unused]] const bool narrow_cache_filled = [] {
+  const auto& ct = std::use_facet<std::ctype<char>>(std::locale());
+  for (int c = 0; c < 256; ++c) (void)ct.narrow(static_cast<char>(c), '\0');
+  return true;
+}();
+
 void check_dump(const std::string& d, int pingers) {
-  std::regex header("(^|\n)fiber ([0-9]+) \"pinger\" \\[([^\\]]*)\\]:\n");
+  static const std::regex header("(^|\n)fiber ([0-9]+) \"pinger\" \\[([^\\]]*)\\]:\n");
   int seen = 0;
   for (auto it = std::sregex_iterator(d.begin(), d.end(), header); it != std::sregex_iterator();
        ++it) {
