@@ -118,6 +118,16 @@
 // runtime survives, so rt::run can be called again.
 //
 // Deadlock detection has its own file and argument: runtime/deadlock.cpp.
+//
+// Observation (issue 10; docs/profiling.md). Every scheduling event passes through an inline probe
+// (probes.hpp): per-worker counters written only by their owner (stats.hpp), and the execution
+// trace's records behind one flag test (trace.cpp). A monitor thread (monitor.cpp) prints
+// RT_SCHEDTRACE lines, watches for fibers that hold a worker without a switch point, and publishes
+// the park clock; it sleeps while every worker is idle. Fiber dumps (dump.cpp) read a parked
+// fiber's stack from its saved context while other workers run: a dumper's claim and a resumer's
+// publish_running() (fiber.hpp) form a Dekker pair, so a fiber is never resumed while its stack is
+// read. The monitor, the trace writer and the SIGQUIT watcher are the runtime's own threads: the
+// deadlock check counts them.
 // ============================================================================================
 #pragma once
 
