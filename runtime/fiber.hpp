@@ -85,6 +85,12 @@ struct fiber {
   alignas(std::max_align_t) unsigned char inline_task[inline_task_bytes];
 };
 
+// park_stamp() below is inline in every file that includes this one: all must agree on
+// RT_PROFILING (CMake defines it for the library; the default matches probes.hpp's).
+#ifndef RT_PROFILING
+#define RT_PROFILING 1
+#endif
+
 // The clock fibers stamp their parks with, for how long a fiber has waited in a dump: the
 // steady clock (timer.hpp's now_ns), as last published by the hog monitor (every sample period,
 // a few ms, while any worker is busy) and by every worker leaving its idle state (monitor.cpp,

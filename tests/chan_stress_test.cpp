@@ -412,7 +412,8 @@ void chains_of_stages(long fibers, unsigned workers_n) {
               rt::go([&stages_done, in, next]() mutable {
                 for (long v : in) next.send(v + 1);
                 // Counted before close: once the sink has the last value, main may return and
-                // leftover fibers are abandoned (as in Go), so nothing after close() is sure to run.
+                // leftover fibers are abandoned (as in Go), so nothing after close() is sure to
+                // run.
                 stages_done.fetch_add(1, std::memory_order_relaxed);
                 next.close();
               });
