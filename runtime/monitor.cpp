@@ -395,6 +395,8 @@ rt::runtime_stats collect(runtime& rt) {
   s.parked_by.mutex = parked(wait_reason::mutex);
   s.parked_by.cond_var = parked(wait_reason::cond_var);
   s.parked_by.sleep = parked(wait_reason::sleep);
+  s.parked_by.io = parked(wait_reason::io_read) + parked(wait_reason::io_write);
+  s.parked_by.blocking = parked(wait_reason::blocking);
   s.parked_by.forever = parked(wait_reason::chan_receive_nil) + parked(wait_reason::chan_send_nil) +
                         parked(wait_reason::select_no_cases);
   s.sleeping = s.parked_by.sleep;
@@ -441,7 +443,8 @@ std::string to_string(const runtime_stats& s) {
     << " (chan_receive=" << s.parked_by.chan_receive << " chan_send=" << s.parked_by.chan_send
     << " select=" << s.parked_by.select << " wait_group=" << s.parked_by.wait_group
     << " mutex=" << s.parked_by.mutex << " cond_var=" << s.parked_by.cond_var
-    << " sleep=" << s.parked_by.sleep << " forever=" << s.parked_by.forever
+    << " sleep=" << s.parked_by.sleep << " io=" << s.parked_by.io
+    << " blocking=" << s.parked_by.blocking << " forever=" << s.parked_by.forever
     << ") global_queue=" << s.global_queue << " stacks_pooled=" << s.stacks_pooled
     << " stack_bytes_pooled=" << s.stack_bytes_pooled
     << " stack_bytes_mapped=" << s.stack_bytes_mapped << " hogs=" << s.hogs;

@@ -156,6 +156,12 @@ const char* wait_reason_text(wait_reason r) noexcept {
       return "condition_variable";
     case wait_reason::sleep:
       return "sleep";
+    case wait_reason::io_read:
+      return "IO wait read";
+    case wait_reason::io_write:
+      return "IO wait write";
+    case wait_reason::blocking:
+      return "blocking call";
   }
   return "?";
 }

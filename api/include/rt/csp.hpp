@@ -11,11 +11,13 @@
 //   }
 #pragma once
 
+#include "rt/blocking.hpp"
 #include "rt/chan.hpp"
 #include "rt/chan_direction.hpp"
 #include "rt/condition_variable.hpp"
 #include "rt/debug.hpp"
 #include "rt/errors.hpp"
+#include "rt/io.hpp"
 #include "rt/mutex.hpp"
 #include "rt/options.hpp"
 #include "rt/runtime.hpp"

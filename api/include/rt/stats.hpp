@@ -58,6 +58,8 @@ struct parked_stats {
   std::uint64_t mutex = 0;         // rt::mutex::lock
   std::uint64_t cond_var = 0;      // rt::condition_variable waits
   std::uint64_t sleep = 0;         // rt::sleep_for / sleep_until
+  std::uint64_t io = 0;            // a descriptor: rt::net, rt::wait_readable / wait_writable
+  std::uint64_t blocking = 0;      // rt::blocking: a call on the blocking pool
   std::uint64_t forever = 0;       // a nil channel, an empty select: never woken
 };
 

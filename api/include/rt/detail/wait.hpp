@@ -55,6 +55,9 @@ enum class wait_reason : std::uint8_t {
   mutex,
   cond_var,
   sleep,
+  io_read,   // rt::net / rt::wait_readable: waiting for a descriptor (netpoll.hpp)
+  io_write,  // rt::net / rt::wait_writable
+  blocking,  // rt::blocking: waiting for a call on the blocking pool
 };
 
 // The words Go prints for a reason, e.g. "chan receive".
