@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <atomic>
 #include <barrier>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -474,4 +475,24 @@ TEST_P(BlockingDeadlock, RealDeadlockIsReportedWhilePoolThreadsIdle) {
       },
       ::testing::ExitedWithCode(2),
       "fatal error: all goroutines are asleep - deadlock!\n\nfiber 1 \\[chan receive");
+}
+
+// ---- keep-alive (heavy: it waits out the 10 s keep-alive) ------------------------------------
+
+// A pool thread with no call to run for 10 s exits; a later call starts a fresh one (and the
+// exited one is joined). Polls rt::stats() until the thread has gone — a wait for the condition,
+// bounded by the test's timeout, not a sleep used as synchronisation.
+TEST(BlockingHeavy, IdleThreadExitsAfterItsKeepAlive) {
+  using namespace std::chrono_literals;
+  rt::run(
+      [] {
+        const auto start = std::chrono::steady_clock::now();
+        rt::blocking([] {});
+        EXPECT_EQ(rt::stats().blocking_threads, 1u);
+        while (rt::stats().blocking_threads != 0) rt::sleep_for(100ms);
+        EXPECT_GE(std::chrono::steady_clock::now() - start, 10s);
+        EXPECT_EQ(rt::blocking([] { return 3; }), 3);
+        EXPECT_EQ(rt::stats().blocking_threads, 1u);
+      },
+      with_workers(2));
 }
