@@ -47,6 +47,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <string>
 #include <system_error>
 
@@ -91,17 +92,17 @@ bool blocking_pool::submit(runtime& rt, blocking_job& job) {
     reap.swap(exited_);
     const std::size_t waiting = queued_.load(std::memory_order_relaxed) + 1;
     if (idle_ < waiting && threads_.load() < rt.opts.max_blocking_threads) {
-      std::size_t slot = 0;
-      while (slot < slots_.size() && slots_[slot].joinable()) ++slot;
-      if (slot == slots_.size()) slots_.emplace_back();
       // Counted before it starts: see "Deadlock check" above.
       threads_.fetch_add(1);
       try {
+        std::size_t slot = 0;
+        while (slot < slots_.size() && slots_[slot].joinable()) ++slot;
+        if (slot == slots_.size()) slots_.emplace_back();
         // The thread's first act is to lock mu_, so it sees its handle in slots_[slot].
         slots_[slot] = std::thread([this, &rt, slot] { thread_main(rt, slot); });
-      } catch (const std::system_error& e) {
+      } catch (const std::exception& e) {  // std::system_error (EAGAIN), std::bad_alloc
         threads_.fetch_sub(1);
-        if (threads_.load() == 0) {
+        if (threads_.load() == 0) {  // else the threads there are will take the job
           failed = true;
           failure = e.what();
         }
