@@ -70,6 +70,7 @@ void runtime::check_deadlock() noexcept {
   if (stopping.load() || main_done.load() != 0 || plain_thread_used.load()) return;
   // A fiber waiting on a descriptor can be woken from outside the process (netpoll.cpp).
   if (n_io_waiters.load() > 0) return;
+  if (blocking.in_flight() != 0) return;  // an rt::blocking call will wake its fiber
   // Everything below under idle_mu: no worker can leave the idle list meanwhile — in particular
   // not one whose timer just came due, which would otherwise run a fiber between our look at the
   // idle list and our look at the timers (a false report the model tester found).
@@ -86,8 +87,8 @@ void runtime::check_deadlock() noexcept {
   // Ours: the workers, rt::run's thread, the monitor (monitor.cpp) when it runs, the SIGQUIT
   // watcher (dump.cpp) and the trace's writer thread (RT_TRACE).
   if (process_thread_count() > workers.size() + 1 + (monitor_running(*this) ? 1 : 0) +
-                                   sanitizer_threads + sigquit_watcher_threads() +
-                                   trace_threads()) {
+                                   sanitizer_threads + sigquit_watcher_threads() + trace_threads() +
+                                   blocking.live_threads()) {
     return;
   }
   report_deadlock();

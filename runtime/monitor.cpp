@@ -415,6 +415,8 @@ rt::runtime_stats collect(runtime& rt) {
   s.hog_threshold = std::chrono::milliseconds(rt.opts.hog_threshold_ms);
   s.schedtrace_lines = rt.prof.schedtrace_lines.load(std::memory_order_relaxed);
   s.monitor_ticks = rt.prof.monitor_ticks.load(std::memory_order_relaxed);
+  s.blocking_threads = rt.blocking.live_threads();
+  s.blocking_queued = rt.blocking.queued();
   return s;
 }
 
@@ -452,6 +454,7 @@ std::string to_string(const runtime_stats& s) {
     o << " last_hog=fiber " << s.last_hog_fiber << " on worker " << s.last_hog_worker << " for "
       << ms(s.last_hog_time) << "ms";
   }
+  o << " blocking_threads=" << s.blocking_threads << " blocking_queued=" << s.blocking_queued;
   o << "\n";
   for (const worker_stats& w : s.workers) {
     o << "  worker " << w.index << ": run=" << w.fibers_run << " spawned=" << w.spawned

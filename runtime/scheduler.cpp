@@ -99,6 +99,7 @@ options resolve_options(const options& in) {
     }
   }
   resolve_profiling_options(o);  // RT_SCHEDTRACE, RT_HOGWARN (monitor.cpp)
+  resolve_blocking_options(o);   // RT_BLOCKING_THREADS (blocking.cpp)
   if (o.workers > max_workers) {
     throw rt::runtime_error("rt::options::workers is " + std::to_string(o.workers) + ": at most " +
                             std::to_string(max_workers) + " workers are supported");

@@ -166,6 +166,7 @@
 #include <thread>
 #include <vector>
 
+#include "blocking.hpp"
 #include "fiber.hpp"
 #include "rt/options.hpp"
 #include "sanitizer.hpp"
@@ -360,6 +361,7 @@ class runtime {
   void stop() noexcept;
   // rt::stats(), RT_SCHEDTRACE and the hog monitor (stats.hpp, monitor.cpp).
   runtime_profile prof;
+  blocking_pool blocking;  // rt::blocking's threads (blocking.hpp, blocking.cpp)
 };
 
 // The runtime that rt::run is running, or nullptr.

@@ -150,6 +150,7 @@ void unlink_waiters(fiber* f) noexcept {
 }  // namespace
 
 void runtime::shutdown() {
+  blocking.stop();  // first: drops queued calls, waits for running ones (blocking.cpp)
   // 1. Plain threads must be out of the runtime before it is torn down; later ones wait until
   // it is gone (then they find no runtime).
   g_teardown.store(1);

@@ -54,6 +54,9 @@ rt_csp_test(time_test FILTER "*Heavy*" TIMEOUT 600 LABELS heavy)
 rt_csp_test(deadlock_test LABELS unit)
 # Fiber dumps (rt::dump_fibers, SIGQUIT) and their claim protocol under load (issue 10).
 rt_csp_test(dump_test LABELS concurrency)
+# rt::blocking's pool: bound, FIFO queue, shutdown, deadlock check (issue 11).
+rt_csp_test(blocking_test FILTER "-*Heavy*" LABELS concurrency)
+rt_csp_test(blocking_test FILTER "*Heavy*" LABELS heavy)  # waits out the 10 s keep-alive
 # Timer stealing and deadline saturation (issue 9); hangs (ctest timeout) if a timer is missed.
 rt_csp_test(timer_test LABELS concurrency)
 rt_csp_test(io_test LABELS concurrency)

@@ -5,10 +5,30 @@
 // rt::blocking(fn) runs fn on one of a bounded pool of extra threads and parks the calling fiber
 // until it returns; fn's result (or its exception) comes back to the caller. Use it for file
 // I/O, name resolution, or a C library that blocks: the worker meanwhile runs other fibers.
-// On a plain thread (no fiber) fn simply runs on the calling thread.
+//
+// What is promised:
+// - The pool belongs to the running rt::run. Its threads start lazily (none before the first
+//   call), at most options::max_blocking_threads of them (RT_BLOCKING_THREADS, default 64); calls
+//   beyond that wait, in FIFO order, for a thread to be free. A thread with no call to run for
+//   10 s exits. rt::stats() shows blocking_threads and blocking_queued.
+// - fn runs on another OS thread: errno, thread_local variables and thread identity inside fn
+//   are that thread's, not the caller's (errno set by fn does not reach the caller: return it).
+//   fn may use channels and sync objects as any plain thread does; an rt::blocking inside fn runs
+//   inline.
+// - fn's result is moved (or, for a reference, bound) to the caller; an exception it throws is
+//   rethrown in the caller. Move-only results and references are fine.
+// - On a plain thread (no fiber), or outside rt::run, fn simply runs on the calling thread.
+// - A fiber waiting here is not deadlocked (no deadlock report while a call is in flight).
+// - When main returns while a fiber waits here, that fiber is abandoned like every other
+//   leftover fiber (never resumed). A call still queued never runs. A call already running is
+//   waited for: rt::run returns only after fn has returned (fn and what it captured may live in
+//   the abandoned fiber's frame) — so, as with std::async's future, a running fn that waits for
+//   something only a fiber would do makes rt::run hang.
 #pragma once
 
 #include <exception>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -24,19 +44,27 @@ void run_blocking(void (*call)(void*) noexcept, void* ctx);
 template <class F>
 std::invoke_result_t<F&> blocking(F&& fn) {
   using R = std::invoke_result_t<F&>;
+  // A reference result is kept as a pointer (std::optional<T&> does not exist); anything else in
+  // an optional, so that R needs no default constructor and may be move-only.
+  using stored = std::conditional_t<
+      std::is_void_v<R>, bool,
+      std::conditional_t<std::is_reference_v<R>, std::remove_reference_t<R>*, std::optional<R>>>;
   struct frame {
-    F& fn;
+    std::remove_reference_t<F>& fn;
     std::exception_ptr error;
-    std::conditional_t<std::is_void_v<R>, bool, std::optional<R>> result{};
+    stored result{};
   } fr{fn, nullptr};
   detail::run_blocking(
       [](void* p) noexcept {
         auto& f = *static_cast<frame*>(p);
         try {
           if constexpr (std::is_void_v<R>) {
-            f.fn();
+            std::invoke(f.fn);
+          } else if constexpr (std::is_reference_v<R>) {
+            R ref = std::invoke(f.fn);  // named, so an rvalue reference is an lvalue here
+            f.result = std::addressof(ref);
           } else {
-            f.result.emplace(f.fn());
+            f.result.emplace(std::invoke(f.fn));
           }
         } catch (...) {
           f.error = std::current_exception();
@@ -44,7 +72,11 @@ std::invoke_result_t<F&> blocking(F&& fn) {
       },
       &fr);
   if (fr.error) std::rethrow_exception(fr.error);
-  if constexpr (!std::is_void_v<R>) return std::move(*fr.result);
+  if constexpr (std::is_reference_v<R>) {
+    return static_cast<R>(*fr.result);
+  } else if constexpr (!std::is_void_v<R>) {
+    return std::move(*fr.result);
+  }
 }
 
 }  // namespace rt

@@ -73,6 +73,9 @@ struct options {
   // Also print a warning on stderr for each hog, with its id and spawn site. false: RT_HOGWARN
   // from the environment (1 turns it on).
   bool hog_warn = false;
+  // The most threads rt::blocking's pool runs at once (rt/blocking.hpp); calls beyond that wait
+  // in FIFO order. 0: RT_BLOCKING_THREADS from the environment, else 64. At most 10000.
+  unsigned max_blocking_threads = 0;
 };
 
 }  // namespace rt

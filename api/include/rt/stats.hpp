@@ -89,6 +89,8 @@ struct runtime_stats {
   std::chrono::milliseconds hog_threshold{0};  // the threshold in force
   std::uint64_t schedtrace_lines = 0;          // RT_SCHEDTRACE lines printed so far
   std::uint64_t monitor_ticks = 0;             // times the monitor thread looked at the workers
+  unsigned blocking_threads = 0;               // rt::blocking's pool threads alive now
+  std::size_t blocking_queued = 0;             // rt::blocking calls waiting for a pool thread
 };
 
 // A snapshot of the running runtime's counters, from a fiber or any thread; with no rt::run
