@@ -485,6 +485,9 @@ TEST_F(Net, CloseFromAnotherFiberWakesAcceptAndRead) {
             net::listener ln = net::listen("127.0.0.1:0");
             net::conn c = net::dial(ln.local_address());
             net::conn s = ln.accept();
+            // Bounds, should close() not wake them: they fail with timed_out instead of hanging.
+            ln.set_deadline(std::chrono::steady_clock::now() + 30s);
+            s.set_read_deadline(std::chrono::steady_clock::now() + 30s);
             auto started = rt::make_chan<int>(2);
             rt::wait_group done;
             done.add(2);
@@ -530,6 +533,7 @@ TEST_F(Net, DestroyWhileAnotherFiberReads) {
           net::listener ln = net::listen("127.0.0.1:0");
           net::conn c = net::dial(ln.local_address());
           auto s = std::make_unique<net::conn>(ln.accept());
+          s->set_read_deadline(std::chrono::steady_clock::now() + 30s);  // a bound
           auto started = rt::make_chan<int>(1);
           rt::wait_group done;
           done.add(1);
