@@ -642,19 +642,18 @@ TEST_F(Net, DestroyWhileAnotherFiberReads) {
           net::conn c = net::dial(ln.local_address());
           auto s = std::make_unique<net::conn>(ln.accept());
           s->set_read_deadline(std::chrono::steady_clock::now() + 30s);  // a bound
-          auto started = rt::make_chan<int>(1);
           rt::wait_group done;
           done.add(1);
           rt::go([&, sp = s.get()] {
-            started.send(1);
             char buf[4];
             std::error_code ec;
             sp->read(buf, sizeof buf, ec);  // sp may be destroyed while we are in here
             EXPECT_EQ(ec, net::net_errc::closed);
             done.done();
           });
-          started.recv();
-          rt::yield();
+          // The call must have started (the object must outlive calls that start on it): wait
+          // until the reader is parked on the descriptor.
+          while (rt::stats().parked_by.io == 0) rt::yield();
           s.reset();
           done.wait();
         },
@@ -876,7 +875,7 @@ TEST_F(Net, ShutdownWithConnectionsOpen) {
             ADD_FAILURE() << "server read returned";
           });
           started.wait();
-          rt::yield();
+          while (rt::stats().parked_by.io < 2) rt::yield();  // both are inside their calls
           return 7;
         },
         with_workers(w));
