@@ -472,6 +472,16 @@ fd_state* open_state(int fd, std::error_code& ec) noexcept {
   return s;
 }
 
+// Whether close() has run. After a system call failed or read end of stream, close() may be
+// why (it shuts the socket down when calls are inside): the call then reports net_errc::closed,
+// as if it had started after close(). The closer sets `closing` before its shutdown(); our
+// system call saw the shutdown's effect through the socket's kernel lock (released by the
+// closer's system call, taken by ours), so this load, after it, sees `closing`; acquire
+// documents that pairing.
+bool is_closing(const fd_state* s) noexcept {
+  return (s->ref.load(std::memory_order_acquire) & fd_state::closing) != 0;
+}
+
 bool expired(std::int64_t deadline) noexcept {
   return deadline != rt::detail::no_deadline && rt::detail::now_ns() >= deadline;
 }
@@ -572,11 +582,15 @@ std::size_t conn::read(void* buf, std::size_t n, std::error_code& ec) noexcept {
   }
   for (;;) {
     const ssize_t r = ::recv(s->fd, buf, n, 0);
-    if (r >= 0) return static_cast<std::size_t>(r);
+    if (r > 0) return static_cast<std::size_t>(r);
+    if (r == 0) {
+      if (detail::is_closing(s)) ec = make_error_code(net_errc::closed);
+      return 0;
+    }
     const int e = errno;
     if (e == EINTR) continue;
     if (e != EAGAIN && e != EWOULDBLOCK) {
-      ec = sys_error(e);
+      ec = detail::is_closing(s) ? make_error_code(net_errc::closed) : sys_error(e);
       return 0;
     }
     if (!ref.wait(rt::detail::poll_mode::read, load_deadline(s->read_deadline), ec)) {
@@ -643,7 +657,7 @@ std::size_t conn::write_all(const void* buf, std::size_t n, std::error_code& ec)
     const int e = errno;
     if (e == EINTR) continue;
     if (e != EAGAIN && e != EWOULDBLOCK) {
-      ec = sys_error(e);
+      ec = detail::is_closing(s) ? make_error_code(net_errc::closed) : sys_error(e);
       return done;
     }
     if (!ref.wait(rt::detail::poll_mode::write, load_deadline(s->write_deadline), ec)) {
@@ -772,7 +786,7 @@ conn listener::accept(std::error_code& ec) noexcept {
     // ECONNABORTED: that connection was reset while queued; take the next one (Go does too).
     if (e == EINTR || e == ECONNABORTED) continue;
     if (e != EAGAIN && e != EWOULDBLOCK) {
-      ec = sys_error(e);
+      ec = detail::is_closing(s) ? make_error_code(net_errc::closed) : sys_error(e);
       return {};
     }
     if (!ref.wait(rt::detail::poll_mode::read, load_deadline(s->read_deadline), ec)) {
