@@ -31,6 +31,7 @@
 #include "netpoll.hpp"
 #include "rt/blocking.hpp"
 #include "rt/detail/deadline.hpp"
+#include "rt/mutex.hpp"
 #include "timer.hpp"
 
 namespace rt::net {
@@ -352,6 +353,13 @@ struct fd_state {
   std::atomic<std::int64_t> read_deadline{rt::detail::no_deadline};
   std::atomic<std::int64_t> write_deadline{rt::detail::no_deadline};
   address peer;  // a conn's remote address, a listener's local one (immutable: for messages)
+  // Calls in one direction take turns, as Go's fdMutex makes them: the netpoller hands a
+  // readiness edge to one waiter, which may stop before EAGAIN (a read that filled its buffer,
+  // one accepted connection) — a second caller parked meanwhile would sleep with data (or
+  // connections) waiting and no edge left to wake it. Taking turns, the next caller tries the
+  // system call itself first.
+  rt::mutex read_mu;   // read, accept
+  rt::mutex write_mu;  // write_all
 
   explicit fd_state(int f) noexcept : fd(f) {}
 };
@@ -407,6 +415,27 @@ void destroy(fd_state* s) noexcept {
   const std::uint32_t prev = s->ref.fetch_or(fd_state::gone, std::memory_order_acq_rel);
   if ((prev & fd_state::count_mask) == 0) delete s;
 }
+
+// Holds one direction's turn (fd_state::read_mu / write_mu) for a call.
+class turn {
+ public:
+  explicit turn(rt::mutex& m) noexcept : m_(&m) {
+    try {
+      m.lock();
+    } catch (...) {
+      m_ = nullptr;  // rt::mutex::lock throws only on misuse; the call reports it
+    }
+  }
+  ~turn() {
+    if (m_) m_->unlock();
+  }
+  turn(const turn&) = delete;
+  turn& operator=(const turn&) = delete;
+  explicit operator bool() const noexcept { return m_ != nullptr; }
+
+ private:
+  rt::mutex* m_;
+};
 
 // A call's reference, held for the call's duration.
 class call_ref {
@@ -576,6 +605,11 @@ std::size_t conn::read(void* buf, std::size_t n, std::error_code& ec) noexcept {
     return 0;
   }
   if (n == 0) return 0;
+  detail::turn my_turn(s->read_mu);
+  if (!my_turn) {
+    ec = sys_error(EDEADLK);
+    return {};
+  }
   if (detail::expired(load_deadline(s->read_deadline))) {
     ec = deadline_error();
     return 0;
@@ -641,6 +675,11 @@ std::size_t conn::write_all(const void* buf, std::size_t n, std::error_code& ec)
   if (!ref) {
     ec = make_error_code(net_errc::closed);
     return 0;
+  }
+  detail::turn my_turn(s->write_mu);
+  if (!my_turn) {
+    ec = sys_error(EDEADLK);
+    return {};
   }
   if (detail::expired(load_deadline(s->write_deadline))) {
     ec = deadline_error();
@@ -762,6 +801,11 @@ conn listener::accept(std::error_code& ec) noexcept {
   call_ref ref(s);
   if (!ref) {
     ec = make_error_code(net_errc::closed);
+    return {};
+  }
+  detail::turn my_turn(s->read_mu);
+  if (!my_turn) {
+    ec = sys_error(EDEADLK);
     return {};
   }
   if (detail::expired(load_deadline(s->read_deadline))) {

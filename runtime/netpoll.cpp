@@ -248,7 +248,13 @@ poll_desc* poll_open(int fd) {
   netpoller& np = the_netpoller();
   poll_desc* pd = np.desc(fd);
   pd->lock.lock();
-  const int err = register_locked(np, pd);
+  int err = register_locked(np, pd);
+  if (err == EEXIST) {
+    // rt::wait_readable registered this descriptor already: the registration stands (with its
+    // generation); only a poll_close of an earlier owner is forgotten.
+    pd->closing = false;
+    err = 0;
+  }
   pd->lock.unlock();
   if (err != 0) {
     throw std::system_error(
@@ -281,7 +287,30 @@ void poll_close(poll_desc* pd) noexcept {
   }
 }
 
+namespace {
+
+// True when fd is ready in `mode` now, by poll(2).
+bool level_ready(int fd, poll_mode mode) noexcept {
+  pollfd p{fd, poll_events(mode), 0};
+  return ::poll(&p, 1, 0) > 0;
+}
+
+// poll_wait's body. `level`: rt::wait_readable's wait, which asks the kernel for the level under
+// the lock instead of consuming the `ready` edge: an edge that came before the look is seen by
+// poll(2), one that comes after finds the waiter queued. (Consuming `ready` would be wrong there:
+// two fibers could pass their first poll(2) before an edge, the first take `ready` and return,
+// and the second park with the descriptor still readable and no edge left to wake it.)
+poll_status wait_on(poll_desc* pd, poll_mode mode, std::int64_t deadline, bool level);
+
+}  // namespace
+
 poll_status poll_wait(poll_desc* pd, poll_mode mode, std::int64_t deadline) {
+  return wait_on(pd, mode, deadline, false);
+}
+
+namespace {
+
+poll_status wait_on(poll_desc* pd, poll_mode mode, std::int64_t deadline, bool level) {
   fiber* f = current_fiber();
   if (!f) return plain_thread_wait(pd, mode, deadline);
   const int m = static_cast<int>(mode);
@@ -293,8 +322,8 @@ poll_status poll_wait(poll_desc* pd, poll_mode mode, std::int64_t deadline) {
   poll_status status = poll_status::ready;
   if (pd->closing) {
     status = poll_status::closed;
-  } else if (pd->ready[m]) {
-    pd->ready[m] = false;  // consume the edge: the caller retries its system call
+  } else if (level ? level_ready(pd->fd, mode) : pd->ready[m]) {
+    if (!level) pd->ready[m] = false;  // consume the edge: the caller retries its system call
   } else if (deadline != no_deadline && deadline <= now_ns()) {
     status = poll_status::timed_out;
   } else {
@@ -322,6 +351,8 @@ poll_status poll_wait(poll_desc* pd, poll_mode mode, std::int64_t deadline) {
   rt.io_wait_end();
   return status;
 }
+
+}  // namespace
 
 bool wait_fd(int fd, poll_mode mode, std::int64_t deadline) {
   for (;;) {
@@ -357,7 +388,7 @@ bool wait_fd(int fd, poll_mode mode, std::int64_t deadline) {
           std::string(mode == poll_mode::read ? "rt::wait_readable" : "rt::wait_writable") +
               ": cannot wait on descriptor " + std::to_string(fd));
     }
-    if (poll_wait(pd, mode, deadline) == poll_status::timed_out) return false;
+    if (wait_on(pd, mode, deadline, /*level=*/true) == poll_status::timed_out) return false;
     // ready (perhaps spuriously) or closed by rt::net: look again.
   }
 }

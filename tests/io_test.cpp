@@ -245,6 +245,39 @@ TEST_P(IoWorkers, OneEdgeWakesEveryWaiter) {
   ::close(efd);
 }
 
+// rt::wait_readable asks the kernel for the level under the descriptor's lock: two fibers that
+// both looked before an edge must both return, never one taking the edge and the other parking
+// with the descriptor readable. Under chaos scheduling (which widens that window) this hung one
+// run in twenty before the fix.
+TEST(Io, LevelWaitersNeverMissAnEdgeUnderChaos) {
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    ASSERT_GE(efd, 0);
+    std::atomic<int> woke{0};
+    rt::options o = with_workers(8);
+    o.chaos_seed = seed;
+    ASSERT_EQ(0, rt::run(
+                     [&] {
+                       rt::wait_group wg;
+                       for (int i = 0; i < 20; ++i) {
+                         wg.add(1);
+                         rt::go([&] {
+                           rt::wait_readable(efd);
+                           woke.fetch_add(1);
+                           wg.done();
+                         });
+                       }
+                       rt::yield();
+                       const std::uint64_t one = 1;
+                       ASSERT_EQ(8, ::write(efd, &one, sizeof one));
+                       wg.wait();
+                     },
+                     o));
+    EXPECT_EQ(20, woke.load()) << "seed " << seed;
+    ::close(efd);
+  }
+}
+
 TEST(Io, ClosedDescriptorIsAnError) {
   // A number nothing in this process has open (a closed one could be reused by the runtime).
   int fd = 900;

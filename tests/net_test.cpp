@@ -312,6 +312,66 @@ TEST_F(Net, ManyConcurrentConnections) {
   }
 }
 
+// Several fibers read one conn, and several accept on one listener, at once: every byte and
+// every connection reaches one of them. Without calls taking turns per direction (fd_state's
+// read_mu), one caller can take the netpoller's readiness edge, stop before EAGAIN (one byte
+// read, one connection accepted) and leave another parked with data waiting and no edge to come.
+TEST_F(Net, ConcurrentReadersAndAcceptorsShareOneDescriptor) {
+  const int conns = static_cast<int>(rt_test::scaled(40, 10));
+  const int bytes = 200;
+  for (unsigned w : kWorkerCounts) {
+    for (std::uint64_t seed : {0, 1, 2}) {
+      std::atomic<int> got{0}, accepted{0};
+      rt::options o = with_workers(w);
+      o.chaos_seed = seed;
+      rt::run(
+          [&] {
+            net::listener ln = net::listen("127.0.0.1:0");
+            rt::wait_group acceptors, readers;
+            std::vector<net::conn> server_side(static_cast<std::size_t>(conns));
+            rt::mutex mu;
+            int next = 0;
+            for (int a = 0; a < 3; ++a) {
+              acceptors.add(1);
+              rt::go([&] {
+                for (;;) {
+                  std::error_code ec;
+                  net::conn c = ln.accept(ec);
+                  if (ec) break;
+                  std::lock_guard lk(mu);
+                  server_side[static_cast<std::size_t>(next++)] = std::move(c);
+                  if (accepted.fetch_add(1) + 1 == conns) ln.close();
+                }
+                acceptors.done();
+              });
+            }
+            std::vector<net::conn> clients;
+            for (int i = 0; i < conns; ++i) clients.push_back(net::dial(ln.local_address()));
+            acceptors.wait();
+            for (auto& c : server_side) {
+              for (int r = 0; r < 3; ++r) {  // three readers of one byte at a time
+                readers.add(1);
+                rt::go([&] {
+                  char b;
+                  while (c.read(&b, 1) == 1) got.fetch_add(1);
+                  readers.done();
+                });
+              }
+            }
+            const std::string chunk(bytes / 4, 'x');
+            for (auto& c : clients) {
+              for (int k = 0; k < 4; ++k) c.write_all(chunk);
+              c.shutdown_write();
+            }
+            readers.wait();
+          },
+          o);
+      EXPECT_EQ(accepted.load(), conns) << w << " workers, chaos " << seed;
+      EXPECT_EQ(got.load(), conns * bytes) << w << " workers, chaos " << seed;
+    }
+  }
+}
+
 // One fiber writes while another reads the same conn (both directions full: neither side could
 // finish writing without the other reading meanwhile); the bytes arrive intact and in order.
 TEST_F(Net, FullDuplexLargeTransfer) {
