@@ -19,6 +19,7 @@
 #include "rt/errors.hpp"
 #include "rt/io.hpp"
 #include "rt/mutex.hpp"
+#include "rt/net.hpp"
 #include "rt/options.hpp"
 #include "rt/runtime.hpp"
 #include "rt/select.hpp"
