@@ -240,6 +240,26 @@ TEST_F(Net, PlainThreadClientAgainstFiberServer) {
   }
 }
 
+// No rt::run at all: two plain threads talk through rt::net (each call blocks its thread).
+TEST_F(Net, PlainThreadsWithoutRuntime) {
+  net::listener ln = net::listen("127.0.0.1:0");
+  std::thread server([&] {
+    net::conn s = ln.accept();
+    char buf[64];
+    while (std::size_t n = s.read(buf, sizeof buf)) s.write_all(buf, n);
+  });
+  {
+    net::conn c = net::dial(ln.local_address());
+    c.write_all("no runtime");
+    char buf[10];
+    c.read_full(buf, sizeof buf);
+    EXPECT_EQ(std::string(buf, 10), "no runtime");
+    c.shutdown_write();
+    EXPECT_EQ(c.read(buf, sizeof buf), 0u);
+  }
+  server.join();
+}
+
 // An adopted descriptor (conn(int)) works like a dialled one.
 TEST_F(Net, AdoptConnectedSocket) {
   rt::run([] {
