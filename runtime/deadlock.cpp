@@ -11,7 +11,8 @@
 //      watcher of dump.cpp), and no plain thread has ever used this runtime
 //      (plain_thread_used): any other thread could still send on a channel or unlock a mutex,
 //      so nothing would be provable;
-//   5. main has not returned and the runtime is not stopping (then rt::run is tearing down).
+//   5. main has not returned and the runtime is not stopping (then rt::run is tearing down);
+//   6. no fiber waits on a descriptor (n_io_waiters): the world outside may make it ready.
 // Then every fiber is parked on something only a fiber could signal, and no fiber can run: the
 // program can never progress. 1-3 are read together under idle_mu, so no worker can leave the
 // idle list between the looks (in particular not one whose timer just came due, which would
@@ -67,6 +68,8 @@ std::size_t process_thread_count() noexcept {
 
 void runtime::check_deadlock() noexcept {
   if (stopping.load() || main_done.load() != 0 || plain_thread_used.load()) return;
+  // A fiber waiting on a descriptor can be woken from outside the process (netpoll.cpp).
+  if (n_io_waiters.load() > 0) return;
   // Everything below under idle_mu: no worker can leave the idle list meanwhile — in particular
   // not one whose timer just came due, which would otherwise run a fiber between our look at the
   // idle list and our look at the timers (a false report the model tester found).

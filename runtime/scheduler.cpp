@@ -18,6 +18,7 @@
 #include "dump.hpp"
 #include "fatal.hpp"
 #include "futex.hpp"
+#include "netpoll.hpp"
 #include "probes.hpp"
 #include "rt/errors.hpp"
 #include "rt/mutex.hpp"
@@ -395,7 +396,24 @@ void runtime::wake_one_idle() noexcept {
   // its futex_wait (whose kernel-side read of wake_word follows it), either we see in_futex set
   // and wake it, or its futex_wait sees wake_word == 1 and does not sleep.
   v->wake_word.store(worker::wake_bit);
-  if (v->in_futex.load()) futex_wake(&v->wake_word);
+  notify(*v);
+}
+
+void runtime::notify(worker& v) noexcept {
+  // seq_cst load after the caller's seq_cst store/RMW of wake_word; park_worker stores
+  // `sleeping` (seq_cst) before it sleeps, and then either the kernel's futex_wait reads
+  // wake_word, or (epoll) it loads wake_word itself before epoll_wait. Either way one side sees
+  // the other: the sleeper does not sleep, or we wake it.
+  switch (v.sleeping.load()) {
+    case worker::in_futex:
+      futex_wake(&v.wake_word);
+      break;
+    case worker::in_epoll:
+      netpoll_break();
+      break;
+    default:
+      break;
+  }
 }
 
 std::int64_t runtime::earliest_timer() const noexcept {
@@ -432,7 +450,7 @@ void runtime::timer_armed(std::int64_t when) noexcept {
     if (v->park_until.load(std::memory_order_relaxed) <= when) continue;
     // seq_cst RMW, then the in_futex load: the same pair as wake_one_idle's with park_worker.
     v->wake_word.fetch_or(worker::recheck_bit);
-    if (v->in_futex.load()) futex_wake(&v->wake_word);
+    notify(*v);
   }
 }
 
@@ -598,7 +616,30 @@ void runtime::park_worker(worker& w) {
       continue;
     }
     const std::int64_t until = std::min(next, trim_at);
-    w.in_futex.store(true);  // seq_cst: see wake_one_idle
+    // Fibers wait on I/O: one idle worker sleeps in epoll_wait instead (see "I/O" above).
+    if (!w.is_poller && n_io_waiters.load() > 0 && !poller_taken.exchange(true)) {
+      w.is_poller = true;
+    }
+    if (w.is_poller) {
+      w.sleeping.store(worker::in_epoll);  // seq_cst: see notify()
+      if (w.wake_word.load() != 0) {  // a waker came first (futex_wait checks this in the kernel)
+        w.sleeping.store(worker::not_sleeping, std::memory_order_relaxed);
+        continue;
+      }
+      const std::size_t readied = poll_io(w, until == no_deadline ? no_deadline : until - now);
+      w.sleeping.store(worker::not_sleeping, std::memory_order_relaxed);
+      if (readied != 0) {
+        // Fibers are in our local queue now: run them, as a searching worker.
+        if (leave_idle_list(w)) {
+          w.spinning = true;
+          n_spinning.fetch_add(1);
+          break;
+        }
+        continue;  // a waker took us off the idle list first: its wakeup is on the way
+      }
+      continue;
+    }
+    w.sleeping.store(worker::in_futex);  // seq_cst: see notify()
     if (until == no_deadline) {
       futex_wait(&w.wake_word, 0);
     } else {
@@ -606,10 +647,16 @@ void runtime::park_worker(worker& w) {
       timespec ts{static_cast<time_t>(d / 1000000000), static_cast<long>(d % 1000000000)};
       futex_wait(&w.wake_word, 0, &ts);
     }
-    w.in_futex.store(false, std::memory_order_relaxed);
+    w.sleeping.store(worker::not_sleeping, std::memory_order_relaxed);
     // Woken, timed out, or a spurious return: look again.
   }
   w.park_until.store(worker::awake, std::memory_order_relaxed);  // a hint for armers only
+  if (w.is_poller) {
+    // Leaving: hand the poller's job to another idle worker if fibers still wait on I/O.
+    w.is_poller = false;
+    poller_taken.store(false);
+    ensure_poller();
+  }
   probe_worker_wake(w);
 }
 
@@ -629,7 +676,12 @@ fiber* runtime::find_runnable_or_park(worker& w) {
       if (const std::int64_t now = now_ns(); now >= next) run_due_timers(w, now, false);
     }
     fiber* f = nullptr;
-    if (++w.tick % global_poll_interval == 0 && take_global(w, f)) return f;
+    if (++w.tick % global_poll_interval == 0) {
+      // Every 61st pick: the global queue first, and, while fibers wait on I/O, a poll that does
+      // not block — so readiness is seen even while every worker is busy.
+      if (n_io_waiters.load(std::memory_order_relaxed) > 0) poll_io(w, 0);
+      if (take_global(w, f)) return f;
+    }
     if ((f = pick_local(w))) return f;
     if (take_global(w, f)) return f;
     if (!w.spinning) {
@@ -645,6 +697,9 @@ fiber* runtime::find_runnable_or_park(worker& w) {
       if (f) return f;
       if (w.has_local_work()) continue;  // timers made work here
     }
+    // Before parking, as Go's findrunnable: fibers whose descriptors became ready while no worker
+    // sat in epoll_wait (all were busy) are found here, without blocking.
+    if (n_io_waiters.load(std::memory_order_relaxed) > 0 && poll_io(w, 0) != 0) continue;
     park_worker(w);
   }
 }

@@ -102,6 +102,30 @@
 // All idle workers sleep until the same earliest timer; when it comes they all look for it, and
 // those that find nothing park again.
 //
+// I/O (netpoll.cpp has the per-descriptor protocol). A fiber whose non-blocking call says EAGAIN
+// parks on the descriptor's poll_desc, counted in n_io_waiters. Readiness comes from one epoll
+// instance, and reaches fibers through whichever worker calls epoll_wait, into that worker's
+// local queue, as any submission does:
+//   - The poller: while n_io_waiters > 0, the first idle worker to take poller_taken sleeps in
+//     epoll_wait instead of futex_wait, with the same timeout (the earliest timer of any worker),
+//     so timers keep firing while it sits there. Its sleeping state is `in_epoll`, and notify()
+//     — the waker's half of every wake_word Dekker pair (wake_one_idle, timer_armed, shutdown) —
+//     interrupts it by writing an eventfd instead of futex_wake. The poller stores `in_epoll`
+//     (seq_cst) and then loads wake_word itself before epoll_wait, since epoll_wait, unlike
+//     futex_wait, cannot compare the word atomically: either it sees the waker's bit or the waker
+//     sees `in_epoll` and writes the eventfd, which makes epoll_wait return at once.
+//   - When epoll readies fibers, the poller leaves the idle list as a searching worker (as for a
+//     due timer) and runs them; leaving, it gives up poller_taken and, if fibers still wait on
+//     I/O, tells another idle worker to look again (ensure_poller), which then takes the job.
+//   - A fiber about to wait on I/O does the same after counting itself: n_io_waiters++ (seq_cst);
+//     load poller_taken and n_idle. A parking worker stores n_idle (seq_cst) before it loads
+//     n_io_waiters. One of the two sees the other, so while fibers wait on I/O and a worker is
+//     idle, some idle worker is (or is about to be) in epoll_wait.
+//   - While every worker is busy, nobody blocks in epoll_wait: a worker polls without blocking
+//     before it parks and every `global_poll_interval`th pick (as Go's findrunnable and sysmon).
+//   - A fiber waiting on I/O can always be woken from outside: the deadlock check treats
+//     n_io_waiters > 0 as progress still possible.
+//
 // Deadlock detection (runtime/deadlock.cpp). When the last worker is about to sleep, with no
 // work queued anywhere, no timer armed, and no thread in the process other than the runtime's
 // (any other thread might still send on a channel), every fiber is parked on something only a
@@ -210,11 +234,14 @@ struct alignas(64) worker {
   // store of the timer Dekker pair (see "Timers" above).
   static constexpr std::int64_t awake = std::numeric_limits<std::int64_t>::min();
   std::atomic<std::int64_t> park_until{awake};
-  // True while the worker is (about to be) inside futex_wait on wake_word: a waker that sees it
-  // false skips the futex_wake system call, the worker being still awake (polling wake_word
-  // before it sleeps). seq_cst on both sides: see park_worker.
-  std::atomic<bool> in_futex{false};
-  bool idle = false;  // on the idle list (guarded by runtime::idle_mu)
+  // Where the worker sleeps: `in_futex` while (about to be) inside futex_wait on wake_word,
+  // `in_epoll` while (about to be) inside epoll_wait as the netpoller (see "I/O" above), `awake`
+  // otherwise. A waker that sees `awake` skips the system call, the worker being still awake
+  // (polling wake_word before it sleeps). seq_cst on both sides: see park_worker and notify().
+  enum : std::uint8_t { not_sleeping = 0, in_futex = 1, in_epoll = 2 };
+  std::atomic<std::uint8_t> sleeping{not_sleeping};
+  bool is_poller = false;  // holds runtime::poller_taken (owner only)
+  bool idle = false;       // on the idle list (guarded by runtime::idle_mu)
 
   // Timers armed by fibers on this worker: a min-heap on `when` (see timer.hpp).
   spinlock timer_lock;
@@ -271,6 +298,21 @@ class runtime {
   // makes an idle worker that would sleep past it compute its sleep again.
   void timer_armed(std::int64_t when) noexcept;
   void wake_one_idle() noexcept;
+  // The waker's half of every Dekker pair on wake_word: after its seq_cst store or RMW of
+  // v.wake_word, wakes v out of futex_wait or epoll_wait if it sleeps there.
+  static void notify(worker& v) noexcept;
+  // I/O (netpoll.cpp). Fibers parked on a descriptor count in n_io_waiters (deadlock detection,
+  // and whether an idle worker should sleep in epoll). One worker at a time is the poller.
+  std::atomic<std::int64_t> n_io_waiters{0};
+  std::atomic<bool> poller_taken{false};
+  // A fiber is about to wait on I/O: counts it, and makes sure an idle worker polls.
+  void io_wait_begin() noexcept;
+  void io_wait_end() noexcept { n_io_waiters.fetch_sub(1); }
+  // If fibers wait on I/O and no worker is the poller, tells an idle worker to become it.
+  void ensure_poller() noexcept;
+  // Polls epoll (timeout_ns: 0 = do not block, no_deadline = until woken) and makes the fibers
+  // it readies runnable on w (w's local queue): how many.
+  std::size_t poll_io(worker& w, std::int64_t timeout_ns) noexcept;
   void stop_spinning(worker& w) noexcept;
   bool leave_idle_list(worker& w) noexcept;
   void check_deadlock() noexcept;                // deadlock.cpp

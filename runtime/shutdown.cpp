@@ -164,8 +164,9 @@ void runtime::shutdown() {
     for (worker* w : idle_list) {
       w->idle = false;
       n_idle.fetch_sub(1);
-      w->wake_word.store(1, std::memory_order_release);
+      w->wake_word.store(1);  // seq_cst, then notify(): out of futex_wait or epoll_wait
       futex_wake(&w->wake_word);
+      notify(*w);
     }
     idle_list.clear();
   }

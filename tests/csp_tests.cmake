@@ -56,6 +56,7 @@ rt_csp_test(deadlock_test LABELS unit)
 rt_csp_test(dump_test LABELS concurrency)
 # Timer stealing and deadline saturation (issue 9); hangs (ctest timeout) if a timer is missed.
 rt_csp_test(timer_test LABELS concurrency)
+rt_csp_test(io_test LABELS concurrency)
 # rt::net (issue 11): TCP on fibers; TenThousandIdleConnections is heavy.
 rt_csp_test(net_test FILTER "-*Heavy*" TIMEOUT 300 LABELS concurrency)
 rt_csp_test(net_test FILTER "*Heavy*" TIMEOUT 600 LABELS heavy)
