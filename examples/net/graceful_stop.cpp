@@ -24,6 +24,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <system_error>
 
@@ -45,23 +46,27 @@ void echo(rt::net::conn c) {
   }
 }
 
-// Spawns the handler of one connection, counted in `active` so that shutdown can wait for it.
-void spawn_handler(rt::net::conn c, rt::wait_group& active) {
-  active.add(1);
+// The open connections, counted so that shutdown can wait for them. Shared: a handler that
+// outlives the grace period still counts itself out after the server function returned.
+using active_set = std::shared_ptr<rt::wait_group>;
+
+// Spawns the handler of one connection, counted in `active`.
+void spawn_handler(rt::net::conn c, const active_set& active) {
+  active->add(1);
   rt::go(
-      [&active](rt::net::conn c) {
+      [active](rt::net::conn c) {
         echo(std::move(c));
-        active.done();
+        active->done();
       },
       std::move(c));
 }
 
 // After the accept loop stopped: waits up to `grace` for the open connections to finish.
 // Returns false when some were still open (they are abandoned: rt::run unwinds them on return).
-bool drain(rt::wait_group& active, std::chrono::nanoseconds grace) {
+bool drain(const active_set& active, std::chrono::nanoseconds grace) {
   auto all_done = rt::make_chan<int>(1);
-  rt::go([&active, all_done]() mutable {
-    active.wait();
+  rt::go([active, all_done]() mutable {
+    active->wait();
     all_done.close();
   });
   bool clean = false;
@@ -80,7 +85,7 @@ bool serve_until_cancel_close(rt::net::listener& ln, rt::chan<int> cancel,
                rt::recv(loop_done, [](auto) {}));            // the loop stopped by itself
     watcher_done.close();
   });
-  rt::wait_group active;
+  auto active = std::make_shared<rt::wait_group>();
   for (;;) {
     std::error_code ec;
     rt::net::conn c = ln.accept(ec);
@@ -101,7 +106,7 @@ bool serve_until_cancel_close(rt::net::listener& ln, rt::chan<int> cancel,
 // Idiom 2: accept with a deadline, polling `cancel` between accepts.
 bool serve_until_cancel_deadline(rt::net::listener& ln, rt::chan<int> cancel,
                                  std::chrono::nanoseconds grace) {
-  rt::wait_group active;
+  auto active = std::make_shared<rt::wait_group>();
   for (bool cancelled = false; !cancelled;) {
     rt::select(rt::recv(cancel, [&](auto) { cancelled = true; }), rt::otherwise([] {}));
     if (cancelled) break;
