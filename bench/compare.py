@@ -1465,6 +1465,16 @@ def wrk_result(out: str, conns: int, duration: int) -> dict:
     return res
 
 
+def wrk_version() -> str:
+    """"wrk debian/4.1.0-3+b2 [epoll]" (wrk -v prints it, then its usage, and exits 1)."""
+    try:
+        r = subprocess.run(["wrk", "-v"], text=True, capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return "wrk"
+    line = (r.stdout or r.stderr).strip().splitlines()
+    return line[0].split(" Copyright")[0].strip() if line else "wrk"
+
+
 def net_run_one(runner: Runner, workload: str, label: str, rt: Runtime, phase: str, size: int,
                 quick: bool, place: dict) -> dict:
     """Starts rt's server, drives it once, stops it; returns the record (like run_one's)."""
@@ -1606,7 +1616,7 @@ def run_net(args, runner: Runner, have: set[str], workloads: list[str], quick: b
                          generator="build/bench/echo")
         else:
             dur = HTTP_QUICK_DURATION if quick else HTTP_DURATION
-            entry.update(duration_s=dur, generator=first_line(["wrk", "--version"]) or "wrk",
+            entry.update(duration_s=dur, generator=wrk_version(),
                          wrk_args=f"--latency -t {place['load_workers']} -c {sizes[0]} -d {dur}s")
         for size in sizes:
             label = f"{workload} c={size}"
@@ -1672,7 +1682,7 @@ def net_md(data: dict) -> str:
             out.append(f"**http** — `wrk {e.get('wrk_args')}` ({e.get('generator')}) against "
                        "librt-csp's `examples/net/http_hello` and Go's net/http "
                        "(`peer-go http_hello`).")
-        out.append(f" {place.get('what', '')}. Commit `{(meta.get('git_commit') or '?')[:12]}`, "
+        out.append(f" Placement: {place.get('what', '')}. Commit `{(meta.get('git_commit') or '?')[:12]}`, "
                    f"{meta.get('date')}; {e.get('runs_measured')} measured runs per server after "
                    "1 warm-up, interleaved, each run a fresh server process. Medians (min–max); "
                    "ratios paired per round, median over rounds."
