@@ -1682,7 +1682,8 @@ def net_md(data: dict) -> str:
             out.append(f"**http** — `wrk {e.get('wrk_args')}` ({e.get('generator')}) against "
                        "librt-csp's `examples/net/http_hello` and Go's net/http "
                        "(`peer-go http_hello`).")
-        out.append(f" Placement: {place.get('what', '')}. Commit `{(meta.get('git_commit') or '?')[:12]}`, "
+        out.append(f" Placement: {place.get('what', '')}. "
+                   f"Commit `{(meta.get('git_commit') or '?')[:12]}`, "
                    f"{meta.get('date')}; {e.get('runs_measured')} measured runs per server after "
                    "1 warm-up, interleaved, each run a fresh server process. Medians (min–max); "
                    "ratios paired per round, median over rounds."
