@@ -326,31 +326,25 @@ std::vector<address> resolve(std::string_view host, std::string_view port) {
 
 namespace detail {
 
-// ref (one 64-bit word, so that each transition is one atomic step):
-//   bits 0-29  `io`: the owner's reference (dropped by close()) plus one per call that is inside
-//              a system call on fd (or about to enter one). The descriptor is ::close()d when it
-//              reaches zero — once: after `closing` nothing increments it again.
-//   bits 32-61 `users`: calls inside rt::net on this state, parked ones included. The state's
-//              memory (and its poll_desc) stays while any is inside.
-//   bit 62     `closing`: close() has run; no call enters (or re-enters a system call) after it.
-//   bit 63     `gone`: the conn/listener object is destroyed; the state is freed when
-//              additionally io == 0 and users == 0 (exactly one RMW produces that state).
-// A parked call holds `users` but not `io`: so close() closes the descriptor at once even while
-// fibers are parked on it (they wake with `closed` through poll_close and never touch fd again),
-// and a fiber abandoned at shutdown while parked keeps no descriptor open. A call in a system
-// call holds `io`: the descriptor number cannot be closed, and so cannot be reused by another
-// socket, under a stale read/write/accept.
+// ref: bit 31 `closing` (close() has run: no call enters after it), bit 30 `gone` (the conn or
+// listener object is destroyed), bits 0-29 the count: the owner's reference (dropped by close())
+// plus one per call inside rt::net on this descriptor, parked ones included. The descriptor is
+// ::close()d when the count reaches zero — once: after `closing` nothing increments it — and the
+// state is freed when, in addition, `gone` is set (exactly one RMW produces that state).
+// Why a parked call holds the descriptor too: the netpoller's poll_desc belongs to the
+// descriptor *number* (netpoll.cpp), and poll_open of a reused number re-arms it. A call that
+// has dropped its reference before parking could then park on — and consume the readiness of —
+// another socket's poll_desc. Holding it, the number cannot be reused until every call has left,
+// and a wait that starts after close() finds the poll_desc closed (poll_close wakes the ones
+// already parked), so each call returns promptly after close().
 struct fd_state {
-  static constexpr std::uint64_t io_one = 1;
-  static constexpr std::uint64_t io_mask = (std::uint64_t{1} << 30) - 1;
-  static constexpr std::uint64_t user_one = std::uint64_t{1} << 32;
-  static constexpr std::uint64_t user_mask = io_mask << 32;
-  static constexpr std::uint64_t closing = std::uint64_t{1} << 62;
-  static constexpr std::uint64_t gone = std::uint64_t{1} << 63;
+  static constexpr std::uint32_t closing = 1u << 31;
+  static constexpr std::uint32_t gone = 1u << 30;
+  static constexpr std::uint32_t count_mask = gone - 1;
 
   int fd;
   rt::detail::poll_desc* pd = nullptr;
-  std::atomic<std::uint64_t> ref{io_one};
+  std::atomic<std::uint32_t> ref{1};
   // Deadlines in steady-clock ns (no_deadline: none); a listener's accept uses read_deadline.
   // Relaxed: a deadline is a single value read at each call and wait; nothing else is published
   // with it (set_deadline from another fiber is a request for later waits, ordered by whatever
@@ -362,72 +356,72 @@ struct fd_state {
   explicit fd_state(int f) noexcept : fd(f) {}
 };
 
-// Adds `add` to ref unless `closing` is set: false then.
+// Takes a reference for a call; false once close() has run.
 // Relaxed suffices: the increment only has to be atomic with the closing bit — the RMWs on ref
-// are totally ordered, so either this CAS precedes close()'s fetch_or (then io stays above zero,
-// and the descriptor open, until our decrement) or it sees the bit and fails. The fields read
-// afterwards (fd, pd) were written before the state was handed to this thread by whatever
-// passed the conn to it (spawn, a channel): that gives the happens-before.
-bool try_add(fd_state* s, std::uint64_t add) noexcept {
-  std::uint64_t v = s->ref.load(std::memory_order_relaxed);
+// are totally ordered, so either this CAS precedes close()'s fetch_or (then the count stays
+// above zero, and the descriptor open, until our release) or it sees the bit and fails. The
+// fields read afterwards (fd, pd) were written before the state was handed to this thread by
+// whatever passed the conn to it (spawn, a channel): that gives the happens-before.
+bool acquire(fd_state* s) noexcept {
+  std::uint32_t v = s->ref.load(std::memory_order_relaxed);
   do {
     if (v & fd_state::closing) return false;
-  } while (!s->ref.compare_exchange_weak(v, v + add, std::memory_order_relaxed,
+  } while (!s->ref.compare_exchange_weak(v, v + 1, std::memory_order_relaxed,
                                          std::memory_order_relaxed));
   return true;
 }
 
-// Subtracts `sub` (io_one and/or user_one); closes fd if io reached zero, frees s if it is gone
-// and unused. acq_rel: every call's system calls and accesses to s happen before its decrement
-// (release), and all RMWs on ref form one release sequence, so whoever makes the last decrement
-// (acquire) closes the descriptor after every call has left its system call, and frees the
-// state after every access to it.
-void sub_ref(fd_state* s, std::uint64_t sub) noexcept {
+// Drops a reference; the last one closes the descriptor, and frees the state if it is gone.
+// acq_rel: every call's system calls and accesses to s happen before its decrement (release),
+// and all RMWs on ref form one release sequence, so whoever makes the last decrement (acquire)
+// closes the descriptor after every call has left its system calls, and frees the state after
+// every access to it.
+void release(fd_state* s) noexcept {
   const int fd = s->fd;  // read before the decrement: after it, s may be freed by destroy()
-  const std::uint64_t now = s->ref.fetch_sub(sub, std::memory_order_acq_rel) - sub;
-  // io reaches zero only after `closing` (the owner's reference is dropped by close_state).
-  if ((sub & fd_state::io_mask) != 0 && (now & fd_state::io_mask) == 0) ::close(fd);
-  if (now == (fd_state::closing | fd_state::gone)) delete s;
+  const std::uint32_t now = s->ref.fetch_sub(1, std::memory_order_acq_rel) - 1;
+  // The count reaches zero only after `closing`: the owner's reference is dropped by close().
+  if ((now & fd_state::count_mask) != 0) return;
+  ::close(fd);
+  if (now & fd_state::gone) delete s;
 }
 
-// close(): idempotent. acq_rel for the same release-sequence reason as sub_ref().
+// close(): idempotent. acq_rel for the same release-sequence reason as release().
 void close_state(fd_state* s) noexcept {
-  const std::uint64_t prev = s->ref.fetch_or(fd_state::closing, std::memory_order_acq_rel);
+  const std::uint32_t prev = s->ref.fetch_or(fd_state::closing, std::memory_order_acq_rel);
   if (prev & fd_state::closing) return;
-  // We still hold the owner's reference: s and fd are alive. Wakes every parked caller with
-  // `closed` and makes later waits return it at once; then the descriptor closes as soon as no
-  // call is inside a system call on it.
+  // We still hold the owner's reference: s and fd are alive. poll_close wakes every parked call
+  // with `closed` and makes later waits return it at once.
   if (s->pd != nullptr) rt::detail::poll_close(s->pd);
-  sub_ref(s, fd_state::io_one);
+  // Calls still inside keep the descriptor number until they leave; the connection itself ends
+  // now (the peer reads end of stream; a listener stops listening), also when such a call never
+  // leaves (a fiber abandoned at shutdown while parked in it).
+  if ((prev & fd_state::count_mask) > 1) (void)::shutdown(s->fd, SHUT_RDWR);
+  release(s);
 }
 
 // The conn/listener object goes away: close, then free the state once no call is inside.
-// acq_rel: pairs with the callers' decrements, as in sub_ref.
+// acq_rel: pairs with the callers' releases, as in release().
 void destroy(fd_state* s) noexcept {
   if (s == nullptr) return;
   close_state(s);
-  const std::uint64_t prev = s->ref.fetch_or(fd_state::gone, std::memory_order_acq_rel);
-  if ((prev & (fd_state::io_mask | fd_state::user_mask)) == 0) delete s;
+  const std::uint32_t prev = s->ref.fetch_or(fd_state::gone, std::memory_order_acq_rel);
+  if ((prev & fd_state::count_mask) == 0) delete s;
 }
 
-// A call on a state: holds `users` for its whole duration and `io` except while parked.
+// A call's reference, held for the call's duration.
 class call_ref {
  public:
-  explicit call_ref(fd_state* s) noexcept
-      : s_(s != nullptr && try_add(s, fd_state::user_one + fd_state::io_one) ? s : nullptr),
-        io_(s_ != nullptr) {}
+  explicit call_ref(fd_state* s) noexcept : s_(s != nullptr && acquire(s) ? s : nullptr) {}
   ~call_ref() {
-    if (s_) sub_ref(s_, fd_state::user_one + (io_ ? fd_state::io_one : 0));
+    if (s_) release(s_);
   }
   call_ref(const call_ref&) = delete;
   call_ref& operator=(const call_ref&) = delete;
   explicit operator bool() const noexcept { return s_ != nullptr; }
 
   // Parks until the descriptor may be ready in `mode`: true to retry the system call; false
-  // with ec set on timeout, close or error. The descriptor is not held while parked.
+  // with ec set on timeout, close or error.
   bool wait(rt::detail::poll_mode mode, std::int64_t deadline, std::error_code& ec) noexcept {
-    sub_ref(s_, fd_state::io_one);
-    io_ = false;
     rt::detail::poll_status st;
     try {
       st = rt::detail::poll_wait(s_->pd, mode, deadline);
@@ -440,8 +434,6 @@ class call_ref {
     }
     switch (st) {
       case rt::detail::poll_status::ready:
-        if (!try_add(s_, fd_state::io_one)) break;  // closed while we were waking
-        io_ = true;
         return true;
       case rt::detail::poll_status::timed_out:
         ec = deadline_error();
@@ -455,7 +447,6 @@ class call_ref {
 
  private:
   fd_state* s_;
-  bool io_;
 };
 
 // Registers fd with the netpoller in a fresh state; on failure closes fd and returns nullptr.
