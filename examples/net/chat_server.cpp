@@ -41,6 +41,11 @@ struct hub_chans {
   rt::chan<client> joins = rt::make_chan<client>();
   rt::chan<std::uint64_t> leaves = rt::make_chan<std::uint64_t>();
   rt::chan<std::string> messages = rt::make_chan<std::string>();
+  rt::chan<int> hub_done = rt::make_chan<int>();  // closed when the hub returns
+  // The reader and writer fibers alive, so that the self-test can wait for them all before
+  // returning (a fiber still parked when rt::run returns is abandoned with what its frame
+  // holds); shared with the fibers, which may outlive main's frame.
+  std::shared_ptr<rt::wait_group> active = std::make_shared<rt::wait_group>();
 };
 
 // The hub: the only fiber that touches `clients`. It stops when `joins` is closed.
@@ -76,6 +81,7 @@ void hub(hub_chans h) {
                rt::recv(h.messages, [&](std::optional<std::string> m) { broadcast(*m); }));
   }
   for (auto& [id, c] : clients) c.outbox.close();
+  h.hub_done.close();
 }
 
 // Reads '\n'-terminated lines from a connection (a trailing '\r' is dropped).
@@ -108,7 +114,8 @@ void handle(rt::net::conn accepted, std::uint64_t id, hub_chans h) {
   auto c = std::make_shared<rt::net::conn>(std::move(accepted));
   auto outbox = rt::make_chan<std::string>(kOutbox);
   std::string name = "user" + std::to_string(id);
-  rt::go([c, outbox]() mutable {
+  h.active->add(1);
+  rt::go([c, outbox, active = h.active]() mutable {
     for (std::string& line : outbox) {
       std::error_code ec;
       c->write_all(line.data(), line.size(), ec);
@@ -117,11 +124,13 @@ void handle(rt::net::conn accepted, std::uint64_t id, hub_chans h) {
         break;
       }
     }
+    active->done();
   });
   h.joins.send(client{id, name, outbox});
   line_reader r;
   while (auto line = r.next(*c)) h.messages.send(name + ": " + *line + "\n");
   h.leaves.send(id);
+  h.active->done();
 }
 
 void accept_loop(rt::net::listener& ln, hub_chans h) {
@@ -138,6 +147,7 @@ void accept_loop(rt::net::listener& ln, hub_chans h) {
     }
     if (ec) continue;  // ECONNABORTED and the like: that client gave up
     backoff = 5ms;
+    h.active->add(1);  // handle() counts itself out
     rt::go(handle, std::move(c), next_id++, h);
   }
 }
@@ -252,7 +262,9 @@ int main(int argc, char** argv) {
     int failures = self_test(ln.local_address().to_string(), clients, lines);
     ln.close();
     stopped.recv();
-    h.joins.close();  // the hub closes every outbox and stops
+    h.active->wait();  // every client left: its reader and writer returned
+    h.joins.close();   // the hub stops
+    h.hub_done.recv();
     std::printf("chat_server: self-test %s (%d clients x %d lines)\n", failures ? "FAILED" : "ok",
                 clients, lines);
     return failures ? 1 : 0;

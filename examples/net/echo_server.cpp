@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -39,10 +40,15 @@ void serve(rt::net::conn c) {
   }
 }
 
+// The connections being served, counted so that the self-test can wait for every handler to
+// finish before returning (a fiber still parked when rt::run returns is abandoned with whatever
+// its frame holds). Shared with the handlers, which may outlive main's frame.
+using active_set = std::shared_ptr<rt::wait_group>;
+
 // Accepts until the listener is closed. Running out of descriptors (EMFILE/ENFILE) is logged and
 // retried after a pause that doubles up to 1 s (as Go's net/http does): the connections already
 // open keep being served, and the pending one is accepted once a descriptor frees up.
-void accept_loop(rt::net::listener& ln, std::atomic<int>* emfile_seen) {
+void accept_loop(rt::net::listener& ln, std::atomic<int>* emfile_seen, active_set active) {
   auto backoff = 5ms;
   for (;;) {
     std::error_code ec;
@@ -61,7 +67,13 @@ void accept_loop(rt::net::listener& ln, std::atomic<int>* emfile_seen) {
       continue;
     }
     backoff = 5ms;
-    rt::go(serve, std::move(c));
+    active->add(1);
+    rt::go(
+        [active](rt::net::conn c) {
+          serve(std::move(c));
+          active->done();
+        },
+        std::move(c));
   }
 }
 
@@ -186,9 +198,10 @@ int main(int argc, char** argv) {
     std::printf("echo_server: listening on %s\n", ln.local_address().to_string().c_str());
     std::fflush(stdout);
     std::atomic<int> emfile_seen{0};
+    auto active = std::make_shared<rt::wait_group>();
     auto stopped = rt::make_chan<int>();
     rt::go([&] {
-      accept_loop(ln, &emfile_seen);
+      accept_loop(ln, &emfile_seen, active);
       stopped.close();
     });
     if (!test) {
@@ -205,6 +218,7 @@ int main(int argc, char** argv) {
     int failures = self_test(ln.local_address().to_string(), clients, emfile_seen);
     ln.close();      // wakes the accept loop with net_errc::closed
     stopped.recv();  // and it returns
+    active->wait();  // every client closed: every handler sees end of stream and returns
     std::printf("echo_server: self-test %s (%d clients, half-close, EMFILE)\n",
                 failures ? "FAILED" : "ok", clients);
     return failures ? 1 : 0;

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -114,7 +115,12 @@ void serve(rt::net::conn c) {
   }
 }
 
-void accept_loop(rt::net::listener& ln) {
+// The connections being served, counted so that the self-test can wait for every handler to
+// finish before returning (a fiber still parked when rt::run returns is abandoned with whatever
+// its frame holds). Shared with the handlers, which may outlive main's frame.
+using active_set = std::shared_ptr<rt::wait_group>;
+
+void accept_loop(rt::net::listener& ln, active_set active) {
   auto backoff = 5ms;
   for (;;) {
     std::error_code ec;
@@ -128,7 +134,13 @@ void accept_loop(rt::net::listener& ln) {
     }
     if (ec) continue;  // ECONNABORTED and the like: that client gave up
     backoff = 5ms;
-    rt::go(serve, std::move(c));
+    active->add(1);
+    rt::go(
+        [active](rt::net::conn c) {
+          serve(std::move(c));
+          active->done();
+        },
+        std::move(c));
   }
 }
 
@@ -248,8 +260,9 @@ int main(int argc, char** argv) {
     std::printf("http_hello: listening on %s\n", ln.local_address().to_string().c_str());
     std::fflush(stdout);
     auto stopped = rt::make_chan<int>();
+    auto active = std::make_shared<rt::wait_group>();
     rt::go([&] {
-      accept_loop(ln);
+      accept_loop(ln, active);
       stopped.close();
     });
     if (!test) {
@@ -265,6 +278,7 @@ int main(int argc, char** argv) {
     int failures = self_test(ln.local_address().to_string(), clients, requests);
     ln.close();
     stopped.recv();
+    active->wait();  // every client has closed: every handler returns
     std::printf("http_hello: self-test %s (%d clients x %d requests, pipelined, close, 1.0)\n",
                 failures ? "FAILED" : "ok", clients, requests);
     return failures ? 1 : 0;
