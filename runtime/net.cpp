@@ -538,6 +538,10 @@ conn::conn(int connected_fd) {
   s_ = s;
 }
 
+conn::~conn() {
+  detail::destroy(s_);
+}
+
 conn& conn::operator=(conn&& o) noexcept {
   if (this != &o) {
     detail::destroy(s_);
@@ -720,6 +724,10 @@ bool conn::is_open() const noexcept {
 }
 
 // ---- listener -------------------------------------------------------------------------------
+
+listener::~listener() {
+  detail::destroy(s_);
+}
 
 listener& listener::operator=(listener&& o) noexcept {
   if (this != &o) {

@@ -392,9 +392,7 @@ void runtime::wake_one_idle() noexcept {
   // v is asleep or about to be, and touches `spinning` only after consuming wake_word: the
   // release store below hands this write over together with the wakeup.
   v->spinning = true;
-  // seq_cst store, then the in_futex load: with park_worker's seq_cst store of in_futex before
-  // its futex_wait (whose kernel-side read of wake_word follows it), either we see in_futex set
-  // and wake it, or its futex_wait sees wake_word == 1 and does not sleep.
+  // seq_cst store, then notify()'s load of `sleeping`: see notify().
   v->wake_word.store(worker::wake_bit);
   notify(*v);
 }
@@ -448,7 +446,7 @@ void runtime::timer_armed(std::int64_t when) noexcept {
   for (auto& v : workers) {
     // `awake` (the minimum) never compares greater: only parked workers are told.
     if (v->park_until.load(std::memory_order_relaxed) <= when) continue;
-    // seq_cst RMW, then the in_futex load: the same pair as wake_one_idle's with park_worker.
+    // seq_cst RMW, then notify()'s load: the same pair as wake_one_idle's with park_worker.
     v->wake_word.fetch_or(worker::recheck_bit);
     notify(*v);
   }

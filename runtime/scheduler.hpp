@@ -63,9 +63,9 @@
 //   state before re-checking), so it will see the work.
 //   A fully idle runtime therefore has every worker asleep in futex_wait: it burns no CPU.
 //   Before sleeping, a parked worker polls its wake word for park_poll_ns (50 us): it is often
-//   woken again within microseconds, and while it polls (in_futex false) its waker skips the
-//   futex_wake system call. The in_futex store and the waker's wake_word store are seq_cst, so
-//   a waker either sees in_futex and wakes the sleeper, or the sleeper's futex_wait sees the
+//   woken again within microseconds, and while it polls (`sleeping` is not_sleeping) its waker
+//   skips the futex_wake system call. The `sleeping` store and the waker's wake_word store are
+//   seq_cst, so a waker either sees in_futex and wakes the sleeper, or the sleeper's futex_wait sees the
 //   wake word already set.
 //
 // Migration and thread_local. Fibers move between workers when stolen, and a fiber can resume
@@ -97,7 +97,7 @@
 //   Why no timer is slept through: the two fences are ordered. If the armer's comes first, the
 //   parker's second look sees the new next_timer and sleeps no longer than it. If the parker's
 //   comes first, the armer sees n_idle and park_until, and a park_until past the timer makes it
-//   set recheck_bit — the wake word's Dekker pair with in_futex (as for wake_one_idle) then
+//   set recheck_bit — the wake word's Dekker pair with `sleeping` (as for wake_one_idle) then
 //   makes sure the sleeper's futex_wait returns or does not start.
 // All idle workers sleep until the same earliest timer; when it comes they all look for it, and
 // those that find nothing park again.

@@ -485,6 +485,9 @@ TEST_F(Net, CloseFromAnotherFiberWakesAcceptAndRead) {
             net::listener ln = net::listen("127.0.0.1:0");
             net::conn c = net::dial(ln.local_address());
             net::conn s = ln.accept();
+            // Bounds, should close() not wake them: they fail with timed_out instead of hanging.
+            ln.set_deadline(std::chrono::steady_clock::now() + 30s);
+            s.set_read_deadline(std::chrono::steady_clock::now() + 30s);
             auto started = rt::make_chan<int>(2);
             rt::wait_group done;
             done.add(2);
@@ -530,6 +533,7 @@ TEST_F(Net, DestroyWhileAnotherFiberReads) {
           net::listener ln = net::listen("127.0.0.1:0");
           net::conn c = net::dial(ln.local_address());
           auto s = std::make_unique<net::conn>(ln.accept());
+          s->set_read_deadline(std::chrono::steady_clock::now() + 30s);  // a bound
           auto started = rt::make_chan<int>(1);
           rt::wait_group done;
           done.add(1);
@@ -679,6 +683,25 @@ void fd_exhaustion_child() {
     ::getrlimit(RLIMIT_NOFILE, &rl);
     rl.rlim_cur = static_cast<rlim_t>(fd_count() + 16);
     if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) fail("setrlimit");
+    // UBSan's vptr check may need a descriptor (a pipe, to probe memory) the first time it
+    // sees an object's type: make the error-code calls of the failing accept once beforehand.
+    {
+      const std::error_code warm(EMFILE, std::system_category());
+      if (warm != std::errc::too_many_files_open ||
+          warm == std::errc::too_many_files_open_in_system || warm == std::errc::timed_out ||
+          warm.message().empty()) {
+        fail("error codes");
+      }
+      ln.set_deadline(std::chrono::steady_clock::now());
+      try {
+        ln.accept();
+      } catch (const std::system_error& e) {
+        if (e.code() == std::errc::too_many_files_open || std::string(e.what()).empty()) {
+          fail("accept's timeout");
+        }
+      }
+      ln.set_deadline(std::chrono::steady_clock::time_point::max());
+    }
     std::vector<int> filler;
     for (;;) {
       int fd = ::dup(0);

@@ -117,7 +117,7 @@ class conn {
   conn& operator=(conn&& o) noexcept;
   conn(const conn&) = delete;
   conn& operator=(const conn&) = delete;
-  ~conn() { close(); }
+  ~conn();  // close(), and frees the state once no call is inside
 
   // Reads at least 1 byte, or returns 0 at end of stream (or for n == 0); parks the fiber while
   // no data is available. Throws std::system_error (errno, timed_out, net_errc::closed).
@@ -174,7 +174,7 @@ class listener {
   listener& operator=(listener&& o) noexcept;
   listener(const listener&) = delete;
   listener& operator=(const listener&) = delete;
-  ~listener() { close(); }
+  ~listener();
 
   // Parks until a connection arrives. EMFILE/ENFILE (out of descriptors) throw std::system_error
   // saying so; the listener stays usable (the pending connection waits in the backlog: accept
