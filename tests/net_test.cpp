@@ -312,6 +312,57 @@ TEST_F(Net, ManyConcurrentConnections) {
   }
 }
 
+// One fiber writes while another reads the same conn (both directions full: neither side could
+// finish writing without the other reading meanwhile); the bytes arrive intact and in order.
+TEST_F(Net, FullDuplexLargeTransfer) {
+  const std::size_t total = static_cast<std::size_t>(rt_test::scaled(8 << 20, 1 << 20));
+  for (unsigned w : kWorkerCounts) {
+    rt::run(
+        [&] {
+          net::listener ln = net::listen("127.0.0.1:0");
+          rt::wait_group handlers, server, done;
+          server.add(1);
+          rt::go([&] {
+            echo_server(ln, handlers);
+            server.done();
+          });
+          net::conn c = net::dial(ln.local_address());
+          done.add(2);
+          rt::go([&] {
+            std::vector<unsigned char> chunk(64 * 1024);
+            for (std::size_t sent = 0; sent < total; sent += chunk.size()) {
+              for (std::size_t i = 0; i < chunk.size(); ++i) {
+                chunk[i] = static_cast<unsigned char>((sent + i) * 7 / 5);
+              }
+              c.write_all(chunk.data(), chunk.size());
+            }
+            c.shutdown_write();
+            done.done();
+          });
+          rt::go([&] {
+            std::vector<unsigned char> buf(48 * 1024);
+            std::size_t got = 0;
+            bool intact = true;
+            while (std::size_t n = c.read(buf.data(), buf.size())) {
+              for (std::size_t i = 0; i < n; ++i) {
+                intact = intact && buf[i] == static_cast<unsigned char>((got + i) * 7 / 5);
+              }
+              got += n;
+            }
+            EXPECT_EQ(got, total);
+            EXPECT_TRUE(intact);
+            done.done();
+          });
+          done.wait();
+          c.close();
+          ln.close();
+          server.wait();
+          handlers.wait();
+        },
+        with_workers(w));
+  }
+}
+
 // --- errors ----------------------------------------------------------------------------------
 
 // The peer vanishes (RST) while we write: EPIPE or ECONNRESET as std::system_error, and SIGPIPE
