@@ -81,7 +81,9 @@ class netpoller {
   int breakfd = -1;
   // true once a break is written and not yet drained: later wakers skip the write.
   std::atomic<bool> break_pending{false};
-  bool pwait2 = true;  // epoll_pwait2 available (Linux 5.11); else epoll_wait in milliseconds
+  // epoll_pwait2 available (Linux 5.11); else epoll_wait in milliseconds. relaxed: every thread
+  // that finds ENOSYS stores the same false; a stale true costs one more ENOSYS.
+  std::atomic<bool> pwait2{true};
 
   netpoller() {
     epfd = ::epoll_create1(EPOLL_CLOEXEC);
@@ -129,7 +131,7 @@ class netpoller {
 
   // epoll_wait for at most timeout_ns (0: do not block; no_deadline: until an event or a break).
   int wait(epoll_event* evs, int max, std::int64_t timeout_ns) noexcept {
-    if (pwait2) {
+    if (pwait2.load(std::memory_order_relaxed)) {
       timespec ts{};
       timespec* tp = nullptr;
       if (timeout_ns != no_deadline) {
@@ -139,7 +141,7 @@ class netpoller {
       }
       int n = ::epoll_pwait2(epfd, evs, max, tp, nullptr);
       if (n >= 0 || errno != ENOSYS) return n;
-      pwait2 = false;  // an old kernel: fall back (benign race: every thread stores false)
+      pwait2.store(false, std::memory_order_relaxed);  // an old kernel: fall back
     }
     int ms = -1;
     if (timeout_ns != no_deadline) {
