@@ -7,6 +7,7 @@
     python3 bench/compare.py --no-suite --scaling 1,2,4,8,16
     python3 bench/compare.py --no-suite --callgrind
     python3 bench/compare.py --no-suite --micro
+    python3 bench/compare.py --only echo,http   # librt-csp's echo and HTTP servers beside Go's
 
 One command builds what it needs (Release into build/, the Go peer into build/peers/peer-go, the
 Boost.Fiber peer target peer-boost-fiber), then runs every workload for every runtime
@@ -18,7 +19,8 @@ fields). It writes
     bench/results/<machine>.svg    ratio-to-Go bar charts (and speedup curves with --scaling)
     docs/benchmarks.md             the tables between the <!-- results:begin/end -->,
                                    <!-- targets:... -->, <!-- scaling:... -->,
-                                   <!-- callgrind:... --> and <!-- micro:... --> markers
+                                   <!-- callgrind:... -->, <!-- micro:... --> and
+                                   <!-- net:... --> markers
 
 Sections not run this time (--only, --no-suite, ...) are kept from the existing JSON of the same
 machine and kind (quick or full), so a single workload can be rerun without losing the rest.
@@ -455,6 +457,15 @@ def fmt_mib(kib: float | None) -> str:
 
 def progress_line(i: int, total: int, label: str, rtname: str, phase: str, rec: dict) -> str:
     head = f"[{i:>{len(str(total))}}/{total}] {label:<24} {LABEL[rtname]:<11} {phase:<9} "
+    if rec["status"] == "ok" and "rps" in rec["result"]:  # echo, http
+        r = rec["result"]
+        tail = (f"{r['rps']:>10,.0f} req/s  p50 {fmt_ns(r.get('p50_ns'))}  "
+                f"p99 {fmt_ns(r.get('p99_ns'))}")
+        if r.get("connections", r.get("n")) != r.get("n"):
+            tail += f"  (only {r.get('connections'):,} of {r.get('n'):,} connections)"
+        if r.get("errors"):
+            tail += f"  {r['errors']} errors"
+        return head + tail
     if rec["status"] == "ok":
         r = rec["result"]
         tail = f"{fmt_ms(r.get('wall_ns')):>10}  rss {fmt_mib(r.get('peak_rss_kib')):>9}"
@@ -1298,7 +1309,7 @@ def update_doc(data: dict, machine: str) -> None:
     text = DOC.read_text()
     regions = {"results": results_md(data, machine), "targets": targets_md(data),
                "scaling": scaling_md(data), "callgrind": callgrind_md(data),
-               "micro": micro_md(data)}
+               "micro": micro_md(data), "net": net_md(data)}
     missing = []
     for name, body in regions.items():
         text, ok = replace_region(text, name, body)
@@ -1307,6 +1318,409 @@ def update_doc(data: dict, machine: str) -> None:
     DOC.write_text(text)
     if missing:
         log(f"   {DOC.relative_to(ROOT)}: no markers for {', '.join(missing)} (left alone)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Network I/O: echo and HTTP, librt-csp's servers beside Go's (--only echo,http)
+# ---------------------------------------------------------------------------------------------
+#
+# A net run is a server process (librt-csp's example or the Go peer, started fresh for each run)
+# and a load process against it on 127.0.0.1: bench/echo (librt-csp fibers, the same generator
+# for both servers) or wrk. Placement, the same for both servers: on a machine with at least two
+# CPUs the server gets CPU 0 and one worker (RT_MAXPROCS=1, GOMAXPROCS=1), the load generator CPU
+# 1 and one worker (wrk: one thread), each pinned with taskset, so that neither steals the other's
+# core and the server's throughput is what one core of it does; with one CPU, both share it.
+
+NET_WORKLOADS = ["echo", "http"]
+ECHO_SIZES = [100, 1_000, 10_000]  # connections
+ECHO_QUICK_SIZES = [10, 100]
+ECHO_MSG = 64  # bytes per request
+ECHO_DURATION, ECHO_QUICK_DURATION = 5.0, 0.5  # measured seconds per run
+ECHO_WARMUP, ECHO_QUICK_WARMUP = 1.0, 0.2
+HTTP_CONNS, HTTP_QUICK_CONNS = 100, 10
+HTTP_DURATION, HTTP_QUICK_DURATION = 5, 1  # wrk -d, seconds
+
+NET_TARGETS = ["echo", "net_echo_server", "net_http_hello"]
+
+
+def net_exe(name: str) -> Path:
+    """The librt-csp side of the net workloads, as built (snapshot when taken)."""
+    snap = SNAPSHOT.get("net")
+    if snap:
+        return snap / name
+    return BUILD / ("bench" if name == "echo" else "examples/net") / name
+
+
+def build_net(args) -> bool:
+    """Builds the generator and the two librt-csp servers; False (with the reason) if it fails."""
+    jobs = ["-j", str(args.jobs)] if args.jobs else []
+    r = sh(["cmake", "--build", "build", *jobs, "--target", *NET_TARGETS],
+           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        tail = "\n".join(r.stdout.splitlines()[-15:])
+        log(f"   building {', '.join(NET_TARGETS)} failed: echo/http skipped\n{tail}")
+        return False
+    return True
+
+
+def net_placement() -> dict:
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    taskset = shutil.which("taskset")
+    if len(cpus) >= 2 and taskset:
+        return {"server_cpu": cpus[0], "load_cpu": cpus[1], "server_workers": 1,
+                "load_workers": 1, "pinned": True,
+                "what": f"server pinned to CPU {cpus[0]} with 1 worker (RT_MAXPROCS=1 / "
+                        f"GOMAXPROCS=1), load generator pinned to CPU {cpus[1]} with 1 worker"}
+    return {"pinned": False, "server_workers": 1, "load_workers": 1,
+            "what": "one CPU (or no taskset): server and load generator share it, 1 worker each"}
+
+
+def pin(cmd: list[str], cpu: int | None) -> list[str]:
+    return ["taskset", "-c", str(cpu), *cmd] if cpu is not None else cmd
+
+
+class Server:
+    """One server process: started, its address read from its 'listening on ADDR' line."""
+
+    def __init__(self, cmd: list[str], env: dict):
+        self.cmd = cmd
+        self.err = tempfile.TemporaryFile(mode="w+")
+        # Its own session: stopping it never touches this script.
+        self.p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=self.err,
+                                  text=True, env=env, start_new_session=True)
+        self.addr = None
+        import selectors
+        sel = selectors.DefaultSelector()
+        sel.register(self.p.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and self.addr is None:
+            if not sel.select(timeout=max(deadline - time.monotonic(), 0.01)):
+                continue
+            line = self.p.stdout.readline()
+            if not line:
+                break
+            m = re.search(r"listening on (\S+)", line)
+            if m:
+                self.addr = m.group(1)
+        sel.close()
+
+    def stderr_tail(self) -> str:
+        self.err.seek(0)
+        return self.err.read()[-2000:]
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after 5 s; returns the exit status (None: it had to be killed)."""
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(5)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.p.stdout.close()
+        rc = self.p.returncode
+        self.err.close()
+        return rc
+
+
+def net_server_cmd(workload: str, rt: Runtime) -> list[str]:
+    if rt is GO:
+        exe = SNAPSHOT.get(GO.name, GO.exe())
+        return [str(exe), "echo_server" if workload == "echo" else "http_hello",
+                "--addr", "127.0.0.1:0", "--max-seconds", "900"]
+    name = "net_echo_server" if workload == "echo" else "net_http_hello"
+    return [str(net_exe(name)), "0", "--max-seconds", "900"]
+
+
+def wrk_result(out: str, conns: int, duration: int) -> dict:
+    """Parses `wrk --latency` output into the fields of a result line."""
+    def dur_ns(s: str) -> float:
+        m = re.match(r"([\d.]+)(us|ms|s|m)$", s)
+        if not m:
+            return float("nan")
+        return float(m.group(1)) * {"us": 1e3, "ms": 1e6, "s": 1e9, "m": 60e9}[m.group(2)]
+    res: dict = {"workload": "http", "runtime": "wrk", "n": conns, "connections": conns,
+                 "wall_ns": int(duration * 1e9)}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if m:
+        res["rps"] = float(m.group(1))
+    m = re.search(r"(\d+) requests in", out)
+    if m:
+        res["requests"] = int(m.group(1))
+    for p, key in (("50", "p50_ns"), ("90", "p90_ns"), ("99", "p99_ns")):
+        m = re.search(rf"^\s+{p}%\s+(\S+)", out, re.M)
+        if m:
+            res[key] = dur_ns(m.group(1))
+    m = re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", out)
+    if m:
+        res["max_ns"] = dur_ns(m.group(1))
+    errs = 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errs += sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        errs += int(m.group(1))
+    res["errors"] = errs
+    return res
+
+
+def wrk_version() -> str:
+    """"wrk debian/4.1.0-3+b2 [epoll]" (wrk -v prints it, then its usage, and exits 1)."""
+    try:
+        r = subprocess.run(["wrk", "-v"], text=True, capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return "wrk"
+    line = (r.stdout or r.stderr).strip().splitlines()
+    return line[0].split(" Copyright")[0].strip() if line else "wrk"
+
+
+def net_run_one(runner: Runner, workload: str, label: str, rt: Runtime, phase: str, size: int,
+                quick: bool, place: dict) -> dict:
+    """Starts rt's server, drives it once, stops it; returns the record (like run_one's)."""
+    env = run_env({"RT_MAXPROCS": str(place["server_workers"]),
+                   "GOMAXPROCS": str(place["server_workers"])})
+    server = Server(pin(net_server_cmd(workload, rt), place.get("server_cpu")), env)
+    if not server.addr:
+        tail = server.stderr_tail()
+        rc = server.stop()
+        rec = {"status": "failed", "error": f"server did not start (exit status {rc})",
+               "stderr_tail": tail,
+               "cmd": server.cmd, "phase": phase, "runtime": rt.name}
+        runner.done += 1
+        log(progress_line(runner.done, runner.total, label, rt.name, phase, rec))
+        runner.failed.append(f"{label} {rt.label} {phase}: server did not start")
+        return rec
+    load_env = run_env({"RT_MAXPROCS": str(place["load_workers"])})
+    if workload == "echo":
+        dur = ECHO_QUICK_DURATION if quick else ECHO_DURATION
+        warm = ECHO_QUICK_WARMUP if quick else ECHO_WARMUP
+        cmd = pin([str(net_exe("echo")), "--target", server.addr, "--connections", str(size),
+                   "--size", str(ECHO_MSG), "--duration", f"{dur:g}", "--warmup", f"{warm:g}",
+                   "--workers", str(place["load_workers"]), "--label", rt.name],
+                  place.get("load_cpu"))
+        rec = runner.run(label, rt, phase, cmd, load_env, timeout=dur + warm + 120)
+    else:
+        dur = HTTP_QUICK_DURATION if quick else HTTP_DURATION
+        threads = str(place["load_workers"])
+        cmd = pin(["wrk", "--latency", "-t", threads, "-c", str(size), "-d", f"{dur}s",
+                   f"http://{server.addr}/"], place.get("load_cpu"))
+        rec = run_wrk(runner, label, rt, phase, cmd, size, dur)
+    if rec["status"] == "ok" and not rec["result"].get("requests"):
+        why = rec["result"].get("first_error") or f"{rec['result'].get('errors', 0)} errors"
+        rec.update(status="failed", error=f"no request completed ({why})")
+        runner.failed.append(f"{label} {rt.label} {phase}: {rec['error']}")
+    alive = server.p.poll() is None
+    tail = server.stderr_tail()
+    rc = server.stop()
+    if not alive:
+        rec.update(status="failed", error=f"the server exited during the run (status {rc})",
+                   stderr_tail=tail)
+        runner.failed.append(f"{label} {rt.label} {phase}: server exited")
+    return rec
+
+
+def run_wrk(runner: Runner, label: str, rt: Runtime, phase: str, cmd: list[str], conns: int,
+            dur: int) -> dict:
+    rec: dict = {"cmd": cmd, "phase": phase, "runtime": rt.name}
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(cmd, cwd=ROOT, text=True, capture_output=True, timeout=dur + 60)
+    except subprocess.TimeoutExpired:
+        rec.update(status="timeout", error=f"wrk timed out after {dur + 60} s")
+        p = None
+    rec["elapsed_s"] = round(time.monotonic() - t0, 3)
+    if p is not None:
+        res = wrk_result(p.stdout, conns, dur)
+        rec["line"] = p.stdout
+        if p.returncode != 0 or "rps" not in res:
+            rec.update(status="failed", error=f"wrk exit status {p.returncode}",
+                       stderr_tail=(p.stderr or p.stdout)[-2000:])
+        else:
+            rec.update(status="ok", result=res)
+    runner.done += 1
+    log(progress_line(runner.done, runner.total, label, rt.name, phase, rec))
+    if rec["status"] != "ok":
+        runner.failed.append(f"{label} {rt.label} {phase}: {rec.get('error')}")
+    return rec
+
+
+NET_FIELDS = ["rps", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns"]
+
+
+def net_summarize(recs: dict[str, list[dict]], size: int, quick: bool) -> dict:
+    s: dict = {"runtimes": {}, "ratios_to_go": {}, "targets": {}}
+    for name, rs in recs.items():
+        ok = measured(rs)
+        e: dict = {"runs_ok": len(ok), "runs": len([r for r in rs if r.get("round", 0) > 0]),
+                   "status": "ok" if ok else (rs[-1]["status"] if rs else "not run")}
+        if rs and rs[-1]["status"] != "ok":
+            e["last_error"] = rs[-1].get("error")
+        for f in NET_FIELDS:
+            vals = [r["result"][f] for r in ok if r["result"].get(f) is not None]
+            if vals:
+                e[f] = spread(vals)
+        if ok:
+            e["connections_min"] = min(r["result"].get("connections", size) for r in ok)
+            e["errors"] = sum(r["result"].get("errors", 0) for r in ok)
+            firsts = [r["result"].get("first_error") for r in ok if r["result"].get("first_error")]
+            if firsts:
+                e["first_error"] = firsts[0]
+        s["runtimes"][name] = e
+    if RT.name in recs and GO.name in recs:
+        s["ratios_to_go"][RT.name] = {f: paired_ratio(recs[RT.name], recs[GO.name], f)
+                                      for f in ("rps", "p50_ns", "p99_ns")
+                                      if paired_ratio(recs[RT.name], recs[GO.name], f)}
+    r = s["ratios_to_go"].get(RT.name, {})
+
+    def verdict(ok):
+        return "n/a" if ok is None else "quick" if quick else "met" if ok else "missed"
+    thr, p99 = r.get("rps"), r.get("p99_ns")
+    s["targets"]["throughput"] = {
+        "what": "librt-csp requests/s ≥ Go's", "value": thr["median"] if thr else None,
+        "measured": f"{thr['median']:.2f} × Go" if thr else "-",
+        "status": verdict(None if thr is None else thr["median"] >= 1.0)}
+    s["targets"]["p99"] = {
+        "what": "librt-csp p99 ≤ Go's", "value": p99["median"] if p99 else None,
+        "measured": f"{p99['median']:.2f} × Go" if p99 else "-",
+        "status": verdict(None if p99 is None else p99["median"] <= 1.0)}
+    short = {n: e["connections_min"] for n, e in s["runtimes"].items()
+             if e.get("connections_min") is not None and e["connections_min"] < size}
+    if short:
+        s["connections_short"] = short
+    return s
+
+
+def run_net(args, runner: Runner, have: set[str], workloads: list[str], quick: bool) -> dict:
+    out: dict = {}
+    place = net_placement()
+    log(f"== net placement: {place['what']}")
+    rts = [rt for rt in (RT, GO) if rt.name in have]
+    if GO not in rts:
+        log("   (no Go peer: librt-csp's servers alone, no ratios)")
+    for workload in workloads:
+        if workload == "http" and not shutil.which("wrk"):
+            log("== http: wrk not found (apt-get install wrk, or bash tools/deps.sh): skipped")
+            out["http"] = {"error": "wrk not installed"}
+            runner.done += len(rts) * (args.runs + 1)
+            continue
+        if workload == "echo":
+            sizes = args.echo_sizes or (ECHO_QUICK_SIZES if quick else ECHO_SIZES)
+        else:
+            sizes = [HTTP_QUICK_CONNS if quick else HTTP_CONNS]
+        entry: dict = {"sizes": {}, "placement": place, "quick": quick, "runs_measured": args.runs}
+        if workload == "echo":
+            entry.update(msg_bytes=ECHO_MSG,
+                         duration_s=ECHO_QUICK_DURATION if quick else ECHO_DURATION,
+                         warmup_s=ECHO_QUICK_WARMUP if quick else ECHO_WARMUP,
+                         generator="build/bench/echo")
+        else:
+            dur = HTTP_QUICK_DURATION if quick else HTTP_DURATION
+            entry.update(duration_s=dur, generator=wrk_version(),
+                         wrk_args=f"--latency -t {place['load_workers']} -c {sizes[0]} -d {dur}s")
+        for size in sizes:
+            label = f"{workload} c={size}"
+            recs: dict[str, list[dict]] = {rt.name: [] for rt in rts}
+            dropped: set[str] = set()
+            for rnd in range(args.runs + 1):
+                phase = "warm-up" if rnd == 0 else f"run {rnd}/{args.runs}"
+                for rt in rts:
+                    if rt.name in dropped:
+                        runner.done += 1
+                        continue
+                    rec = net_run_one(runner, workload, label, rt, phase, size, quick, place)
+                    rec["round"] = rnd
+                    recs[rt.name].append(rec)
+                    if rec["status"] != "ok":
+                        dropped.add(rt.name)
+            s = net_summarize(recs, size, quick)
+            entry["sizes"][str(size)] = {"summary": s,
+                                         "runs": [r for rs in recs.values() for r in rs]}
+            thr = s["targets"]["throughput"]
+            p99 = s["targets"]["p99"]
+            log(f"   -> {label}: throughput {thr['measured']} [{thr['status']}], "
+                f"p99 {p99['measured']} [{p99['status']}]")
+            for name, got in (s.get("connections_short") or {}).items():
+                why = s["runtimes"][name].get("first_error") or "?"
+                log(f"   !! {label} {LABEL[name]}: only {got:,} of {size:,} connections were "
+                    f"established ({why})")
+        out[workload] = entry
+    return out
+
+
+def net_total(args, have: set[str], workloads: list[str], quick: bool) -> int:
+    nrt = len([rt for rt in (RT, GO) if rt.name in have])
+    total = 0
+    for w in workloads:
+        sizes = (args.echo_sizes or (ECHO_QUICK_SIZES if quick else ECHO_SIZES)) \
+            if w == "echo" else [0]
+        total += len(sizes) * nrt * (args.runs + 1)
+    return total
+
+
+def net_md(data: dict) -> str:
+    net = data.get("net") or {}
+    if not net:
+        return "_Not run yet: `python3 bench/compare.py --only echo,http`._"
+    out = []
+    for workload in NET_WORKLOADS:
+        e = net.get(workload)
+        if not e:
+            continue
+        if "error" in e:
+            out.append(f"`{workload}`: not run ({e['error']}).\n")
+            continue
+        meta = e.get("_meta", {})
+        place = e.get("placement", {})
+        quick = e.get("quick")
+        if workload == "echo":
+            out.append(f"**echo** — `build/bench/echo` ({e.get('msg_bytes')}-byte requests, "
+                       f"closed loop, {e.get('warmup_s'):g} s warm-up then "
+                       f"{e.get('duration_s'):g} s measured) against librt-csp's "
+                       "`examples/net/echo_server` and Go's `peer-go echo_server`.")
+        else:
+            out.append(f"**http** — `wrk {e.get('wrk_args')}` ({e.get('generator')}) against "
+                       "librt-csp's `examples/net/http_hello` and Go's net/http "
+                       "(`peer-go http_hello`).")
+        out.append(f" Placement: {place.get('what', '')}. "
+                   f"Commit `{(meta.get('git_commit') or '?')[:12]}`, "
+                   f"{meta.get('date')}; {e.get('runs_measured')} measured runs per server after "
+                   "1 warm-up, interleaved, each run a fresh server process. Medians (min–max); "
+                   "ratios paired per round, median over rounds."
+                   + (" **Quick run: small sizes, not judged.**" if quick else "") + "\n")
+        out.append("| connections | librt-csp req/s | Go req/s | req/s ratio | librt-csp p50 | "
+                   "Go p50 | librt-csp p99 | Go p99 | p99 ratio | targets |")
+        out.append("|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+        notes = []
+        for size, se in e.get("sizes", {}).items():
+            s = se["summary"]
+            r = s["ratios_to_go"].get(RT.name, {})
+            t = s["targets"]
+            verdicts = []
+            for key, name in (("throughput", "req/s"), ("p99", "p99")):
+                st = t[key]["status"]
+                verdicts.append(f"{name} {status_cell(st)}" if st in ("met", "missed") else "")
+            out.append(
+                f"| {int(size):,} | {rt_cell(s, RT.name, 'rps', lambda x: f'{x:,.0f}')} | "
+                f"{rt_cell(s, GO.name, 'rps', lambda x: f'{x:,.0f}')} | "
+                f"{cell(r.get('rps'), fmt_ratio)} | {rt_cell(s, RT.name, 'p50_ns', fmt_ns)} | "
+                f"{rt_cell(s, GO.name, 'p50_ns', fmt_ns)} | "
+                f"{rt_cell(s, RT.name, 'p99_ns', fmt_ns)} | "
+                f"{rt_cell(s, GO.name, 'p99_ns', fmt_ns)} | {cell(r.get('p99_ns'), fmt_ratio)} | "
+                f"{', '.join(v for v in verdicts if v) or '-'} |")
+            for name, got in (s.get("connections_short") or {}).items():
+                notes.append(f"at {int(size):,} connections against {LABEL[name]} only {got:,} "
+                             f"were established ({s['runtimes'][name].get('first_error') or '?'})")
+            for name, rte in s["runtimes"].items():
+                if rte.get("status") != "ok":
+                    notes.append(f"{LABEL[name]} at {int(size):,}: {rte.get('last_error')}")
+                elif rte.get("errors"):
+                    notes.append(f"{LABEL[name]} at {int(size):,}: {rte['errors']} request "
+                                 f"errors ({rte.get('first_error') or 'see the JSON'})")
+        out.append("")
+        if notes:
+            out.append("**Not clean:** " + "; ".join(notes) + ".\n")
+    return "\n".join(out).rstrip() + "\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1322,12 +1736,22 @@ def select_workloads(only: str | None) -> list[Workload]:
         item = item.strip().replace(":", " ").replace("/", " ")
         if not item:
             continue
+        if item in NET_WORKLOADS:
+            continue  # selected by select_net
         hits = [w for w in WORKLOADS if w.key == item or w.name == item]
         if not hits:
             die(f"--only: unknown workload '{item}' (known: "
-                + ", ".join(w.key for w in WORKLOADS) + ")")
+                + ", ".join([w.key for w in WORKLOADS] + NET_WORKLOADS) + ")")
         chosen += [w for w in hits if w not in chosen]
     return chosen
+
+
+def select_net(only: str | None) -> list[str]:
+    """The net workloads (echo, http) chosen: every one without --only."""
+    if not only:
+        return list(NET_WORKLOADS)
+    items = [x.strip() for x in only.split(",")]
+    return [w for w in NET_WORKLOADS if w in items]
 
 
 def main() -> int:
@@ -1362,6 +1786,9 @@ def main() -> int:
                     "spawn_million:park=200000; the docs table shows the n used")
     ap.add_argument("--runtimes", help="comma-separated peers to run beside librt-csp "
                     "(go, boost_fiber; default: all that built)")
+    ap.add_argument("--echo-sizes", metavar="LIST",
+                    help="connection counts for the echo workload (default 100,1000,10000; "
+                         "--quick 10,100)")
     ap.add_argument("-j", "--jobs", type=int, help="parallel build jobs")
     ap.add_argument("--variant", action="append", choices=["noprof"],
                     help="also run librt-csp built another way, as a runtime column: noprof = "
@@ -1397,7 +1824,15 @@ def main() -> int:
         if not counts or min(counts) < 1:
             die("--scaling wants positive worker counts")
     chosen = [] if args.no_suite else select_workloads(args.only)
-    if not chosen and not counts and not args.callgrind and not args.micro:
+    net_chosen = [] if args.no_suite else select_net(args.only)
+    if args.echo_sizes:
+        try:
+            args.echo_sizes = [int(x) for x in args.echo_sizes.split(",") if x.strip()]
+        except ValueError:
+            die("--echo-sizes wants a comma-separated list of connection counts")
+        if not args.echo_sizes or min(args.echo_sizes) < 1:
+            die("--echo-sizes wants positive connection counts")
+    if not chosen and not net_chosen and not counts and not args.callgrind and not args.micro:
         die("nothing to do (--no-suite without --scaling, --callgrind or --micro)")
 
     machine = re.sub(r"[^A-Za-z0-9_.-]+", "_", args.machine or socket.gethostname()) or "machine"
@@ -1412,6 +1847,12 @@ def main() -> int:
             have.add(BF.name)
     else:
         have = build(args)
+    if net_chosen and not args.no_build and not build_net(args):
+        net_chosen = []
+    if net_chosen and not all(net_exe(t).exists() for t in NET_TARGETS):
+        log("== echo/http: " + ", ".join(str(net_exe(t).relative_to(ROOT)) for t in NET_TARGETS
+                                         if not net_exe(t).exists()) + " missing: skipped")
+        net_chosen = []
     if "noprof" in (args.variant or []):
         if args.no_build:
             if all((BUILD_NOPROF / "bench" / b).exists() for b in BENCH_TARGETS):
@@ -1427,11 +1868,18 @@ def main() -> int:
             die(f"--runtimes: unknown {', '.join(sorted(unknown))} "
                 f"(known: {', '.join(r.name for r in RUNTIMES)})")
         have = {name for name in have if name in wanted or name in (RT.name, NP.name)}
-    missing = [b for b in BENCH_TARGETS if not (BUILD / "bench" / b).exists()]
+    needed = {w.name for w in chosen} | (set(SCALING_WORKLOADS) if counts else set()) | (
+        {c[0] for c in CALLGRIND} if args.callgrind else set())
+    missing = [b for b in sorted(needed) if not (BUILD / "bench" / b).exists()]
     if missing:
         die(f"missing benchmark executables in build/bench/: {', '.join(missing)}")
     snap = tempfile.TemporaryDirectory(prefix="rt-compare-bin-")
     snapshot_binaries(have, Path(snap.name))
+    if net_chosen:
+        (Path(snap.name) / "net").mkdir()
+        for t in NET_TARGETS:
+            shutil.copy2(net_exe(t), Path(snap.name) / "net" / t)
+        SNAPSHOT["net"] = Path(snap.name) / "net"
     rts = [rt for rt in RUNTIMES if rt.name in have]
     log(f"== runtimes: {', '.join(rt.label for rt in rts)}"
         + ("" if all(r in rts for r in (RT, GO, BF)) else f" (missing: "
@@ -1468,6 +1916,7 @@ def main() -> int:
             args.runs + 1)
     if args.callgrind:
         total += len(CALLGRIND) * len(rts)
+    total += net_total(args, have, net_chosen, quick)
     runner = Runner(args, total)
     section_meta = {k: meta[k] for k in ("date", "git_commit", "git_dirty", "nproc", "valgrind")}
     section_meta["quick"] = quick
@@ -1498,6 +1947,14 @@ def main() -> int:
         if t:
             parts.append(f"target: {t['what']}: {t['measured']} [{t['status']}]")
         log(f"   -> {w.key}: " + "; ".join(parts))
+    if net_chosen:
+        log(f"== net: {', '.join(net_chosen)}: librt-csp's servers beside Go's, {args.runs} runs"
+            + (" [quick sizes]" if quick else ""))
+        net = run_net(args, runner, have, net_chosen, quick)
+        data.setdefault("net", {})
+        for k, v in net.items():
+            v["_meta"] = section_meta
+            data["net"][k] = v
     if counts:
         log(f"== scaling: {', '.join(SCALING_WORKLOADS)} at workers {counts}")
         sc = run_scaling(args, runner, have, counts, quick)
@@ -1521,12 +1978,17 @@ def main() -> int:
     if not args.no_docs:
         update_doc(data, machine)
         log(f"== updated {DOC.relative_to(ROOT)}")
-    if chosen:
+    if chosen or net_chosen:
         log("== targets" + (" (quick run: not judged)" if quick else ""))
         for w in WORKLOADS:
             if w.key in data["workloads"]:
                 for t in data["workloads"][w.key]["summary"]["targets"].values():
                     log(f"   {w.key:<24} {t['what']:<46} {t['measured']:<34} {t['status']}")
+        for workload, e in (data.get("net") or {}).items():
+            for size, se in (e.get("sizes") or {}).items():
+                for t in se["summary"]["targets"].values():
+                    log(f"   {workload + ' c=' + size:<24} {t['what']:<46} {t['measured']:<34} "
+                        f"{t['status']}")
     log(f"== done in {time.monotonic() - t_start:.0f} s")
     if runner.failed:
         log("== FAILED runs:")

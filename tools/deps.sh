@@ -17,6 +17,8 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev valgrind
   # peer benchmarks (Go, Boost.Fiber)
   golang-go libboost-fiber-dev
+  # the http workload of bench/compare.py (a standard HTTP load generator)
+  wrk
 )
 
 check_only=0

@@ -89,6 +89,8 @@ workloads:
   chained_spawn                     (n=1000000)
   wake_latency                      (n=10000 samples)
   timers                            (n=1000000 sleepers, [0,100ms))
+servers (echo.go; print "listening on ADDR", serve until killed or --max-seconds):
+  echo_server|http_hello [--addr 127.0.0.1:0] [--workers W] [--max-seconds S]
 --workers W sets GOMAXPROCS (default $RT_MAXPROCS, else NumCPU)
 `
 
@@ -110,6 +112,10 @@ func parseInt(flag, s string) int64 {
 }
 
 func main() {
+	if len(os.Args) > 1 && (os.Args[1] == "echo_server" || os.Args[1] == "http_hello") {
+		serverMain(os.Args[1], os.Args[2:]) // echo.go
+		return
+	}
 	var positional []string
 	var n, workers, reps int64
 	args := os.Args[1:]
