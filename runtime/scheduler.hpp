@@ -65,8 +65,8 @@
 //   Before sleeping, a parked worker polls its wake word for park_poll_ns (50 us): it is often
 //   woken again within microseconds, and while it polls (`sleeping` is not_sleeping) its waker
 //   skips the futex_wake system call. The `sleeping` store and the waker's wake_word store are
-//   seq_cst, so a waker either sees in_futex and wakes the sleeper, or the sleeper's futex_wait sees the
-//   wake word already set.
+//   seq_cst, so a waker either sees in_futex and wakes the sleeper, or the sleeper's futex_wait
+//   sees the wake word already set.
 //
 // Migration and thread_local. Fibers move between workers when stolen, and a fiber can resume
 // on a different thread after any switch. Compilers cache thread_local addresses within a

@@ -219,30 +219,35 @@ TEST_P(IoWorkers, ManyDeadlinesOnOneDescriptor) {
   EXPECT_EQ(100, timed_out.load());
 }
 
+// Twenty fibers wait for one eventfd, then it is written once: how many of them returned.
+int waiters_woken_by_one_edge(const rt::options& o) {
+  const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (efd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  std::atomic<int> woke{0};
+  const int rc = rt::run(
+      [&] {
+        rt::wait_group wg;
+        for (int i = 0; i < 20; ++i) {
+          wg.add(1);
+          rt::go([&] {
+            rt::wait_readable(efd);  // the counter stays non-zero: all see it
+            woke.fetch_add(1);
+            wg.done();
+          });
+        }
+        rt::yield();
+        const std::uint64_t one = 1;
+        if (::write(efd, &one, sizeof one) != 8) std::abort();
+        wg.wait();
+      },
+      o);
+  ::close(efd);
+  return rc == 0 ? woke.load() : -1;
+}
+
 // One edge wakes every fiber waiting in that direction (several readers of one descriptor).
 TEST_P(IoWorkers, OneEdgeWakesEveryWaiter) {
-  const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  ASSERT_GE(efd, 0);
-  std::atomic<int> woke{0};
-  ASSERT_EQ(0, rt::run(
-                   [&] {
-                     rt::wait_group wg;
-                     for (int i = 0; i < 20; ++i) {
-                       wg.add(1);
-                       rt::go([&] {
-                         rt::wait_readable(efd);  // the counter stays non-zero: all see it
-                         woke.fetch_add(1);
-                         wg.done();
-                       });
-                     }
-                     rt::yield();
-                     const std::uint64_t one = 1;
-                     ASSERT_EQ(8, ::write(efd, &one, sizeof one));
-                     wg.wait();
-                   },
-                   with_workers(GetParam())));
-  EXPECT_EQ(20, woke.load());
-  ::close(efd);
+  EXPECT_EQ(20, waiters_woken_by_one_edge(with_workers(GetParam())));
 }
 
 // rt::wait_readable asks the kernel for the level under the descriptor's lock: two fibers that
@@ -251,30 +256,9 @@ TEST_P(IoWorkers, OneEdgeWakesEveryWaiter) {
 // run in twenty before the fix.
 TEST(Io, LevelWaitersNeverMissAnEdgeUnderChaos) {
   for (std::uint64_t seed = 1; seed <= 20; ++seed) {
-    const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    ASSERT_GE(efd, 0);
-    std::atomic<int> woke{0};
     rt::options o = with_workers(8);
     o.chaos_seed = seed;
-    ASSERT_EQ(0, rt::run(
-                     [&] {
-                       rt::wait_group wg;
-                       for (int i = 0; i < 20; ++i) {
-                         wg.add(1);
-                         rt::go([&] {
-                           rt::wait_readable(efd);
-                           woke.fetch_add(1);
-                           wg.done();
-                         });
-                       }
-                       rt::yield();
-                       const std::uint64_t one = 1;
-                       ASSERT_EQ(8, ::write(efd, &one, sizeof one));
-                       wg.wait();
-                     },
-                     o));
-    EXPECT_EQ(20, woke.load()) << "seed " << seed;
-    ::close(efd);
+    EXPECT_EQ(20, waiters_woken_by_one_edge(o)) << "seed " << seed;
   }
 }
 
