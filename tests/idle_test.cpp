@@ -21,15 +21,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::chrono::microseconds cpu_time() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  auto us = [](const timeval& tv) {
-    return std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec);
-  };
-  return std::chrono::duration_cast<std::chrono::microseconds>(us(ru.ru_utime) + us(ru.ru_stime));
-}
-
 // Generous: a single spinning worker would use ~300 ms over the window. Sanitizer runtimes have
 // background threads of their own.
 constexpr auto kBudget = rt_test::kSanitized ? 100ms : 30ms;
@@ -71,9 +62,9 @@ std::chrono::microseconds idle_cpu(unsigned workers, bool burst_first, int parke
         release.add(1);
         std::thread meter([&] {
           std::this_thread::sleep_for(50ms);  // let the workers settle into their parked state
-          auto t0 = cpu_time();
+          auto t0 = rt_test::process_cpu_time();
           std::this_thread::sleep_for(kWindow);
-          used = cpu_time() - t0;
+          used = rt_test::process_cpu_time() - t0;
           release.done();
         });
         release.wait();

@@ -165,9 +165,10 @@ TEST(Io, TimersFireWhileThePollerSleeps) {
                    with_workers(1)));
 }
 
-// Arming a timer earlier than the poller's sleep must interrupt it (timer_armed -> notify ->
-// eventfd): the poller first sleeps with no timeout at all.
-TEST(Io, EarlierTimerInterruptsThePoller) {
+// A timer armed while the other worker sleeps in epoll_wait with no timeout at all still fires.
+// (This passes whether timer_armed interrupts that poller or the arming worker runs the timer
+// itself once it goes idle: it proves the timer is not lost, not which worker runs it.)
+TEST(Io, TimerArmedWhileAnotherWorkerPollsFires) {
   pipe_pair p, go_on;
   ASSERT_EQ(0, rt::run(
                    [&] {
@@ -365,15 +366,6 @@ TEST(IoDeadlock, WaitingOnIoIsNotADeadlock) {
       ::testing::ExitedWithCode(7), "");
 }
 
-std::chrono::microseconds cpu_time() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  auto us = [](const timeval& tv) {
-    return std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec);
-  };
-  return std::chrono::duration_cast<std::chrono::microseconds>(us(ru.ru_utime) + us(ru.ru_stime));
-}
-
 // An idle server (fibers parked on descriptors, one worker in epoll_wait) burns no CPU. As
 // idle_test: a resource bound; the plain thread sleeps only to let wall time pass.
 TEST(IoIdle, IdleWaitersBurnNoCpu) {
@@ -385,9 +377,9 @@ TEST(IoIdle, IdleWaitersBurnNoCpu) {
                      std::thread t([&] {
                        while (rt::stats().parked_by.io < 10) std::this_thread::yield();
                        while (rt::stats().idle_workers < 2) std::this_thread::yield();
-                       const auto before = cpu_time();
+                       const auto before = rt_test::process_cpu_time();
                        std::this_thread::sleep_for(300ms);
-                       used = cpu_time() - before;
+                       used = rt_test::process_cpu_time() - before;
                        const char c = 'e';
                        if (::write(p.w, &c, 1) != 1) std::abort();
                      });

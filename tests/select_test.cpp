@@ -32,16 +32,6 @@ namespace {
 using rt_test::kSlow;
 using rt_test::with_workers;
 
-// CPU time (user + system) of the whole process so far.
-std::chrono::microseconds process_cpu_time() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  auto us = [](const timeval& tv) {
-    return std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec);
-  };
-  return std::chrono::duration_cast<std::chrono::microseconds>(us(ru.ru_utime) + us(ru.ru_stime));
-}
-
 }  // namespace
 
 // ---- which case runs, and the index returned ------------------------------------------------
@@ -278,10 +268,10 @@ TEST(Select, ParkedSelectBurnsNoCpu) {
         });
         started.recv();
         rt::sleep_for(10ms);  // let the workers settle into their idle sleep
-        const auto cpu0 = process_cpu_time();
+        const auto cpu0 = rt_test::process_cpu_time();
         const auto t0 = std::chrono::steady_clock::now();
         rt::sleep_for(200ms);
-        const auto cpu = process_cpu_time() - cpu0;
+        const auto cpu = rt_test::process_cpu_time() - cpu0;
         const auto wall = std::chrono::steady_clock::now() - t0;
         EXPECT_LT(cpu, std::chrono::duration_cast<std::chrono::microseconds>(wall) / 2)
             << "CPU time " << cpu.count() << " us during a " << wall / 1us << " us idle wait";

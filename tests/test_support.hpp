@@ -8,10 +8,12 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <rt/csp.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -121,6 +123,17 @@ inline const bool death_deadline_armed = [] {
   arm_death_deadline();
   return true;
 }();
+
+// CPU time (user + system) of the whole process so far: the resource bound of the idle tests
+// (a runtime with nothing to do must not spin).
+inline std::chrono::microseconds process_cpu_time() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto us = [](const timeval& tv) {
+    return std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec);
+  };
+  return std::chrono::duration_cast<std::chrono::microseconds>(us(ru.ru_utime) + us(ru.ru_stime));
+}
 
 inline rt::options with_workers(unsigned n) {
   rt::options o;
