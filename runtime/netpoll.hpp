@@ -37,8 +37,8 @@ void poll_close(poll_desc* pd) noexcept;
 // passes: true when ready. The readiness is checked with poll(2), so it never returns early.
 // Behind rt::wait_readable / rt::wait_writable.
 bool wait_fd(int fd, poll_mode mode, std::int64_t deadline_ns);
-// Interrupts the worker sleeping in epoll_wait, if any (runtime::notify). Async-signal-unsafe
-// only in that it may write an eventfd; never blocks.
+// Interrupts the worker sleeping in epoll_wait, if any (runtime::notify): at most one eventfd
+// write per sleep; never blocks.
 void netpoll_break() noexcept;
 
 }  // namespace rt::detail

@@ -627,14 +627,12 @@ void runtime::park_worker(worker& w) {
       }
       const std::size_t readied = poll_io(w, until == no_deadline ? no_deadline : until - now);
       w.sleeping.store(worker::not_sleeping, std::memory_order_relaxed);
-      if (readied != 0) {
-        // Fibers are in our local queue now: run them, as a searching worker.
-        if (leave_idle_list(w)) {
-          w.spinning = true;
-          n_spinning.fetch_add(1);
-          break;
-        }
-        continue;  // a waker took us off the idle list first: its wakeup is on the way
+      // Fibers readied into our local queue: run them, as a searching worker. (If a waker took
+      // us off the idle list first, its wakeup is on the way: the loop consumes it.)
+      if (readied != 0 && leave_idle_list(w)) {
+        w.spinning = true;
+        n_spinning.fetch_add(1);
+        break;
       }
       continue;
     }

@@ -311,8 +311,10 @@ class runtime {
   void io_wait_end() noexcept { n_io_waiters.fetch_sub(1); }
   // If fibers wait on I/O and no worker is the poller, tells an idle worker to become it.
   void ensure_poller() noexcept;
-  // Polls epoll (timeout_ns: 0 = do not block, no_deadline = until woken) and makes the fibers
-  // it readies runnable on w (w's local queue): how many.
+  // Polls epoll and makes the fibers it readies runnable on w (w's local queue): how many.
+  // timeout_ns 0: a busy or searching worker's look, which does not block; anything else
+  // (no_deadline: until woken) only from park_worker, by the poller, which alone drains the
+  // break eventfd and leaves waking others to the searching-worker rules.
   std::size_t poll_io(worker& w, std::int64_t timeout_ns) noexcept;
   void stop_spinning(worker& w) noexcept;
   bool leave_idle_list(worker& w) noexcept;
