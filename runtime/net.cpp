@@ -416,27 +416,6 @@ void destroy(fd_state* s) noexcept {
   if ((prev & fd_state::count_mask) == 0) delete s;
 }
 
-// Holds one direction's turn (fd_state::read_mu / write_mu) for a call.
-class turn {
- public:
-  explicit turn(rt::mutex& m) noexcept : m_(&m) {
-    try {
-      m.lock();
-    } catch (...) {
-      m_ = nullptr;  // rt::mutex::lock throws only on misuse; the call reports it
-    }
-  }
-  ~turn() {
-    if (m_) m_->unlock();
-  }
-  turn(const turn&) = delete;
-  turn& operator=(const turn&) = delete;
-  explicit operator bool() const noexcept { return m_ != nullptr; }
-
- private:
-  rt::mutex* m_;
-};
-
 // A call's reference, held for the call's duration.
 class call_ref {
  public:
@@ -547,6 +526,31 @@ std::int64_t load_deadline(const std::atomic<std::int64_t>& d) noexcept {
   return d.load(std::memory_order_relaxed);  // see fd_state::read_deadline
 }
 
+// The start of a read, write or accept, after its call_ref: the call's direction takes its turn
+// (fd_state::read_mu / write_mu, held until the call returns), then its deadline is checked.
+// ec is set when the call must not go on.
+class io_turn {
+ public:
+  io_turn(rt::mutex& m, const std::atomic<std::int64_t>& deadline, std::error_code& ec) noexcept {
+    try {
+      m.lock();
+    } catch (...) {
+      ec = sys_error(EDEADLK);  // rt::mutex::lock throws only on misuse
+      return;
+    }
+    m_ = &m;
+    if (detail::expired(load_deadline(deadline))) ec = deadline_error();
+  }
+  ~io_turn() {
+    if (m_) m_->unlock();
+  }
+  io_turn(const io_turn&) = delete;
+  io_turn& operator=(const io_turn&) = delete;
+
+ private:
+  rt::mutex* m_ = nullptr;
+};
+
 }  // namespace
 
 // ---- conn -----------------------------------------------------------------------------------
@@ -605,15 +609,8 @@ std::size_t conn::read(void* buf, std::size_t n, std::error_code& ec) noexcept {
     return 0;
   }
   if (n == 0) return 0;
-  detail::turn my_turn(s->read_mu);
-  if (!my_turn) {
-    ec = sys_error(EDEADLK);
-    return {};
-  }
-  if (detail::expired(load_deadline(s->read_deadline))) {
-    ec = deadline_error();
-    return 0;
-  }
+  io_turn my_turn(s->read_mu, s->read_deadline, ec);
+  if (ec) return 0;
   for (;;) {
     const ssize_t r = ::recv(s->fd, buf, n, 0);
     if (r > 0) return static_cast<std::size_t>(r);
@@ -676,15 +673,8 @@ std::size_t conn::write_all(const void* buf, std::size_t n, std::error_code& ec)
     ec = make_error_code(net_errc::closed);
     return 0;
   }
-  detail::turn my_turn(s->write_mu);
-  if (!my_turn) {
-    ec = sys_error(EDEADLK);
-    return {};
-  }
-  if (detail::expired(load_deadline(s->write_deadline))) {
-    ec = deadline_error();
-    return 0;
-  }
+  io_turn my_turn(s->write_mu, s->write_deadline, ec);
+  if (ec) return 0;
   const auto* p = static_cast<const char*>(buf);
   std::size_t done = 0;
   while (done < n) {
@@ -803,15 +793,8 @@ conn listener::accept(std::error_code& ec) noexcept {
     ec = make_error_code(net_errc::closed);
     return {};
   }
-  detail::turn my_turn(s->read_mu);
-  if (!my_turn) {
-    ec = sys_error(EDEADLK);
-    return {};
-  }
-  if (detail::expired(load_deadline(s->read_deadline))) {
-    ec = deadline_error();
-    return {};
-  }
+  io_turn my_turn(s->read_mu, s->read_deadline, ec);
+  if (ec) return {};
   for (;;) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
