@@ -63,6 +63,14 @@ rt_csp_test(io_test LABELS concurrency)
 # rt::net (issue 11): TCP on fibers; TenThousandIdleConnections is heavy.
 rt_csp_test(net_test FILTER "-*Heavy*" TIMEOUT 300 LABELS concurrency)
 rt_csp_test(net_test FILTER "*Heavy*" TIMEOUT 600 LABELS heavy)
+# Go's everyday toolbox (issue 12).
+rt_csp_test(select_order_test LABELS concurrency)
+rt_csp_test(ticker_test LABELS concurrency)
+rt_csp_test(once_test LABELS concurrency)
+rt_csp_test(semaphore_test LABELS concurrency)
+rt_csp_test(rwmutex_test LABELS concurrency)
+rt_csp_test(context_test LABELS concurrency)
+rt_csp_test(group_test LABELS concurrency)
 
 # tutorial_test runs the example programs of examples/tutorial/ and checks what they print.
 if(TARGET tutorial_01_serial)

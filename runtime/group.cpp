@@ -1,0 +1,2 @@
+// runtime/group.cpp — see api/include/rt/group.hpp.
+#include "rt/group.hpp"

@@ -1,0 +1,2 @@
+// runtime/once.cpp — see api/include/rt/once.hpp.
+#include "rt/once.hpp"

@@ -1,0 +1,2 @@
+// runtime/semaphore.cpp — see api/include/rt/semaphore.hpp.
+#include "rt/semaphore.hpp"

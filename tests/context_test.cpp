@@ -1,0 +1,4 @@
+// tests/context_test.cpp — placeholder (issue 12).
+#include <gtest/gtest.h>
+
+TEST(Placeholder, context) {}

@@ -1,0 +1,4 @@
+// tests/rwmutex_test.cpp — placeholder (issue 12).
+#include <gtest/gtest.h>
+
+TEST(Placeholder, rwmutex) {}

@@ -1,0 +1,4 @@
+// tests/ticker_test.cpp — placeholder (issue 12).
+#include <gtest/gtest.h>
+
+TEST(Placeholder, ticker) {}
