@@ -399,6 +399,9 @@ rt::runtime_stats collect(runtime& rt) {
   s.parked_by.blocking = parked(wait_reason::blocking);
   s.parked_by.forever = parked(wait_reason::chan_receive_nil) + parked(wait_reason::chan_send_nil) +
                         parked(wait_reason::select_no_cases);
+  s.parked_by.once = parked(wait_reason::once);
+  s.parked_by.semaphore = parked(wait_reason::semaphore);
+  s.parked_by.rwmutex = parked(wait_reason::rwmutex_read) + parked(wait_reason::rwmutex_write);
   s.sleeping = s.parked_by.sleep;
   s.runnable = sub0(s.live, s.parked + s.running_fibers);
   s.global_queue = rt.global.size_approx();

@@ -47,8 +47,9 @@ struct fiber;
 struct worker;
 class runtime;
 
-// wait_reason values (wait_reason::blocking is the last).
-inline constexpr std::size_t n_wait_reasons = static_cast<std::size_t>(wait_reason::blocking) + 1;
+// wait_reason values (wait_reason::rwmutex_write is the last).
+inline constexpr std::size_t n_wait_reasons =
+    static_cast<std::size_t>(wait_reason::rwmutex_write) + 1;
 
 // A counter written by one thread only (see the memory-ordering argument above).
 class owned_counter {

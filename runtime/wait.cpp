@@ -162,6 +162,14 @@ const char* wait_reason_text(wait_reason r) noexcept {
       return "IO wait write";
     case wait_reason::blocking:
       return "blocking call";
+    case wait_reason::once:
+      return "once";
+    case wait_reason::semaphore:
+      return "semaphore acquire";
+    case wait_reason::rwmutex_read:
+      return "rwmutex read lock";
+    case wait_reason::rwmutex_write:
+      return "rwmutex write lock";
   }
   return "?";
 }

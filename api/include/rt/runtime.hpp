@@ -76,4 +76,12 @@ void yield();
 // rt::run is running.
 unsigned worker_count() noexcept;
 
+// Go's runtime.GOMAXPROCS(0): the running runtime's worker count, 0 outside rt::run. Only the
+// query is offered: the count is fixed for an rt::run (options::workers / RT_MAXPROCS; see
+// docs/design.md, "Why the worker count is fixed"). To bound parallelism below it, use an
+// rt::semaphore.
+inline unsigned maxprocs() noexcept {
+  return worker_count();
+}
+
 }  // namespace rt

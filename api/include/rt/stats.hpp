@@ -61,6 +61,9 @@ struct parked_stats {
   std::uint64_t io = 0;            // a descriptor: rt::net, rt::wait_readable / wait_writable
   std::uint64_t blocking = 0;      // rt::blocking: a call on the blocking pool
   std::uint64_t forever = 0;       // a nil channel, an empty select: never woken
+  std::uint64_t once = 0;          // rt::once: another caller runs the function
+  std::uint64_t semaphore = 0;     // rt::semaphore::acquire
+  std::uint64_t rwmutex = 0;       // rt::rwmutex: lock or lock_shared
 };
 
 // The whole runtime.

@@ -55,9 +55,13 @@ enum class wait_reason : std::uint8_t {
   mutex,
   cond_var,
   sleep,
-  io_read,   // rt::net / rt::wait_readable: waiting for a descriptor (netpoll.hpp)
-  io_write,  // rt::net / rt::wait_writable
-  blocking,  // rt::blocking: waiting for a call on the blocking pool
+  io_read,        // rt::net / rt::wait_readable: waiting for a descriptor (netpoll.hpp)
+  io_write,       // rt::net / rt::wait_writable
+  blocking,       // rt::blocking: waiting for a call on the blocking pool
+  once,           // rt::once: another caller is running the function
+  semaphore,      // rt::semaphore::acquire
+  rwmutex_read,   // rt::rwmutex::lock_shared
+  rwmutex_write,  // rt::rwmutex::lock
 };
 
 // The words Go prints for a reason, e.g. "chan receive".
