@@ -125,6 +125,44 @@ TEST_F(Deadlock, MainBlockedOnMutex) {
               std::string(kHeader) + "fiber 1 \\[mutex, [0-9]+ (ms|s|minutes)\\]:\n");
 }
 
+// Issue 12's sync objects name what a fiber waits on: a fn that calls its own once, a semaphore
+// acquire that cannot be granted, an rwmutex read or write lock behind a holder that never comes.
+TEST_F(Deadlock, MainBlockedOnOnce) {
+  EXPECT_EXIT(run_and_exit([] {
+                static rt::once o;
+                o.call([] { o.call([] {}); });  // fn calls its own once: waits for itself
+              }),
+              ::testing::ExitedWithCode(2),
+              std::string(kHeader) + "fiber 1 \\[once, [0-9]+ (ms|s|minutes)\\]:\n");
+}
+
+TEST_F(Deadlock, MainBlockedOnSemaphore) {
+  EXPECT_EXIT(run_and_exit([] {
+                static rt::semaphore sem(2);
+                sem.acquire(1);
+                sem.acquire(2);
+              }),
+              ::testing::ExitedWithCode(2),
+              std::string(kHeader) + "fiber 1 \\[semaphore acquire, [0-9]+ (ms|s|minutes)\\]:\n");
+}
+
+TEST_F(Deadlock, MainBlockedOnRWMutex) {
+  EXPECT_EXIT(run_and_exit([] {
+                static rt::rwmutex mu;
+                mu.lock();
+                mu.lock_shared();
+              }),
+              ::testing::ExitedWithCode(2),
+              std::string(kHeader) + "fiber 1 \\[rwmutex read lock, [0-9]+ (ms|s|minutes)\\]:\n");
+  EXPECT_EXIT(run_and_exit([] {
+                static rt::rwmutex mu;
+                mu.lock_shared();
+                mu.lock();
+              }),
+              ::testing::ExitedWithCode(2),
+              std::string(kHeader) + "fiber 1 \\[rwmutex write lock, [0-9]+ (ms|s|minutes)\\]:\n");
+}
+
 TEST_F(Deadlock, MainBlockedOnNilChannel) {
   EXPECT_EXIT(
       run_and_exit([] {
