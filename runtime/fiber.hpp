@@ -65,6 +65,12 @@ struct fiber {
   // to release if the fiber is abandoned. Touched by the fiber itself, by an unlock() that
   // hands it a mutex while it is parked, and by shutdown.
   rt::mutex* held_mutexes = nullptr;
+  // While parked in an operation that registered, outside its own stack, something that points
+  // into it (rt::semaphore's std::stop_callback): called by shutdown if the fiber is abandoned
+  // there, before its waiters are unlinked, to unregister it — the stack is freed, never
+  // unwound. Written by the fiber itself (set before it parks, cleared once resumed).
+  void (*on_abandon)(void*) = nullptr;
+  void* on_abandon_arg = nullptr;
   std::atomic<fiber_state> state{fiber_state::free};
   std::atomic<wait_reason> reason{wait_reason::none};  // why parked (diagnostic)
   // Set by a fiber dump while it reads this fiber's stack; whoever resumes the fiber waits for it

@@ -186,7 +186,12 @@ void runtime::shutdown() {
       (f->context ? started : never_started).push_back(f);
     }
   }
-  for (fiber* f : started) unlink_waiters(f);
+  for (fiber* f : started) {
+    // First what points into its stack from outside (a stop callback), then its waiters.
+    if (f->on_abandon) f->on_abandon(f->on_abandon_arg);
+    f->on_abandon = nullptr;
+    unlink_waiters(f);
+  }
   // Timers: those of leftover sleepers and timed waits live on abandoned stacks; time.After's
   // are freed (their channel may be the last handle).
   for (auto& w : workers) {
@@ -236,6 +241,22 @@ bool enter_plain_thread_scope() noexcept {
   if (current_worker()) return false;
   if (t_plain_depth++ == 0) acquire_plain_hold();
   return true;
+}
+
+int try_enter_plain_thread_scope() noexcept {
+  if (current_worker()) return 2;
+  if (t_plain_depth > 0) {
+    ++t_plain_depth;
+    return 1;
+  }
+  // The submitter half of the Dekker pair in acquire_plain_hold(), without the wait.
+  g_plain_users.fetch_add(1);
+  if (g_teardown.load() != 0) {
+    g_plain_users.fetch_sub(1);
+    return 0;
+  }
+  t_plain_depth = 1;
+  return 1;
 }
 
 void leave_plain_thread_scope() noexcept {

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -270,6 +271,47 @@ TEST(Semaphore, PlainThreadsAndFibersMix) {
       },
       with_workers(2));
   EXPECT_EQ(over.load(), 0);
+}
+
+// A fiber left parked in acquire(st) when main returns is abandoned: its stack is freed, never
+// unwound. Its stop callback must not stay registered (a later request_stop would run it on that
+// memory): shutdown unregisters it. The global semaphore keeps working, and the second rt::run
+// reuses the stack memory the first one freed.
+TEST(Semaphore, AbandonedStopWaiterIsUnregisteredAtShutdown) {
+  static rt::semaphore sem(1);
+  std::stop_source src;
+  rt::run([&] {
+    sem.acquire(1);
+    rt::go([&] { sem.acquire(src.get_token(), 1); });
+    until_parked(1);
+  });
+  rt::run([] {
+    for (int i = 0; i < 16; ++i)
+      rt::go([] {
+        volatile char scribble[4096] = {1};
+        (void)scribble;
+      });
+  });
+  src.request_stop();  // no callback left to run
+  sem.release(1);      // main's unit; the abandoned waiter holds nothing
+  EXPECT_TRUE(sem.try_acquire(1));
+  sem.release(1);
+}
+
+// A semaphore destroyed while a fiber (one that will be a leftover) waits on it with a stop
+// token: the destructor unregisters that callback, so a later stop request touches neither the
+// freed semaphore (ASan reports the use otherwise) nor the waiter.
+TEST(Semaphore, DestroyedWithAStopWaiterUnregistersItsCallback) {
+  std::stop_source src;
+  rt::run([&] {
+    auto sem = std::make_unique<rt::semaphore>(1);
+    sem->acquire(1);
+    rt::go([&] { sem->acquire(src.get_token(), 1); });
+    until_parked(1);
+    sem.reset();
+    src.request_stop();
+    EXPECT_EQ(rt::stats().parked_by.semaphore, 1u);  // stranded, not woken
+  });
 }
 
 TEST(Semaphore, MaxprocsIsTheWorkerCount) {

@@ -156,6 +156,25 @@ class waiter_queue {
 // block() lets go of the scope while the thread sleeps.
 bool enter_plain_thread_scope() noexcept;  // false on a worker thread (nothing to leave)
 void leave_plain_thread_scope() noexcept;
+// As enter_plain_thread_scope(), but never waits: refuses while rt::run is tearing down. For a
+// party that the teardown itself may be waiting for (a stop callback, which shutdown
+// unregisters): it must give up instead. Returns 0: refused (nothing entered); 1: entered, leave
+// with leave_plain_thread_scope(); 2: a worker thread, nothing to leave.
+int try_enter_plain_thread_scope() noexcept;
+class try_plain_thread_scope {
+ public:
+  try_plain_thread_scope() noexcept : state_(try_enter_plain_thread_scope()) {}
+  ~try_plain_thread_scope() {
+    if (state_ == 1) leave_plain_thread_scope();
+  }
+  // False: rt::run is tearing down; touch nothing of the runtime.
+  explicit operator bool() const noexcept { return state_ != 0; }
+  try_plain_thread_scope(const try_plain_thread_scope&) = delete;
+  try_plain_thread_scope& operator=(const try_plain_thread_scope&) = delete;
+
+ private:
+  int state_;
+};
 class plain_thread_scope {
  public:
   plain_thread_scope() noexcept : held_(enter_plain_thread_scope()) {}
