@@ -32,7 +32,9 @@ bool chan_closed(const rt::context& c) {
 
 // Marked done: err() set and done() closed. A racing second cancel returns once this holds for
 // the whole subtree; the stop requests are then still being made by the cancel that won.
-bool is_marked(const rt::context& c) { return c.err() && chan_closed(c); }
+bool is_marked(const rt::context& c) {
+  return c.err() && chan_closed(c);
+}
 // Done, stop requested too: what a cancel() that marked the tree itself returns after.
 bool is_done(const rt::context& c) {
   return c.err() && chan_closed(c) && c.stop_token().stop_requested();
