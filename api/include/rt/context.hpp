@@ -10,7 +10,9 @@
 // Guarantees:
 // - Cancelling a context cancels all its descendants: when cancel() (or the cancellation by a
 //   parent, a stop token or the deadline) returns, the context and every descendant report done
-//   (done() closed, err() set). A cancellation never reaches a parent.
+//   (done() closed, err() set; stop requested too, except that a cancel racing another one
+//   returns once err/done are set, the stop requests being made by the winner). A cancellation
+//   never reaches a parent.
 // - A child created under a parent that is already done is born done, with the parent's err().
 // - A child's deadline is min(parent's, own). The first of cancel and deadline wins: err() is
 //   set once and never changes.
