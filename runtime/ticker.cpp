@@ -94,8 +94,6 @@ void drop_timer(timer* t) noexcept {
 // Arms s (mu held) to fire at `when` on w's heap.
 void arm_locked(timer_state* s, std::int64_t when, worker& w) {
   s->when = when;
-  s->fire = fire_timer;
-  s->drop = drop_timer;
   s->armed = true;
   if (!s->self) s->self = s->shared_from_this();
   add_timer_on(w, s);
@@ -192,6 +190,8 @@ std::shared_ptr<timer_state> start(std::int64_t when, const char* who,
   worker* w = arming_worker();
   if (!w) no_runtime(who);
   auto s = std::make_shared<timer_state>();
+  s->fire = fire_timer;  // set once: a fire of an earlier arming may read them at any time
+  s->drop = drop_timer;
   setup(*s, arg);
   std::lock_guard lk(s->mu);
   arm_locked(s.get(), when, *w);

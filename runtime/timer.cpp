@@ -63,7 +63,9 @@ void publish_next(worker& w) noexcept {
 
 }  // namespace
 
-void add_timer(timer* t) noexcept { add_timer_on(*current_worker(), t); }
+void add_timer(timer* t) noexcept {
+  add_timer_on(*current_worker(), t);
+}
 
 void add_timer_on(worker& wr, timer* t) noexcept {
   worker* w = &wr;
