@@ -47,7 +47,7 @@ void wait_for(F&& cond) {
 struct receiver {
   std::atomic<int> phase{0};
   std::atomic<int> got[3] = {0, 0, 0};
-  std::atomic<std::int64_t> since{0};  // phase >= 1: values must be no earlier than this
+  std::atomic<std::int64_t> since[3] = {0, 0, 0};  // by phase: values no earlier than this
   std::atomic<bool> quit{false};
   rt::chan<int> done = rt::make_chan<int>(1);
 
@@ -59,7 +59,7 @@ struct receiver {
         if (auto v = c.try_recv()) {
           const std::int64_t t = v->time_since_epoch().count();
           EXPECT_GE(t, last) << "out of order";
-          if (p >= 1) EXPECT_GE(t, since.load()) << "a stale value, phase " << p;
+          if (p >= 1) EXPECT_GE(t, since[p].load()) << "a stale value, phase " << p;
           last = t;
           got[p].fetch_add(1);
         }
@@ -69,7 +69,7 @@ struct receiver {
     });
   }
   void enter(int p, steady::time_point t = {}) {
-    since = t.time_since_epoch().count();
+    since[p] = t.time_since_epoch().count();  // before the phase: read after it, by phase
     phase = p;
   }
   int total() const { return got[0] + got[1] + got[2]; }
