@@ -64,7 +64,11 @@ void publish_next(worker& w) noexcept {
 }  // namespace
 
 void add_timer(timer* t) noexcept {
-  worker* w = current_worker();
+  add_timer_on(*current_worker(), t);
+}
+
+void add_timer_on(worker& wr, timer* t) noexcept {
+  worker* w = &wr;
   const std::int64_t when = t->when;  // t may fire (on another worker) once the lock is let go
   bool earliest;
   {

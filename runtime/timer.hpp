@@ -1,9 +1,10 @@
 // runtime/timer.hpp — per-worker timer heaps.
 //
 // Guarantees:
-// - A timer lives in the heap of the worker that armed it (always from that worker's own thread:
-//   a fiber's sleep arms it in the after-switch step of its park), so arming takes no shared lock
-//   but the worker's own, uncontended timer_lock.
+// - A timer lives in the heap of the worker that armed it (from that worker's own thread: a
+//   fiber's sleep arms it in the after-switch step of its park), so arming takes no shared lock
+//   but the worker's own, rarely contended timer_lock. A plain thread (rt::timer, rt::ticker)
+//   arms into some worker's heap under that worker's timer_lock: add_timer_on.
 // - A worker runs its own due timers each time it looks for work; a searching worker also runs
 //   the due timers of every other worker it visits (timer stealing). An idle worker sleeps in the
 //   kernel at most until the earliest timer of *any* worker, then searches; and arming a timer
@@ -55,6 +56,11 @@ struct timer_entry {
 
 // Arms t in the calling worker's heap. Call on a worker thread (fiber or scheduler context).
 void add_timer(timer* t) noexcept;
+// Arms t in w's heap from any thread, a plain one included (rt::timer, rt::ticker): the heap is
+// only ever touched under w.timer_lock (thieves and cancel_timer already take it from other
+// threads), and timer_armed's Dekker pair does not assume the armer is w: a parked w is told
+// like any other idle worker. The caller keeps the runtime alive (a plain_thread_scope).
+void add_timer_on(worker& w, timer* t) noexcept;
 // Disarms t: true if it had not fired; false if it fired (waits until its fire has finished).
 bool cancel_timer(timer* t) noexcept;
 // Runs w's due timers (those with when <= now). `try_only`: give up if w's timer_lock is busy.

@@ -344,6 +344,14 @@ class chan {
 
   // The shared state, for select (not part of the public API).
   detail::chan_state<T>* state() const noexcept { return state_.get(); }
+  // Its owner, and a handle made from one: rt::tick's ticker holds its channel only weakly, so
+  // that it stops once nobody else holds it (not part of the public API).
+  const std::shared_ptr<detail::chan_state<T>>& shared_state() const noexcept { return state_; }
+  static chan from_shared_state(std::shared_ptr<detail::chan_state<T>> s) noexcept {
+    chan c;
+    c.state_ = std::move(s);
+    return c;
+  }
 
  private:
   template <class U>

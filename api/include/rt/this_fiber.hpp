@@ -2,11 +2,14 @@
 //
 //   rt::go([] { std::printf("I am fiber %llu\n", (unsigned long long)rt::this_fiber::id()); });
 //   rt::go([] { rt::this_fiber::set_name("producer"); /* shown in fiber dumps */ });
+//   rt::this_fiber::sleep_for(10ms);  // = rt::sleep_for, in std::this_thread's words
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "rt/time.hpp"
 
 namespace rt::this_fiber {
 
@@ -21,5 +24,10 @@ void set_name(std::string_view name) noexcept;
 
 // The calling fiber's name as set_name left it; empty if none, or on a plain thread.
 std::string name();
+
+// rt::sleep_for and rt::sleep_until (rt/time.hpp), under std::this_thread's names: the calling
+// fiber sleeps, its worker runs others; on a plain thread, std::this_thread's.
+using rt::sleep_for;
+using rt::sleep_until;
 
 }  // namespace rt::this_fiber
