@@ -16,7 +16,7 @@ import (
 
 const (
 	maxFetches   = 3
-	fetchTimeout = 100 * time.Millisecond
+	fetchTimeout = 500 * time.Millisecond // generous: a normal fetch takes `latency`
 	latency      = 2 * time.Millisecond
 	hangURL      = "slow.example/"
 )
