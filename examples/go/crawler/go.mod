@@ -1,0 +1,3 @@
+module example/crawler
+
+go 1.19

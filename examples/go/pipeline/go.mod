@@ -1,0 +1,3 @@
+module example/pipeline
+
+go 1.19

@@ -1,0 +1,3 @@
+module example/rate_limited_pool
+
+go 1.19
