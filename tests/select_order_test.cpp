@@ -262,7 +262,8 @@ void fan_in(std::size_t n, unsigned workers) {
           ASSERT_LT(static_cast<std::size_t>(v), seen.size());
           // the value came from the channel of the case that fired
           ASSERT_EQ(static_cast<std::size_t>(v / per) < n, true);
-          ++seen[static_cast<std::size_t>(v)];
+          // at most once: a stale result (a receive case not re-armed) would repeat a value
+          ASSERT_EQ(++seen[static_cast<std::size_t>(v)], 1) << "value " << v;
         }
         for (std::size_t x = 0; x < seen.size(); ++x) {
           ASSERT_EQ(seen[x], 1) << "value " << x;
@@ -305,6 +306,37 @@ TEST(SelectList, EveryReadyCaseIsChosen) {
         c[i].send(1);  // ready again
       }
       for (std::size_t k = 0; k < n; ++k) EXPECT_GT(chosen[k], 0) << "case " << k << " of " << n;
+    }
+  });
+}
+
+// A receive case that fired is re-armed: selecting the list again on a closed channel reports
+// the close (ok false), not the previous value again.
+TEST(SelectList, ReceiveCasesAreRearmed) {
+  rt::run([] {
+    auto a = rt::make_chan<int>(1);
+    std::optional<int> got = 0;
+    int v = 0;
+    bool ok = false;
+    rt::select_list sel;
+    sel.add(rt::recv(a, &v, &ok));
+    sel.add(rt::recv(a, [&](std::optional<int> x) { got = x; }));
+    a.send(5);
+    rt::select(sel);
+    a.send(6);
+    rt::select(sel);
+    a.close();
+    for (int i = 0; i < 20; ++i) {
+      v = 9;
+      ok = true;
+      got = 9;
+      const std::size_t k = rt::select(sel);
+      if (k == 0) {
+        EXPECT_FALSE(ok);
+        EXPECT_EQ(v, 0);
+      } else {
+        EXPECT_EQ(got, std::nullopt);
+      }
     }
   });
 }
@@ -427,34 +459,36 @@ TEST(SelectList, OwnsItsCases) {
 // add() and select) allocate. Ready cases only, so that the scheduler does nothing meanwhile.
 TEST(SelectList, NoAllocationUpTo8Cases) {
   if (rt_test::kSanitized) GTEST_SKIP() << "the sanitizers' allocators bypass operator new";
-  rt::run([] {
-    std::vector<rt::chan<int>> c;
-    for (int k = 0; k < 8; ++k) c.push_back(rt::make_chan<int>(1));
-    c[3].send(3);
-    int v = 0;
-    bool ok = false;
-    allocations = 0;
-    counting = true;
-    const std::size_t braced =
-        rt::select({rt::recv(c[0], &v, &ok), rt::recv(c[1], &v, &ok), rt::recv(c[2], &v, &ok),
-                    rt::recv(c[3], &v, &ok), rt::recv(c[4], &v, &ok), rt::recv(c[5], &v, &ok),
-                    rt::recv(c[6], &v, &ok), rt::recv(c[7], &v, &ok)});
-    counting = false;
-    EXPECT_EQ(braced, 3u);
-    EXPECT_EQ(allocations, 0);
-    c[5].send(5);
-    counting = true;
-    std::size_t listed;
-    {
-      rt::select_list sel;
-      for (auto& ch : c) sel.add(rt::recv(ch, &v, &ok));
-      listed = rt::select(sel);
-    }
-    counting = false;
-    EXPECT_EQ(listed, 5u);
-    EXPECT_EQ(v, 5);
-    EXPECT_EQ(allocations, 0);
-  });
+  rt::run(
+      [] {
+        std::vector<rt::chan<int>> c;
+        for (int k = 0; k < 8; ++k) c.push_back(rt::make_chan<int>(1));
+        c[3].send(3);
+        int v = 0;
+        bool ok = false;
+        allocations = 0;
+        counting = true;
+        const std::size_t braced =
+            rt::select({rt::recv(c[0], &v, &ok), rt::recv(c[1], &v, &ok), rt::recv(c[2], &v, &ok),
+                        rt::recv(c[3], &v, &ok), rt::recv(c[4], &v, &ok), rt::recv(c[5], &v, &ok),
+                        rt::recv(c[6], &v, &ok), rt::recv(c[7], &v, &ok)});
+        counting = false;
+        EXPECT_EQ(braced, 3u);
+        EXPECT_EQ(allocations, 0);
+        c[5].send(5);
+        counting = true;
+        std::size_t listed;
+        {
+          rt::select_list sel;
+          for (auto& ch : c) sel.add(rt::recv(ch, &v, &ok));
+          listed = rt::select(sel);
+        }
+        counting = false;
+        EXPECT_EQ(listed, 5u);
+        EXPECT_EQ(v, 5);
+        EXPECT_EQ(allocations, 0);
+      },
+      with_workers(1));  // the counter is per thread: the fiber must not migrate
 }
 
 // Go's TestSelectStress, over select_lists: 5 channels (capacities 0, 0, 1, 3, 8); 4 fibers send
