@@ -246,7 +246,8 @@ requires(!std::is_same_v<std::remove_cvref_t<Cases>, select_list> && ...) std::s
 // is moved out when it fires, so selecting again after a send case fired throws
 // rt::runtime_error; clear() and add the cases again. clear() keeps the memory, so a list
 // rebuilt every round allocates only while it grows past its largest size so far. Not copyable
-// or movable (its cases point into its own storage); one select at a time per list.
+// or movable (its cases point into its own storage); one select at a time per list, and a case's
+// callback must not clear() or destroy the list it belongs to (it runs inside it).
 class select_list {
  public:
   // An empty list.
