@@ -334,7 +334,9 @@ std::size_t select(select_list& sel) {
         "clear() the list and add the cases again");
   }
   const std::size_t n = sel.size_;
-  // Fresh waiters: the previous select left its waiters' fields set.
+  // Fresh waiters, as the other forms get: the previous select left its waiters' fields set.
+  // Defensive only: run_select sets every field it reads except `success`, which is read for
+  // the fired send case only — and a list whose send case fired is not selected again.
   for (std::size_t i = 0; i < n; ++i) {
     std::destroy_at(&sel.waiters_[i]);
     std::construct_at(&sel.waiters_[i]);
