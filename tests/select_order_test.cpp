@@ -476,6 +476,7 @@ TEST(SelectList, NoAllocationUpTo8Cases) {
         EXPECT_EQ(braced, 3u);
         EXPECT_EQ(allocations, 0);
         c[5].send(5);
+        allocations = 0;
         counting = true;
         std::size_t listed;
         {
