@@ -12,6 +12,7 @@
 
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <iterator>
 #include <memory>
 #include <mutex>
@@ -376,7 +377,10 @@ chan<T> make_chan(std::size_t capacity = 0) {
   // The buffer has capacity + 1 places (see chan_state). As Go's makechan, a buffer beyond
   // what an allocation can be — 2^48 bytes on 64-bit systems (Go's maxAlloc), PTRDIFF_MAX
   // elsewhere — is out of range; that also rejects a negative int converted to std::size_t.
-  constexpr std::size_t max_bytes = sizeof(void*) >= 8 ? std::size_t{1} << 48 : PTRDIFF_MAX;
+  constexpr std::uint64_t go_max_alloc = std::uint64_t{1} << 48;
+  constexpr auto ptrdiff_max = static_cast<std::uint64_t>(PTRDIFF_MAX);
+  constexpr auto max_bytes =
+      static_cast<std::size_t>(go_max_alloc < ptrdiff_max ? go_max_alloc : ptrdiff_max);
   if (capacity >= max_bytes / sizeof(T)) {
     detail::make_chan_size_error(capacity);
   }
