@@ -20,6 +20,8 @@
 // completes an operation; the others drop the stale case. Once woken, the select locks its
 // channels again and removes its remaining waiters.
 #include <algorithm>
+#include <new>
+#include <string>
 
 #include "rt/chan.hpp"
 #include "rt/select.hpp"
@@ -191,3 +193,160 @@ std::size_t run_select(select_case* cases, select_scratch scratch, std::size_t n
 }
 
 }  // namespace rt::detail
+
+namespace rt::detail {
+
+void make_chan_size_error(std::size_t capacity) {
+  throw rt::runtime_error("rt::make_chan: size out of range (capacity " + std::to_string(capacity) +
+                          ")");
+}
+void make_chan_size_error(long long capacity) {
+  throw rt::runtime_error("rt::make_chan: size out of range (capacity " + std::to_string(capacity) +
+                          ")");
+}
+
+}  // namespace rt::detail
+
+namespace rt {
+
+// The braced form: the case objects are the caller's temporaries; only their erased views are
+// copied (into an array run_select may write to). Up to 8 cases the scratch is on the stack.
+std::size_t select(std::initializer_list<detail::case_ref> list) {
+  constexpr std::size_t kInline = 8;
+  const std::size_t n = list.size();
+  const detail::case_ref* const refs = list.begin();
+  detail::select_case inline_cases[kInline];
+  detail::waiter inline_waiters[kInline];
+  std::uint32_t inline_order[kInline];
+  detail::chan_core* inline_locks[kInline];
+  std::unique_ptr<detail::select_case[]> heap_cases;
+  std::unique_ptr<detail::waiter[]> heap_waiters;
+  std::unique_ptr<std::uint32_t[]> heap_order;
+  std::unique_ptr<detail::chan_core*[]> heap_locks;
+  detail::select_case* cases = inline_cases;
+  detail::select_scratch scratch{inline_waiters, inline_order, inline_locks};
+  if (n > kInline) {
+    heap_cases = std::make_unique_for_overwrite<detail::select_case[]>(n);
+    heap_waiters = std::make_unique<detail::waiter[]>(n);
+    heap_order = std::make_unique_for_overwrite<std::uint32_t[]>(n);
+    heap_locks = std::make_unique_for_overwrite<detail::chan_core*[]>(n);
+    cases = heap_cases.get();
+    scratch = {heap_waiters.get(), heap_order.get(), heap_locks.get()};
+  }
+  for (std::size_t i = 0; i < n; ++i) cases[i] = refs[i].erased;
+  const std::size_t fired = detail::run_select(cases, scratch, n);
+  detail::chaos_point();
+  refs[fired].run(refs[fired].obj);
+  return fired;
+}
+
+// A heap block for select_list's case objects; the objects follow the header.
+struct select_list::chunk {
+  chunk* next;
+  std::size_t size;  // bytes after the header
+  std::byte* begin() noexcept { return reinterpret_cast<std::byte*>(this + 1); }
+};
+
+select_list::select_list() noexcept
+    : cases_(inline_cases_),
+      ops_(inline_ops_),
+      waiters_(inline_waiters_),
+      order_(inline_order_),
+      locks_(inline_locks_),
+      bump_(inline_bytes_),
+      bump_end_(inline_bytes_ + kInlineBytes) {}
+
+select_list::~select_list() {
+  clear();
+  while (chunks_) {
+    chunk* next = chunks_->next;
+    ::operator delete (static_cast<void*>(chunks_), std::align_val_t{alignof(std::max_align_t)});
+    chunks_ = next;
+  }
+}
+
+void select_list::clear() noexcept {
+  for (std::size_t i = 0; i < size_; ++i) ops_[i].destroy(ops_[i].obj);
+  size_ = 0;
+  sent_ = false;
+  bump_ = inline_bytes_;
+  bump_end_ = inline_bytes_ + kInlineBytes;
+  chunk_ = nullptr;
+}
+
+void select_list::grow() {
+  const std::size_t cap = capacity_ * 2;
+  // Allocate everything first: a throw leaves the list as it was.
+  auto cases = std::make_unique_for_overwrite<detail::select_case[]>(cap);
+  auto ops = std::make_unique_for_overwrite<select_list::ops[]>(cap);
+  auto waiters = std::make_unique<detail::waiter[]>(cap);
+  auto order = std::make_unique_for_overwrite<std::uint32_t[]>(cap);
+  auto locks = std::make_unique_for_overwrite<detail::chan_core*[]>(cap);
+  std::copy(cases_, cases_ + size_, cases.get());
+  std::copy(ops_, ops_ + size_, ops.get());
+  heap_cases_ = std::move(cases);
+  heap_ops_ = std::move(ops);
+  heap_waiters_ = std::move(waiters);
+  heap_order_ = std::move(order);
+  heap_locks_ = std::move(locks);
+  cases_ = heap_cases_.get();
+  ops_ = heap_ops_.get();
+  waiters_ = heap_waiters_.get();
+  order_ = heap_order_.get();
+  locks_ = heap_locks_.get();
+  capacity_ = cap;
+}
+
+// Bump allocation: case objects never move once placed (their erased views point into them),
+// so a full block is followed by another, never grown. Heap blocks are reused after clear().
+void* select_list::allocate(std::size_t size, std::size_t align) {
+  for (;;) {
+    void* p = bump_;
+    std::size_t room = static_cast<std::size_t>(bump_end_ - bump_);
+    if (std::align(align, size, p, room)) {
+      bump_ = static_cast<std::byte*>(p) + size;
+      return p;
+    }
+    chunk* next = chunk_ ? chunk_->next : chunks_;
+    if (!next) {
+      const std::size_t bytes = std::max<std::size_t>(1024, size + align);
+      next = static_cast<chunk*>(
+          ::operator new (sizeof(chunk) + bytes, std::align_val_t{alignof(std::max_align_t)}));
+      next->next = nullptr;
+      next->size = bytes;
+      if (chunk_) {
+        chunk_->next = next;
+      } else {
+        // chunks_ is empty here (a non-empty list would have given `next`).
+        chunks_ = next;
+      }
+    }
+    chunk_ = next;
+    bump_ = next->begin();
+    bump_end_ = next->begin() + next->size;
+  }
+}
+
+std::size_t select(select_list& sel) {
+  if (sel.sent_) {
+    throw rt::runtime_error(
+        "rt::select(select_list&): a send case of this list already fired (its value is gone); "
+        "clear() the list and add the cases again");
+  }
+  const std::size_t n = sel.size_;
+  // Fresh waiters, as the other forms get: the previous select left its waiters' fields set.
+  // Defensive only: run_select sets every field it reads except `success`, which is read for
+  // the fired send case only — and a list whose send case fired is not selected again.
+  for (std::size_t i = 0; i < n; ++i) {
+    std::destroy_at(&sel.waiters_[i]);
+    std::construct_at(&sel.waiters_[i]);
+  }
+  const std::size_t fired =
+      detail::run_select(sel.cases_, {sel.waiters_, sel.order_, sel.locks_}, n);
+  detail::chaos_point();
+  if (sel.cases_[fired].kind == detail::select_case::send) sel.sent_ = true;
+  sel.ops_[fired].run(sel.ops_[fired].obj);
+  return fired;
+}
+
+}  // namespace rt

@@ -10,7 +10,9 @@
 // straight from a parked sender), with no copy through a buffer.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <iterator>
 #include <memory>
 #include <mutex>
@@ -367,13 +369,40 @@ std::ostream& operator<<(std::ostream& os, const chan<T>& c) {
   return os << p;
 }
 
+namespace detail {
+// Throw rt::runtime_error("rt::make_chan: size out of range (capacity N)"), Go's "makechan: size
+// out of range". Out of line: the check is on every make_chan, the throw is cold.
+[[noreturn]] void make_chan_size_error(std::size_t capacity);
+[[noreturn]] void make_chan_size_error(long long capacity);
+}  // namespace detail
+
 // Makes a channel with room for `capacity` buffered elements; 0 (the default) makes an
-// unbuffered channel, where each send waits for its receiver.
+// unbuffered channel, where each send waits for its receiver. A capacity whose buffer cannot
+// exist — a negative one converted to std::size_t included — throws rt::runtime_error
+// ("rt::make_chan: size out of range (capacity N)").
 template <class T>
 chan<T> make_chan(std::size_t capacity = 0) {
+  // The buffer has capacity + 1 places (see chan_state). As Go's makechan, a buffer beyond
+  // what an allocation can be — 2^48 bytes on 64-bit systems (Go's maxAlloc), PTRDIFF_MAX
+  // elsewhere — is out of range; that also rejects a negative int converted to std::size_t.
+  constexpr std::uint64_t go_max_alloc = std::uint64_t{1} << 48;
+  constexpr auto ptrdiff_max = static_cast<std::uint64_t>(PTRDIFF_MAX);
+  constexpr auto max_bytes =
+      static_cast<std::size_t>(go_max_alloc < ptrdiff_max ? go_max_alloc : ptrdiff_max);
+  if (capacity >= max_bytes / sizeof(T)) {
+    detail::make_chan_size_error(capacity);
+  }
   chan<T> c;
   c.state_ = std::make_shared<detail::chan_state<T>>(capacity);
   return c;
+}
+
+// The same for a signed capacity (make_chan<T>(n) with an int n, without sign-conversion
+// warnings): a negative capacity throws rt::runtime_error, as Go's make(chan T, -1) panics.
+template <class T, std::signed_integral I>
+chan<T> make_chan(I capacity) {
+  if (capacity < 0) detail::make_chan_size_error(static_cast<long long>(capacity));
+  return make_chan<T>(static_cast<std::size_t>(capacity));
 }
 
 }  // namespace rt
