@@ -4,6 +4,8 @@
 //   - rt::timer (receive on c()),
 //   - rt::ticker (each tick against its ideal schedule start + k * period),
 //   - rt::sleep_for,
+//   - rt::with_timeout (receive on ctx.done(): the deadline's fire, then the fiber it spawns to
+//     cancel the context),
 // and prints the median, p99 and max in microseconds, one line each (--n: samples per kind,
 // default 240, at least 200 is the target; --workers W).
 #include <rt/csp.hpp>
@@ -42,7 +44,7 @@ int main(int argc, char** argv) {
   const std::size_t n = a.n ? a.n : 240;
   rt::options opts;
   opts.workers = a.workers;
-  std::vector<double> timer_late, ticker_late, sleep_late;
+  std::vector<double> timer_late, ticker_late, sleep_late, context_late;
   unsigned workers = 0;
   rt::run(
       [&] {
@@ -73,11 +75,19 @@ int main(int argc, char** argv) {
           rt::sleep_for(d);
           sleep_late.push_back(us(clock_type::now() - deadline));
         }
+        for (std::size_t i = 0; i < n; ++i) {
+          const auto d = kPeriods[i % std::size(kPeriods)];
+          const auto deadline = clock_type::now() + d;  // with_timeout's own is a bit later
+          auto [ctx, cancel] = rt::with_timeout(rt::background(), d);
+          ctx.done().recv();
+          context_late.push_back(us(clock_type::now() - deadline));
+        }
       },
       opts);
   std::printf("timer_accuracy: idle runtime, %u workers, deadlines 1-50 ms\n", workers);
   report("rt::timer", timer_late);
   report("rt::ticker", ticker_late);
   report("sleep_for", sleep_late);
+  report("context", context_late);
   return 0;
 }

@@ -219,4 +219,9 @@ void semaphore::release(std::int64_t n) {
   wake_list(granted);
 }
 
+std::error_code semaphore::acquire(const context& ctx, std::int64_t n) {
+  if (acquire(ctx.stop_token(), n)) return {};
+  return ctx.err();  // set before the stop request that made acquire give up (context.cpp)
+}
+
 }  // namespace rt

@@ -116,6 +116,35 @@ TEST(Semaphore, StopRequestedBeforeAcquireReturnsFalseHoldingNothing) {
   });
 }
 
+// acquire(ctx, n), x/sync's Acquire(ctx, n): {} with the units held, else ctx.err() with
+// nothing held — canceled by a cancel while parked, deadline_exceeded by a deadline.
+TEST(Semaphore, AcquireWithContextReportsTheContextsError) {
+  rt::run(
+      [] {
+        rt::semaphore sem(1);
+        EXPECT_FALSE(sem.acquire(rt::background()));  // {}: acquired
+        auto [ctx, cancel] = rt::with_cancel(rt::background());
+        std::error_code got;
+        rt::wait_group wg;
+        wg.add(1);
+        rt::go([&, ctx = ctx] {
+          got = sem.acquire(ctx);
+          wg.done();
+        });
+        until_parked(1);
+        cancel();
+        wg.wait();
+        EXPECT_EQ(got, rt::context_errc::canceled);
+        auto [late, stop] = rt::with_timeout(rt::background(), std::chrono::milliseconds(1));
+        EXPECT_EQ(sem.acquire(late), rt::context_errc::deadline_exceeded);
+        stop();
+        sem.release(1);  // only main's unit was ever held
+        EXPECT_TRUE(sem.try_acquire(1));
+        sem.release(1);
+      },
+      with_workers(2));
+}
+
 // The head waiter (wants 2 of 2, one held) is cancelled while parked: it returns false, and B
 // (wants 1) behind it, which fits once the head is gone, is granted by the cancellation.
 TEST(Semaphore, StopWhileWaitingUnblocksTheQueueBehind) {

@@ -59,7 +59,9 @@ struct receiver {
         if (auto v = c.try_recv()) {
           const std::int64_t t = v->time_since_epoch().count();
           EXPECT_GE(t, last) << "out of order";
-          if (p >= 1) EXPECT_GE(t, since[p].load()) << "a stale value, phase " << p;
+          if (p >= 1) {
+            EXPECT_GE(t, since[p].load()) << "a stale value, phase " << p;
+          }
           last = t;
           got[p].fetch_add(1);
         }

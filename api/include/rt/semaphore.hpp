@@ -12,6 +12,8 @@
 // - FIFO: waiters are served in arrival order, and a waiter that does not fit blocks those
 //   behind it even if they would (x/sync's head-of-line rule: a big request is not starved by a
 //   stream of small ones). acquire() and try_acquire() never overtake a waiter.
+// - acquire(ctx, n) is acquire(ctx.stop_token(), n) reporting ctx.err(): the context's stop is
+//   requested only after its err() is set, so a failed acquire always has an error to return.
 // - acquire(st, n) returns false, holding nothing, if stop was or gets requested on st before
 //   the units were granted; when a grant and a stop request race, exactly one wins: true with n
 //   units held, or false with none. Waiters behind a cancelled one are re-examined.
@@ -25,7 +27,9 @@
 
 #include <cstdint>
 #include <stop_token>
+#include <system_error>
 
+#include "rt/context.hpp"
 #include "rt/detail/wait.hpp"
 
 namespace rt {
@@ -42,6 +46,9 @@ class semaphore {
   void acquire(std::int64_t n = 1);
   // As acquire(n), but gives up when stop is requested on st: false means nothing is held.
   bool acquire(std::stop_token st, std::int64_t n = 1);
+  // x/sync's Acquire(ctx, n): n units, or gives up when ctx is done — {} with n units held, or
+  // ctx.err() (canceled, deadline_exceeded) with nothing held.
+  std::error_code acquire(const context& ctx, std::int64_t n = 1);
   // Acquires n units if they are free and nobody waits; never waits.
   bool try_acquire(std::int64_t n = 1);
   // Returns n units, waking the waiters at the head of the queue that now fit.
