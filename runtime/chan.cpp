@@ -51,11 +51,7 @@ void chan_core::close() {
   collect(recvq);
   collect(sendq);
   lock.unlock();
-  while (first) {
-    waiter* next = first->next;  // read before wake(): the waiter's frame may vanish
-    wake(*first);
-    first = next;
-  }
+  wake_all(first);
 }
 
 chan_core::~chan_core() {

@@ -328,11 +328,7 @@ void condition_variable::notify_all() noexcept {
     w->success = true;
   }
   lock_.unlock();
-  while (list) {
-    detail::waiter* next = list->next;  // read before wake(): the waiter's frame may vanish
-    detail::wake(*list);
-    list = next;
-  }
+  detail::wake_all(list);
 }
 
 }  // namespace rt

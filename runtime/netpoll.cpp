@@ -278,13 +278,7 @@ void poll_close(poll_desc* pd) noexcept {
   }
   ::epoll_ctl(np.epfd, EPOLL_CTL_DEL, pd->fd, nullptr);  // under the lock: see register_locked
   pd->lock.unlock();
-  for (waiter* list : lists) {
-    while (list) {
-      waiter* next = list->next;  // read before wake(): the waiter's frame may vanish
-      wake(*list);
-      list = next;
-    }
-  }
+  for (waiter* list : lists) wake_all(list);
 }
 
 namespace {

@@ -63,11 +63,7 @@ void once::finish(bool ok) noexcept {
     w->success = true;
   }
   lock_.unlock();
-  while (list) {
-    detail::waiter* next = list->next;  // read before wake(): the waiter's frame may vanish
-    detail::wake(*list);
-    list = next;
-  }
+  detail::wake_all(list);
 }
 
 }  // namespace rt

@@ -97,16 +97,6 @@ void rwmutex::lock_shared() {
   wait_locked(reader);
 }
 
-namespace {
-void wake_list(detail::waiter* list) noexcept {
-  while (list) {
-    detail::waiter* next = list->next;  // read before wake(): the waiter's frame may vanish
-    detail::wake(*list);
-    list = next;
-  }
-}
-}  // namespace
-
 void rwmutex::unlock() {
   detail::chaos_point_nothrow();
   detail::plain_thread_scope scope;  // we may wake fibers from a plain thread
@@ -118,7 +108,7 @@ void rwmutex::unlock() {
   writer_ = false;
   detail::waiter* granted = grant_locked();
   lock_.unlock();
-  wake_list(granted);
+  detail::wake_all(granted);
 }
 
 void rwmutex::unlock_shared() {
@@ -131,7 +121,7 @@ void rwmutex::unlock_shared() {
   }
   detail::waiter* granted = --readers_ == 0 ? grant_locked() : nullptr;
   lock_.unlock();
-  wake_list(granted);
+  detail::wake_all(granted);
 }
 
 }  // namespace rt

@@ -80,7 +80,7 @@ struct semaphore::stop_wait {
     w.success = false;
     detail::waiter* granted = was_front ? s->grant_locked() : nullptr;
     s->lock_.unlock();
-    wake_list(granted);
+    detail::wake_all(granted);
     detail::wake(w);  // last touch of this frame from here (the acquirer may return now)
   }
 
@@ -128,14 +128,6 @@ detail::waiter* semaphore::grant_locked() noexcept {
     tail = w;
   }
   return head;
-}
-
-void semaphore::wake_list(detail::waiter* list) noexcept {
-  while (list) {
-    detail::waiter* next = list->next;  // read before wake(): the waiter's frame may vanish
-    detail::wake(*list);
-    list = next;
-  }
 }
 
 bool semaphore::try_acquire(std::int64_t n) {
@@ -216,7 +208,7 @@ void semaphore::release(std::int64_t n) {
   cur_ -= n;
   detail::waiter* granted = grant_locked();
   lock_.unlock();
-  wake_list(granted);
+  detail::wake_all(granted);
 }
 
 std::error_code semaphore::acquire(const context& ctx, std::int64_t n) {

@@ -187,4 +187,12 @@ void wake(waiter& target) noexcept {
   futex_wake(&w.thread_woken);
 }
 
+void wake_all(waiter* list) noexcept {
+  while (list) {
+    waiter* next = list->next;  // read before wake(): the waiter's frame may vanish
+    wake(*list);
+    list = next;
+  }
+}
+
 }  // namespace rt::detail

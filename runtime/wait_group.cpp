@@ -81,11 +81,7 @@ void wait_group::add(int delta) {
   }
   releases_ += registered - parked;
   lock_.unlock();
-  while (woken) {
-    detail::waiter* next = woken->next;  // read before wake(): the waiter's frame may vanish
-    detail::wake(*woken);
-    woken = next;
-  }
+  detail::wake_all(woken);
 }
 
 void wait_group::wait() {

@@ -168,57 +168,55 @@ TEST(Timer, CopiesShareOneTimerAndDroppingHandlesDoesNotStopIt) {
   });
 }
 
-// stop() racing the fire and a concurrent receiver: every armed value is either received or
-// stopped, never both, never neither; after stop() returns, nothing more arrives.
-TEST(Timer, StopRacesFireAndReceiver) {
+// The frame of the race tests below, at 1, 2, 4 and 8 workers: each round arms a timer for
+// 0-19 us, starts a receiver on its channel, yields a random 0-7 times (so the fire lands before,
+// during or after what comes next) and hands all three to race(round, timer, receiver, rng).
+template <class Race>
+void timer_race_rounds(unsigned seed, Race race) {
   for (unsigned workers : {1u, 2u, 4u, 8u}) {
     rt::run(
-        [] {
-          std::mt19937 rng(7);
+        [&] {
+          std::mt19937 rng(seed);
           const int rounds = 400 / kSlow;
           for (int i = 0; i < rounds; ++i) {
             rt::timer t(std::chrono::microseconds(rng() % 20));
             receiver r;
             r.start(t.c());
             for (unsigned k = rng() % 8; k > 0; --k) rt::yield();
-            const bool stopped = t.stop();
-            r.enter(1, steady::time_point::max());  // nothing may arrive now
-            if (i % 2) rt::yield();
-            r.stop();
-            EXPECT_EQ(r.got[1].load(), 0) << "a value arrived after stop() returned";
-            EXPECT_EQ(r.total() + (stopped ? 1 : 0), 1) << "round " << i;
-            EXPECT_FALSE(t.c().try_recv());
+            race(i, t, r, rng);
           }
         },
         with_workers(workers));
   }
 }
 
+// stop() racing the fire and a concurrent receiver: every armed value is either received or
+// stopped, never both, never neither; after stop() returns, nothing more arrives.
+TEST(Timer, StopRacesFireAndReceiver) {
+  timer_race_rounds(7, [](int i, rt::timer& t, receiver& r, std::mt19937&) {
+    const bool stopped = t.stop();
+    r.enter(1, steady::time_point::max());  // nothing may arrive now
+    if (i % 2) rt::yield();
+    r.stop();
+    EXPECT_EQ(r.got[1].load(), 0) << "a value arrived after stop() returned";
+    EXPECT_EQ(r.total() + (stopped ? 1 : 0), 1) << "round " << i;
+    EXPECT_FALSE(t.c().try_recv());
+  });
+}
+
 // reset() racing the fire: the value received after reset() returns is the new arming's (no
 // earlier than the reset), and exactly one value per arming is received or stopped.
 TEST(Timer, ResetRacesFire) {
-  for (unsigned workers : {1u, 2u, 4u, 8u}) {
-    rt::run(
-        [] {
-          std::mt19937 rng(11);
-          const int rounds = 400 / kSlow;
-          for (int i = 0; i < rounds; ++i) {
-            rt::timer t(std::chrono::microseconds(rng() % 20));
-            receiver r;
-            r.start(t.c());
-            for (unsigned k = rng() % 8; k > 0; --k) rt::yield();
-            const auto before = steady::now();
-            const bool stopped = t.reset(std::chrono::microseconds(rng() % 20));
-            r.enter(1, before);
-            // The old arming's value was received or stopped; the new one's comes.
-            wait_for([&] { return r.total() == 2 - (stopped ? 1 : 0); });
-            r.stop();
-            EXPECT_EQ(r.total(), 2 - (stopped ? 1 : 0)) << "round " << i;
-            EXPECT_FALSE(t.stop());
-          }
-        },
-        with_workers(workers));
-  }
+  timer_race_rounds(11, [](int i, rt::timer& t, receiver& r, std::mt19937& rng) {
+    const auto before = steady::now();
+    const bool stopped = t.reset(std::chrono::microseconds(rng() % 20));
+    r.enter(1, before);
+    // The old arming's value was received or stopped; the new one's comes.
+    wait_for([&] { return r.total() == 2 - (stopped ? 1 : 0); });
+    r.stop();
+    EXPECT_EQ(r.total(), 2 - (stopped ? 1 : 0)) << "round " << i;
+    EXPECT_FALSE(t.stop());
+  });
 }
 
 // Concurrent stop() and reset() on copies of one timer from several fibers: no crash, no hang,

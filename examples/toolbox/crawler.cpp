@@ -12,6 +12,8 @@
 //   an error value ("not found")            a std::string, empty for nil
 #include <rt/csp.hpp>
 
+#include "go_style.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -29,19 +31,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Go's defer: runs f when the scope ends (destructors run in reverse order, as defers do).
-template <class F>
-struct defer {
-  F f;
-  ~defer() { f(); }
-};
-template <class F>
-defer(F) -> defer<F>;
-
-// Go's %v of an error: "<nil>" for none.
-std::string str(std::error_code err) {
-  return err ? err.message() : "<nil>";
-}
+using go_style::defer;
+using go_style::str;
 
 constexpr int maxFetches = 3;
 constexpr auto fetchTimeout = 500ms;  // generous: a normal fetch takes `latency`

@@ -6,8 +6,10 @@
 // output (tools/compare_go_example.sh diffs the two). What changes in translation:
 //   ctx, cancel := context.WithCancel(...)   auto [ctx, cancel] = rt::with_cancel(...)
 //   select { case v, ok = <-in: ... }        switch (rt::select({rt::recv(in, &v, &ok), ...}))
-//   defer f()                                defer d{[&] { f(); }};  (the helper below)
+//   defer f()                                defer d{[&] { f(); }};  (go_style.hpp)
 #include <rt/csp.hpp>
+
+#include "go_style.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -19,19 +21,8 @@
 
 namespace {
 
-// Go's defer: runs f when the scope ends (destructors run in reverse order, as defers do).
-template <class F>
-struct defer {
-  F f;
-  ~defer() { f(); }
-};
-template <class F>
-defer(F) -> defer<F>;
-
-// Go's %v of an error: "<nil>" for none.
-std::string str(std::error_code err) {
-  return err ? err.message() : "<nil>";
-}
+using go_style::defer;
+using go_style::str;
 
 // live counts the running stages: it must be 0 once the pipeline has returned.
 std::atomic<std::int64_t> live{0};

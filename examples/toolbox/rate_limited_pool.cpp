@@ -12,6 +12,8 @@
 //   <-ticker.C                               rt::recv(ticker.c())
 #include <rt/csp.hpp>
 
+#include "go_style.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -26,19 +28,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Go's defer: runs f when the scope ends (destructors run in reverse order, as defers do).
-template <class F>
-struct defer {
-  F f;
-  ~defer() { f(); }
-};
-template <class F>
-defer(F) -> defer<F>;
-
-// Go's %v of an error: "<nil>" for none.
-std::string str(const std::string& err) {
-  return err.empty() ? "<nil>" : err;
-}
+using go_style::defer;
+using go_style::str;
 
 constexpr int workers = 3;
 constexpr auto interval = 2ms;

@@ -60,7 +60,6 @@ class semaphore {
   // Grants units to the waiters at the head that fit (lock_ held); returns them as a list
   // linked by `next`, to be woken after unlocking.
   detail::waiter* grant_locked() noexcept;
-  static void wake_list(detail::waiter* list) noexcept;
   // Throws for a negative weight, naming `who`.
   static void check_weight(std::int64_t n, const char* who);
 

@@ -218,6 +218,9 @@ inline void chaos_point_nothrow() noexcept {
 std::uint64_t fast_random() noexcept;
 // Wakes w's party: readies the fiber (it runs next on this worker) or wakes the thread.
 void wake(waiter& w) noexcept;
+// Wakes every waiter of a list that take_all() returned (after the lock is released), reading
+// each `next` before the wake, since a woken party's frame may vanish at once.
+void wake_all(waiter* list) noexcept;
 // The calling fiber's control block, or nullptr on a plain thread.
 fiber* current_fiber() noexcept;
 
