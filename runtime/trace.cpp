@@ -24,6 +24,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "fiber.hpp"
@@ -75,18 +77,39 @@ struct clock_calibration {
 clock_calibration g_clock;
 bool g_clock_ready = false;
 
+#if RT_TRACE_TSC
+// One (steady ns, TSC) pair taken at the same instant: the TSC is read on both sides of the
+// clock, and of five tries the one with the narrowest bracket wins. A pair read without the
+// bracket is off by however long the thread was preempted between the two reads — under load
+// that was milliseconds out of a 2 ms calibration, which scaled every interval up many times
+// and pushed a deadlock's last events out of the flight recorder's window.
+std::pair<std::int64_t, std::uint64_t> clock_pair() noexcept {
+  std::int64_t best_ns = 0;
+  std::uint64_t best_tick = 0, best_width = ~std::uint64_t{0};
+  for (int i = 0; i < 5; ++i) {
+    const std::uint64_t before = __rdtsc();
+    const std::int64_t ns = now_ns();
+    const std::uint64_t after = __rdtsc();
+    if (after - before < best_width) {
+      best_width = after - before;
+      best_ns = ns;
+      best_tick = before + (after - before) / 2;
+    }
+  }
+  return {best_ns, best_tick};
+}
+#endif
+
 void calibrate_clock() {
   if (g_clock_ready) return;
   g_clock.tsc = tsc_usable();
 #if RT_TRACE_TSC
   if (g_clock.tsc) {
-    const std::int64_t n0 = now_ns();
-    const std::uint64_t t0 = __rdtsc();
+    const auto [n0, t0] = clock_pair();
     std::int64_t n1;
     std::uint64_t t1;
     do {
-      n1 = now_ns();
-      t1 = __rdtsc();
+      std::tie(n1, t1) = clock_pair();
     } while (n1 - n0 < 2'000'000);
     g_clock.ns_per_tick = double(n1 - n0) / double(t1 - t0);
     g_clock.ns0 = n1;
