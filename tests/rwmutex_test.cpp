@@ -149,6 +149,9 @@ TEST(RWMutex, HandsOffToTheReaderBatchAtTheHeadThenTheNextWriter) {
         auto inside = rt::make_chan<std::string>(8);
         auto leave = rt::make_chan<int>(8);
         std::atomic<int> holders{0};
+        // The fibers use this frame's locals: they must have left before it ends.
+        rt::wait_group finished;
+        finished.add(4);
         auto reader = [&](std::string name) {
           mu.lock_shared();
           holders.fetch_add(1);
@@ -156,6 +159,7 @@ TEST(RWMutex, HandsOffToTheReaderBatchAtTheHeadThenTheNextWriter) {
           leave.recv();
           holders.fetch_sub(1);
           mu.unlock_shared();
+          finished.done();
         };
         mu.lock();
         rt::go(reader, std::string("R1"));
@@ -168,6 +172,7 @@ TEST(RWMutex, HandsOffToTheReaderBatchAtTheHeadThenTheNextWriter) {
           inside.send("W2");
           leave.recv();
           mu.unlock();
+          finished.done();
         });
         until_parked(3);
         rt::go(reader, std::string("R3"));
@@ -183,6 +188,7 @@ TEST(RWMutex, HandsOffToTheReaderBatchAtTheHeadThenTheNextWriter) {
         leave.send(1);
         EXPECT_EQ(inside.recv(), "R3");
         leave.send(1);
+        finished.wait();
       },
       with_workers(2));
 }
