@@ -116,11 +116,15 @@ TEST(RWMutex, WaitingWriterBlocksNewReaders) {
       [] {
         rt::rwmutex mu;
         auto order = rt::make_chan<std::string>(8);
+        // The fibers use this frame's locals: they must have left before it ends.
+        rt::wait_group finished;
+        finished.add(5);
         mu.lock_shared();  // main is the first reader
         rt::go([&] {
           mu.lock();
           order.send("writer");
           mu.unlock();
+          finished.done();
         });
         until_parked(1);
         EXPECT_FALSE(mu.try_lock_shared());  // the queued writer blocks newcomers
@@ -130,12 +134,14 @@ TEST(RWMutex, WaitingWriterBlocksNewReaders) {
             mu.lock_shared();
             order.send("reader");
             mu.unlock_shared();
+            finished.done();
           });
         }
         until_parked(5);
         mu.unlock_shared();
         EXPECT_EQ(order.recv(), "writer");
         for (int i = 0; i < 4; ++i) EXPECT_EQ(order.recv(), "reader");
+        finished.wait();
       },
       with_workers(2));
 }

@@ -79,12 +79,13 @@ TEST(Semaphore, BigWaiterAtTheHeadBlocksSmallerLaterOnes) {
         rt::semaphore sem(4);
         sem.acquire(3);
         auto got = rt::make_chan<char>(2);
-        rt::go([&] {
+        // The fibers send on copies of `got`: main may return while one is still inside send().
+        rt::go([&sem, got]() mutable {
           sem.acquire(2);
           got.send('A');
         });
         until_parked(1);
-        rt::go([&] {
+        rt::go([&sem, got]() mutable {
           sem.acquire(1);
           got.send('B');
         });
@@ -154,9 +155,10 @@ TEST(Semaphore, StopWhileWaitingUnblocksTheQueueBehind) {
         sem.acquire(1);
         std::stop_source src;
         auto res = rt::make_chan<int>(2);
-        rt::go([&] { res.send(sem.acquire(src.get_token(), 2) ? 1 : 0); });
+        // The fibers send on copies of `res`: main may return while one is still inside send().
+        rt::go([&sem, &src, res]() mutable { res.send(sem.acquire(src.get_token(), 2) ? 1 : 0); });
         until_parked(1);
-        rt::go([&] {
+        rt::go([&sem, res]() mutable {
           sem.acquire(1);
           res.send(2);
         });
@@ -188,7 +190,8 @@ TEST(Semaphore, WeightAboveSize) {
     EXPECT_FALSE(sem.try_acquire(4));
     std::stop_source src;
     auto res = rt::make_chan<bool>(1);
-    rt::go([&] { res.send(sem.acquire(src.get_token(), 4)); });
+    // A copy of `res`: main may return while the fiber is still inside send().
+    rt::go([&sem, &src, res]() mutable { res.send(sem.acquire(src.get_token(), 4)); });
     until_parked(1);
     src.request_stop();
     EXPECT_FALSE(*res.recv());
@@ -232,7 +235,8 @@ TEST_P(SemaphoreGrantVsStop, ExactlyOneOutcomeAndNoLeak) {
           sem.acquire(1);
           std::stop_source src;
           auto res = rt::make_chan<bool>(1);
-          rt::go([&] { res.send(sem.acquire(src.get_token(), 1)); });
+          // A copy of `res`: this round's locals end while the fiber may still be inside send().
+          rt::go([&sem, &src, res]() mutable { res.send(sem.acquire(src.get_token(), 1)); });
           until_parked(1);
           rt::wait_group wg;
           wg.add(1);

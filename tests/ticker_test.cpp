@@ -52,7 +52,9 @@ struct receiver {
   rt::chan<int> done = rt::make_chan<int>(1);
 
   void start(rt::recv_chan<steady::time_point> c) {
-    rt::go([this, c]() mutable {
+    // The fiber sends on its own copy of `done`: once stop() has received, the receiver may be
+    // destroyed while this fiber is still inside send().
+    rt::go([this, c, done = done]() mutable {
       std::int64_t last = 0;
       while (!quit.load()) {
         const int p = phase.load();

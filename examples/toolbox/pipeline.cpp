@@ -32,8 +32,8 @@ rt::recv_chan<int> producer(rt::context ctx, int n) {
   auto out = rt::make_chan<int>();
   live.fetch_add(1);
   rt::go([ctx, n, out]() mutable {
-    defer d1{[] { live.fetch_add(-1); }};
-    defer d2{[&] { out.close(); }};
+    defer d1{[&] { out.close(); }};  // runs last: whoever drains out sees live already lowered
+    defer d2{[] { live.fetch_add(-1); }};
     for (int i = 1; i <= n; ++i) {
       switch (rt::select({rt::send(out, i), rt::recv(ctx.done())})) {
         case 0:  // out <- i

@@ -17,8 +17,8 @@ func producer(ctx context.Context, n int) <-chan int {
 	out := make(chan int)
 	live.Add(1)
 	go func() {
+		defer close(out) // runs last: whoever drains out sees live already lowered
 		defer live.Add(-1)
-		defer close(out)
 		for i := 1; i <= n; i++ {
 			select {
 			case out <- i:
