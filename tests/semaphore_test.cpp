@@ -339,7 +339,9 @@ TEST(Semaphore, DestroyedWithAStopWaiterUnregistersItsCallback) {
   rt::run([&] {
     auto sem = std::make_unique<rt::semaphore>(1);
     sem->acquire(1);
-    rt::go([&] { sem->acquire(src.get_token(), 1); });
+    // The fiber gets the semaphore's address, not `sem`: reset() below writes the unique_ptr
+    // before ~semaphore synchronises with the parked waiter (through its lock).
+    rt::go([&src, s = sem.get()] { s->acquire(src.get_token(), 1); });
     until_parked(1);
     sem.reset();
     src.request_stop();
