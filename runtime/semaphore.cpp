@@ -35,6 +35,8 @@ namespace rt {
 
 // One waiter of acquire(): its slot points to this.
 struct semaphore::stop_wait {
+  stop_wait(semaphore* owner, std::int64_t weight) : sem(owner), n(weight) {}
+
   semaphore* sem;
   std::int64_t n;
   detail::waiter w;
@@ -153,7 +155,7 @@ void semaphore::acquire(std::int64_t n) {
     lock_.unlock();
     return;
   }
-  stop_wait sw{this, n, {}};
+  stop_wait sw(this, n);
   sw.w.slot = &sw;
   waiters_.push_back(&sw.w, lock_);
   detail::block(sw.w, lock_, detail::wait_reason::semaphore);
@@ -165,7 +167,7 @@ bool semaphore::acquire(std::stop_token st, std::int64_t n) {
   check_weight(n, "rt::semaphore::acquire");
   if (st.stop_requested()) return false;
   if (try_acquire(n)) return true;
-  stop_wait sw{this, n, {}};
+  stop_wait sw(this, n);
   sw.w.slot = &sw;
   detail::fiber* f = detail::current_fiber();
   sw.on_fiber = f != nullptr;
