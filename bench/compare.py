@@ -8,6 +8,7 @@
     python3 bench/compare.py --no-suite --callgrind
     python3 bench/compare.py --no-suite --micro
     python3 bench/compare.py --only echo,http   # librt-csp's echo and HTTP servers beside Go's
+    python3 bench/compare.py --chart-only bench/results/vm.json   # redraw vm.svg, run nothing
 
 One command builds what it needs (Release into build/, the Go peer into build/peers/peer-go, the
 Boost.Fiber peer target peer-boost-fiber), then runs every workload for every runtime
@@ -28,7 +29,8 @@ machine and kind (quick or full), so a single workload can be rerun without losi
 Ratios to Go are paired: round i of librt-csp divided by round i of Go (they ran back to back),
 then the median over rounds. Exit status: 1 if any run failed (non-zero exit: a checksum
 mismatch or a runtime failure) or librt-csp timed out; 2 on usage or build errors; else 0.
-Standard library only.
+Standard library only, but for matplotlib, which draws the chart (Debian: python3-matplotlib;
+tools/deps.sh installs it).
 """
 
 from __future__ import annotations
@@ -755,38 +757,45 @@ def run_micro(args, quick: bool) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# The SVG chart (drawn by hand)
+# The SVG chart (matplotlib)
 # ---------------------------------------------------------------------------------------------
 
+# The interpreter that Debian's python3-matplotlib is installed for.
+DEBIAN_PYTHON = "/usr/bin/python3"
 
-class Svg:
-    def __init__(self, width: int, height: int):
-        self.w, self.h = width, height
-        self.parts: list[str] = []
 
-    def add(self, s: str) -> None:
-        self.parts.append(s)
+def no_matplotlib() -> None:
+    print("bench/compare.py: drawing the charts needs matplotlib: apt-get install "
+          "python3-matplotlib (tools/deps.sh installs it)", file=sys.stderr, flush=True)
+    sys.exit(2)
 
-    def text(self, x, y, s, size=12, anchor="start", weight="normal", fill="#222", extra=""):
-        self.add(f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
-                 f'font-weight="{weight}" fill="{fill}"{extra}>{escape(str(s))}</text>')
 
-    def line(self, x1, y1, x2, y2, stroke="#999", width=1.0, dash=None):
-        d = f' stroke-dasharray="{dash}"' if dash else ""
-        self.add(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
-                 f'stroke="{stroke}" stroke-width="{width}"{d}/>')
+def ensure_matplotlib() -> None:
+    """Before any work is done: every run ends with a chart, so fail now rather than hours later.
 
-    def rect(self, x, y, w, h, fill, stroke="none", title=None):
-        r = (f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(w, 0):.1f}" height="{max(h, 0):.1f}" '
-             f'fill="{fill}" stroke="{stroke}"')
-        self.add(f"{r}><title>{escape(title)}</title></rect>" if title else r + "/>")
+    `python3` may be another interpreter than Debian's (pyenv, a venv) that does not see
+    python3-matplotlib; then this script starts again under Debian's, which does."""
+    import importlib.util
+    if importlib.util.find_spec("matplotlib"):
+        return
+    debian = Path(DEBIAN_PYTHON)
+    if (debian.exists() and Path(sys.executable).resolve() != debian.resolve()
+            and subprocess.run([DEBIAN_PYTHON, "-c", "import matplotlib"],
+                               capture_output=True).returncode == 0):
+        log(f"== {sys.executable} has no matplotlib: running again under {DEBIAN_PYTHON}")
+        os.execv(DEBIAN_PYTHON, [DEBIAN_PYTHON, str(Path(__file__).resolve()), *sys.argv[1:]])
+    no_matplotlib()
 
-    def render(self) -> str:
-        return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-                f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.w}" height="{self.h}" '
-                f'viewBox="0 0 {self.w} {self.h}" font-family="DejaVu Sans, Helvetica, Arial, '
-                f'sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n'
-                + "\n".join(self.parts) + "\n</svg>\n")
+
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (imported here: only charts need it)."""
+    try:
+        import matplotlib
+    except ImportError:
+        no_matplotlib()
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
 
 
 def fmt_ratio(x: float, sign: str = "×") -> str:
@@ -810,7 +819,84 @@ def chart_groups(w: Workload, s: dict) -> list[tuple[str, str]]:
     return groups
 
 
+TARGET_RED = "#c0392b"
+TARGET_DASH = (0, (2.5, 1.5))  # 5 and 3 points: matplotlib scales dashes by the line width
+
+
+class Page:
+    """A matplotlib figure laid out like a page: x to the right, y down, both in points from the
+    top left corner (fonts are in points too), so that panels of a fixed size stack in a grid
+    and the figure grows with the number of workloads instead of squeezing them."""
+
+    def __init__(self, plt, width: float, height: float):
+        self.w, self.h = width, height
+        self.fig = plt.figure(figsize=(width / 72, height / 72), dpi=72, facecolor="white")
+        self.tooltips: dict[str, str] = {}  # gid -> the hover text of that artist in the SVG
+
+    def fx(self, x: float) -> float:
+        return x / self.w
+
+    def fy(self, y: float) -> float:
+        return 1 - y / self.h
+
+    def text(self, x, y, s, size=12, ha="left", weight="normal", color="#222"):
+        return self.fig.text(self.fx(x), self.fy(y), s, fontsize=size, ha=ha, va="baseline",
+                             fontweight=weight, color=color)
+
+    def width(self, text) -> float:
+        """How wide a text drawn on the page is, in points (1 pixel at 72 dpi)."""
+        return text.get_window_extent(self.fig.canvas.get_renderer()).width
+
+    def box(self, x, y, w, h) -> None:
+        from matplotlib.patches import Rectangle
+        self.fig.add_artist(Rectangle((self.fx(x), self.fy(y + h)), w / self.w, h / self.h,
+                                      transform=self.fig.transFigure, facecolor="#fbfbfb",
+                                      edgecolor="#ddd", linewidth=1, zorder=-1))
+
+    def axes(self, x0, y0, x1, y1):
+        """Axes whose plot area spans these points; no frame, no tick marks."""
+        ax = self.fig.add_axes((self.fx(x0), self.fy(y1), (x1 - x0) / self.w, (y1 - y0) / self.h))
+        ax.set_facecolor("none")
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.tick_params(length=0, labelsize=10, labelcolor="#666")
+        return ax
+
+    def tooltip(self, artist, text: str) -> None:
+        """A browser that opens the SVG shows this text over the artist (an SVG <title>)."""
+        gid = f"tip{len(self.tooltips)}"
+        artist.set_gid(gid)
+        self.tooltips[gid] = text
+
+    def svg(self) -> str:
+        import io
+        buf = io.StringIO()
+        # no date: the same results give the same file
+        self.fig.savefig(buf, format="svg", metadata={"Date": None})
+        out = buf.getvalue()
+        for gid, tip in self.tooltips.items():
+            out = out.replace(f'<g id="{gid}">', f'<g id="{gid}">\n   <title>{escape(tip)}</title>',
+                              1)
+        return out
+
+
 def draw_svg(data: dict, machine: str) -> str:
+    plt = pyplot()
+    # hashsalt: the ids of clip paths are random otherwise, and every run would change the file;
+    # fonttype none: text stays text, as in a hand-written SVG (half the size of glyph outlines),
+    # and each text names the fonts to look for: the shorter that list, the smaller the file
+    with plt.rc_context({"svg.hashsalt": "librt-csp", "svg.fonttype": "none",
+                         "font.sans-serif": ["DejaVu Sans", "Helvetica", "Arial"]}):
+        page = draw_page(plt, data, machine)
+        try:
+            return page.svg()
+        finally:
+            plt.close(page.fig)
+
+
+def draw_page(plt, data: dict, machine: str) -> Page:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
     wl = data.get("workloads", {})
     keys = [w.key for w in WORKLOADS if w.key in wl]
     scaling = {k: v for k, v in (data.get("scaling") or {}).items() if not k.startswith("_")}
@@ -821,33 +907,29 @@ def draw_svg(data: dict, machine: str) -> str:
     rows = math.ceil(len(keys) / cols) if keys else 0
     srows = math.ceil(len(scaling) / cols) if scaling else 0
     height = top + rows * ph + (40 + srows * ph if srows else 0) + 30
-    svg = Svg(cols * pw + 20, max(height, 200))
+    page = Page(plt, cols * pw + 20, max(height, 200))
 
     meta = data.get("meta", {})
     title = "librt-csp vs Go vs Boost.Fiber" + ("  (quick smoke test: small sizes)" if quick else "")
-    svg.text(16, 30, title, size=20, weight="bold")
+    page.text(16, 30, title, size=20, weight="bold")
     sub = (f"machine {machine} · {meta.get('date', '?')} · commit "
            f"{(meta.get('git_commit') or '?')[:10]}{'+dirty' if meta.get('git_dirty') else ''} · "
            f"{meta.get('nproc', '?')} CPUs · {meta.get('compiler') or ''} · "
            f"{meta.get('go') or 'no Go'} · Boost {meta.get('boost') or '?'}")
-    svg.text(16, 52, sub, size=12, fill="#555")
+    page.text(16, 52, sub, size=12, color="#555")
     runs = data.get("config", {}).get("runs")
-    svg.text(16, 72, f"Bars: median ratio to Go in the same round (Go = 1.0, log scale; below the "
-             f"line = faster / smaller than Go), {runs} measured run(s) after 1 warm-up, "
-             f"interleaved.", size=12, fill="#555")
-    # legend
-    lx = 16
-    for rt in (RT, BF):
-        svg.rect(lx, 84, 14, 14, rt.color)
-        svg.text(lx + 20, 96, rt.label, size=13)
-        lx += 130
-    svg.line(lx, 91, lx + 30, 91, stroke="#222", width=2)
-    svg.text(lx + 36, 96, "Go = 1.0", size=13)
-    lx += 120
-    svg.line(lx, 91, lx + 30, 91, stroke="#c0392b", width=2, dash="5,3")
-    svg.text(lx + 36, 96, "librt-csp target", size=13)
+    page.text(16, 72, f"Bars: median ratio to Go in the same round (Go = 1.0, log scale; below the "
+              f"line = faster / smaller than Go), {runs} measured run(s) after 1 warm-up, "
+              f"interleaved.", size=12, color="#555")
+    page.fig.legend(handles=[Patch(color=RT.color, label=RT.label),
+                             Patch(color=BF.color, label=BF.label),
+                             Line2D([], [], color="#222", linewidth=2, label="Go = 1.0"),
+                             Line2D([], [], color=TARGET_RED, linewidth=2, linestyle=TARGET_DASH,
+                                    label="librt-csp target")],
+                    loc="upper left", bbox_to_anchor=(page.fx(8), page.fy(80)), ncol=4,
+                    frameon=False, fontsize=13, handlelength=2, columnspacing=3)
 
-    # one log axis for every panel
+    # one log axis for every panel, so that bars compare across workloads
     vals = [1.0]
     for k in keys:
         s = wl[k]["summary"]
@@ -865,34 +947,30 @@ def draw_svg(data: dict, machine: str) -> str:
         hi = 10.0
     if lo >= 1:
         lo = 0.1
-    # a little headroom so labels at the ends fit
-    llo, lhi = math.log10(lo) - 0.15, math.log10(hi) + 0.15
 
     for idx, k in enumerate(keys):
-        w = BY_KEY[k]
-        s = wl[k]["summary"]
         x0 = 10 + (idx % cols) * pw
         y0 = top + (idx // cols) * ph
-        draw_panel(svg, x0, y0, pw, ph, w, s, wl[k], (llo, lhi), (lo, hi))
+        draw_panel(page, x0, y0, pw, ph, BY_KEY[k], wl[k]["summary"], wl[k], (lo, hi))
 
     if scaling:
         ys = top + rows * ph + 10
-        svg.text(16, ys + 18, "Speedup with more workers (wall time at the first worker count ÷ "
-                 "wall time at W; ideal = dashed)", size=15, weight="bold")
+        page.text(16, ys + 18, "Speedup with more workers (wall time at the first worker count ÷ "
+                  "wall time at W; ideal = dashed)", size=15, weight="bold")
         for idx, (wname, sc) in enumerate(scaling.items()):
             x0 = 10 + (idx % cols) * pw
             y0 = ys + 30 + (idx // cols) * ph
-            draw_scaling(svg, x0, y0, pw, ph - 20, wname, sc)
-    return svg.render()
+            draw_scaling(page, x0, y0, pw, ph - 20, wname, sc)
+    return page
 
 
-def draw_panel(svg: Svg, x0, y0, pw, ph, w: Workload, s: dict, entry: dict, lrange, vrange):
-    llo, lhi = lrange
+def draw_panel(page: Page, x0, y0, pw, ph, w: Workload, s: dict, entry: dict, vrange):
+    from matplotlib.ticker import NullLocator
     lo, hi = vrange
-    svg.rect(x0 + 2, y0 + 2, pw - 8, ph - 8, "#fbfbfb", stroke="#ddd")
+    page.box(x0 + 2, y0 + 2, pw - 8, ph - 8)
     n = entry.get("n")
-    svg.text(x0 + 12, y0 + 22, f"{w.key}" + (f"  (n = {n:,})" if n else ""), size=14,
-             weight="bold")
+    head = page.text(x0 + 12, y0 + 22, f"{w.key}" + (f"  (n = {n:,})" if n else ""), size=14,
+                     weight="bold")
     go = s["runtimes"].get(GO.name, {})
     if go.get("wall_ns"):
         gtxt = f"Go: {fmt_ms(go['wall_ns']['median'])}, {fmt_mib(go['peak_rss_kib']['median'])}"
@@ -902,72 +980,82 @@ def draw_panel(svg: Svg, x0, y0, pw, ph, w: Workload, s: dict, entry: dict, lran
             gtxt += f", late p99 {fmt_ns(go['lateness_p99_ns']['median'])}"
     else:
         gtxt = f"Go: {go.get('status', 'not run')} — no ratios"
-    svg.text(x0 + 12, y0 + 40, gtxt, size=11, fill="#555")
+    page.text(x0 + 12, y0 + 40, gtxt, size=11, color="#555")
     verdict = s.get("targets", {}).get("main")
     if verdict and verdict["status"] in ("met", "missed"):
-        color = "#1e8449" if verdict["status"] == "met" else "#c0392b"
-        svg.text(x0 + pw - 14, y0 + 22, ("✓ target met" if verdict["status"] == "met"
-                                         else "✗ target missed"), size=12, anchor="end",
-                 weight="bold", fill=color)
+        met = verdict["status"] == "met"
+        mark = page.text(x0 + pw - 14, y0 + 22, "✓ target met" if met else "✗ target missed",
+                         size=12, ha="right", weight="bold", color="#1e8449" if met else TARGET_RED)
+        # a long title ("spawn_million tutorial  (n = 100,000)") would run into it: one line down
+        if page.width(head) + page.width(mark) + 10 > pw - 26:
+            mark.set_y(page.fy(y0 + 40))
 
     # plot area
     px0, px1 = x0 + 52, x0 + pw - 16
     py0, py1 = y0 + 56, y0 + ph - 62
+    ax = page.axes(px0, py0, px1, py1)
+    # 18 points past lo and hi, where the number of a bar that ends there fits
+    pt_per_decade = (py1 - py0 - 36) / math.log10(hi / lo)
+    llo, lhi = math.log10(lo) - 18 / pt_per_decade, math.log10(hi) + 18 / pt_per_decade
+    ax.set_yscale("log")
+    ax.set_ylim(10 ** llo, 10 ** lhi)
 
-    def y_of(v: float) -> float:
-        lv = math.log10(min(max(v, 10 ** llo), 10 ** lhi))
-        return py1 - (lv - llo) / (lhi - llo) * (py1 - py0)
-
-    # grid: 1-2-5 decades
+    # grid: 1-3 decades
+    ticks = []
     d = math.floor(math.log10(lo))
     while 10 ** d <= hi * 1.0001:
         for m in (1, 3):
             v = m * 10 ** d
             if lo <= v <= hi * 1.0001:
-                yy = y_of(v)
-                svg.line(px0, yy, px1, yy, stroke="#e3e3e3" if m == 3 else "#cfcfcf")
-                lab = f"{v:g}×"
-                svg.text(px0 - 4, yy + 4, lab, size=10, anchor="end", fill="#666")
+                ticks.append(v)
+                ax.axhline(v, color="#e3e3e3" if m == 3 else "#cfcfcf", linewidth=1, zorder=0)
         d += 1
-    y1 = y_of(1.0)
+    ax.set_yticks(ticks, [f"{v:g}×" for v in ticks])
+    ax.yaxis.set_minor_locator(NullLocator())
 
     groups = chart_groups(w, s)
-    gw = (px1 - px0) / len(groups)
-    bw = min(42.0, gw / 3.2)
+    gw = (px1 - px0) / len(groups)  # points per group
+    bw = min(42.0, gw / 3.2) / gw  # bar width, in groups
+    gap = 3 / gw
+    ax.set_xlim(-0.5, len(groups) - 0.5)
+    ax.set_xticks(range(len(groups)), [g for g, _ in groups], fontsize=12, color="#222")
+    ax.tick_params(axis="x", pad=6)
+    target = w.target[1] if w.target and w.target[0] == "wall_ratio" else None
     for gi, (gname, field) in enumerate(groups):
-        gx = px0 + gi * gw + gw / 2
-        svg.text(gx, py1 + 16, gname, size=12, anchor="middle")
         for bi, rt in enumerate((RT, BF)):
-            bx = gx + (bi - 1) * (bw + 6) + 3
+            bx = gi - gap - bw / 2 if bi == 0 else gi + gap + bw / 2  # bar centre
             r = s["ratios_to_go"].get(rt.name, {}).get(field)
             st = s["runtimes"].get(rt.name, {})
             if not r:
                 why = st.get("status", "not run") if st.get("status") != "ok" else "n/a"
-                svg.text(bx + bw / 2, y1 - 6, why, size=10, anchor="middle", fill="#a00",
-                         extra=f' transform="rotate(-90 {bx + bw / 2:.1f} {y1 - 6:.1f})"')
+                ax.annotate(why, (bx, 1.0), xytext=(0, 3), textcoords="offset points",
+                            rotation=90, ha="center", va="bottom", fontsize=10, color="#a00")
                 continue
             v = r["median"]
-            yv = y_of(v)
-            top_, bot = min(yv, y1), max(yv, y1)
-            svg.rect(bx, top_, bw, max(bot - top_, 1.5), rt.color,
-                     title=f"{rt.label} {gname}: {fmt_ratio(v)} Go (min {fmt_ratio(r['min'])}, "
-                           f"max {fmt_ratio(r['max'])})")
+            # bars grow from Go's 1.0, up when larger than Go, down when smaller; an edge in
+            # the same colour keeps a ratio of exactly 1 visible
+            bar = ax.bar(bx, v - 1.0, bottom=1.0, width=bw, color=rt.color, edgecolor=rt.color,
+                         linewidth=0.75, zorder=2)[0]
+            page.tooltip(bar, f"{rt.label} {gname}: {fmt_ratio(v)} Go "
+                              f"(min {fmt_ratio(r['min'])}, max {fmt_ratio(r['max'])})")
             clipped = v > 10 ** lhi or v < 10 ** llo
-            lab = fmt_ratio(v) + ("!" if clipped else "")
-            ty = yv - 5 if v >= 1 else yv + 14
-            if rt is RT and field == "wall_ns" and w.target and w.target[0] == "wall_ratio":
-                # keep the number clear of the target line: move it past the line
-                yt = y_of(w.target[1])
-                if ty - 11 <= yt <= ty + 3:
-                    ty = yt + 14 if v < 1 else yt - 5
-            svg.text(bx + bw / 2, ty, lab, size=11, anchor="middle", weight="bold",
-                     fill="#111")
-            # the target, on librt-csp's wall bar
-            if rt is RT and field == "wall_ns" and w.target and w.target[0] == "wall_ratio":
-                yt = y_of(w.target[1])
-                svg.line(bx - 4, yt, bx + bw + 4, yt, stroke="#c0392b", width=2, dash="5,3")
-    svg.line(px0, y1, px1, y1, stroke="#222", width=1.6)
-    svg.text(px1, y1 - 4, "Go", size=10, anchor="end", fill="#222")
+            at = min(max(v, 10 ** llo), 10 ** lhi)
+            up = v >= 1  # the number sits past the end of the bar
+            if rt is RT and field == "wall_ns" and target:
+                # keep the number clear of the target line: move it past the line (the number
+                # takes the 5 to 18 points above the end of the bar, or below it)
+                line_pt = (math.log10(target) - math.log10(at)) * pt_per_decade
+                if (2 <= line_pt <= 20) if up else (-20 <= line_pt <= -2):
+                    at = target
+                ax.plot([bx - bw / 2 - 4 / gw, bx + bw / 2 + 4 / gw], [target, target],
+                        color=TARGET_RED, linewidth=2, linestyle=TARGET_DASH, zorder=3)
+            ax.annotate(fmt_ratio(v) + ("!" if clipped else ""), (bx, at),
+                        xytext=(0, 5 if up else -5), textcoords="offset points", ha="center",
+                        va="bottom" if up else "top", fontsize=11, fontweight="bold",
+                        color="#111", annotation_clip=False, zorder=4)
+    ax.axhline(1.0, color="#222", linewidth=1.6, zorder=3)
+    ax.annotate("Go", (1.0, 1.0), xycoords=("axes fraction", "data"), xytext=(0, 3),
+                textcoords="offset points", ha="right", va="bottom", fontsize=10, color="#222")
 
     # footnotes: targets that are not ratios, Boost.Fiber verdict
     fy = py1 + 34
@@ -978,25 +1066,26 @@ def draw_panel(svg: Svg, x0, y0, pw, ph, w: Workload, s: dict, entry: dict, lran
         for name, e in ((RT.name, rt), (GO.name, go), (BF.name, bf)):
             if e.get("kib_per_fiber"):
                 parts.append(f"{LABEL[name].split('.')[0]} {e['kib_per_fiber']['median']:.2f}")
-        svg.text(x0 + 12, fy, f"KiB/fiber: {' · '.join(parts)} (target ≤ {w.target[1]:g})",
-                 size=11, fill="#333")
+        page.text(x0 + 12, fy, f"KiB/fiber: {' · '.join(parts)} (target ≤ {w.target[1]:g})",
+                  size=11, color="#333")
         fy += 16
-    elif w.target and w.target[0] == "wall_ratio":
-        svg.text(x0 + 12, fy, f"target: librt-csp wall ≤ {w.target[1]:g} × Go", size=11,
-                 fill="#c0392b")
+    elif target:
+        page.text(x0 + 12, fy, f"target: librt-csp wall ≤ {target:g} × Go", size=11,
+                  color=TARGET_RED)
         fy += 16
     elif w.name == "wake_latency" and rt.get("p99_ns"):
-        svg.text(x0 + 12, fy, f"target: p99 ≤ Go's; librt-csp p99 {fmt_ns(rt['p99_ns']['median'])}",
-                 size=11, fill="#c0392b")
+        page.text(x0 + 12, fy, f"target: p99 ≤ Go's; librt-csp p99 "
+                  f"{fmt_ns(rt['p99_ns']['median'])}", size=11, color=TARGET_RED)
         fy += 16
     vb = s.get("targets", {}).get("boost")
     if vb and vb.get("measured") not in (None, "-"):
-        svg.text(x0 + 12, fy, f"vs Boost.Fiber: {vb['measured']}", size=11, fill="#555")
+        page.text(x0 + 12, fy, f"vs Boost.Fiber: {vb['measured']}", size=11, color="#555")
 
 
-def draw_scaling(svg: Svg, x0, y0, pw, ph, wname: str, sc: dict):
-    svg.rect(x0 + 2, y0 + 2, pw - 8, ph - 8, "#fbfbfb", stroke="#ddd")
-    svg.text(x0 + 12, y0 + 22, f"{wname}  (n = {sc.get('n'):,})", size=14, weight="bold")
+def draw_scaling(page: Page, x0, y0, pw, ph, wname: str, sc: dict):
+    from matplotlib.lines import Line2D
+    page.box(x0 + 2, y0 + 2, pw - 8, ph - 8)
+    page.text(x0 + 12, y0 + 22, f"{wname}  (n = {sc.get('n'):,})", size=14, weight="bold")
     counts = sc["workers"]
     px0, px1 = x0 + 50, x0 + pw - 36
     py0, py1 = y0 + 40, y0 + ph - 58
@@ -1007,50 +1096,45 @@ def draw_scaling(svg: Svg, x0, y0, pw, ph, wname: str, sc: dict):
     observed = [v for d in speed.values() for v in d.values()]
     ymax = max(2.0, math.ceil(max(observed + [1.0]) * 1.25))
 
-    def xy(wk: int, sp: float):
-        i = counts.index(wk)
-        x = px0 + (px1 - px0) * (i / max(len(counts) - 1, 1))
-        return x, py1 - (sp / ymax) * (py1 - py0)
-
+    ax = page.axes(px0, py0, px1, py1)
+    # worker counts evenly spaced (1, 2, 4, 8, 16 read as steps, not as a linear scale)
+    if len(counts) > 1:
+        ax.set_xlim(0, len(counts) - 1)
+    else:
+        ax.set_xlim(-0.5, 0.5)
+    ax.set_xticks(range(len(counts)), [f"W={wk}" for wk in counts], fontsize=11, color="#222")
+    ax.tick_params(axis="x", pad=8)  # clear of the 0× at the left end of the y axis
+    ax.set_ylim(0, ymax)
     step = 1 if ymax <= 8 else 2 if ymax <= 16 else 5
-    v = 0
-    while v <= ymax:
-        yy = py1 - v / ymax * (py1 - py0)
-        svg.line(px0, yy, px1, yy, stroke="#e3e3e3")
-        svg.text(px0 - 4, yy + 4, f"{v}×", size=10, anchor="end", fill="#666")
-        v += step
-    for wk in counts:
-        x, _ = xy(wk, 0)
-        svg.text(x, py1 + 15, f"W={wk}", size=11, anchor="middle")
+    ticks = list(range(0, int(ymax) + 1, step))
+    ax.set_yticks(ticks, [f"{v}×" for v in ticks])
+    for v in ticks:
+        ax.axhline(v, color="#e3e3e3", linewidth=1, zorder=0)
     # ideal (linear) speedup, clipped to the plot
-    clip = f"clip-{wname}-{int(x0)}-{int(y0)}"
-    svg.add(f'<clipPath id="{clip}"><rect x="{px0:.1f}" y="{py0:.1f}" width="{px1 - px0:.1f}" '
-            f'height="{py1 - py0:.1f}"/></clipPath>')
-    pts = [xy(wk, wk / counts[0]) for wk in counts]
-    svg.add(f'<polyline fill="none" stroke="#aaa" stroke-dasharray="4,3" clip-path="url(#{clip})" '
-            'points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts) + '"/>')
+    ax.plot(range(len(counts)), [wk / counts[0] for wk in counts], color="#aaa", linewidth=1,
+            linestyle=(0, (4, 3)), zorder=1)
     for rt in (RT, GO):
         pts = sorted(speed[rt.name].items(), key=lambda kv: counts.index(kv[0]))
         if not pts:
             continue
         other = speed[GO.name if rt is RT else RT.name]
-        xs = [xy(wk, sp) for wk, sp in pts]
-        svg.add(f'<polyline fill="none" stroke="{rt.color}" stroke-width="2.5" points="'
-                + " ".join(f"{x:.1f},{y:.1f}" for x, y in xs) + '"/>')
-        for (wk, sp), (x, y) in zip(pts, xs):
-            svg.add(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{rt.color}"/>')
+        ax.plot([counts.index(wk) for wk, _ in pts], [sp for _, sp in pts], color=rt.color,
+                linewidth=2.5, marker="o", markersize=7, clip_on=False, zorder=2)
+        for wk, sp in pts:
+            i = counts.index(wk)
             above = sp >= other.get(wk, 0)  # the upper curve labels above, the lower below
-            svg.text(x, y - 7 if above else y + 15, f"{sp:.2f}", size=10, anchor="middle",
-                     fill=rt.color, weight="bold")
+            # the first number starts at its point, clear of the y axis' labels
+            ax.annotate(f"{sp:.2f}", (i, sp), xytext=(-4 if i == 0 else 0, 7 if above else -7),
+                        textcoords="offset points", ha="left" if i == 0 else "center",
+                        va="bottom" if above else "top", fontsize=10, fontweight="bold",
+                        color=rt.color, annotation_clip=False)
     # legend under the axis
-    ly = py1 + 36
-    lx = x0 + 14
-    for rt in (RT, GO):
-        svg.line(lx, ly - 4, lx + 22, ly - 4, stroke=rt.color, width=2.5)
-        svg.text(lx + 28, ly, rt.label, size=12)
-        lx += 110
-    svg.line(lx, ly - 4, lx + 22, ly - 4, stroke="#aaa", dash="4,3")
-    svg.text(lx + 28, ly, "ideal", size=12)
+    page.fig.legend(handles=[Line2D([], [], color=RT.color, linewidth=2.5, label=RT.label),
+                             Line2D([], [], color=GO.color, linewidth=2.5, label=GO.label),
+                             Line2D([], [], color="#aaa", linewidth=1, linestyle=(0, (4, 3)),
+                                    label="ideal")],
+                    loc="upper left", bbox_to_anchor=(page.fx(x0 + 6), page.fy(py1 + 22)),
+                    ncol=3, frameon=False, fontsize=12, handlelength=1.8)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1754,6 +1838,35 @@ def select_net(only: str | None) -> list[str]:
     return [w for w in NET_WORKLOADS if w in items]
 
 
+def resummarize(data: dict, quick: bool) -> None:
+    """Workloads kept from earlier runs: summarize their raw runs again with this script's rules."""
+    for key, entry in list(data["workloads"].items()):
+        if key not in BY_KEY:
+            del data["workloads"][key]
+            continue
+        recs: dict[str, list[dict]] = {}
+        for r in entry.get("runs", []):
+            recs.setdefault(r["runtime"], []).append(r)
+        entry["summary"] = summarize(BY_KEY[key], recs, quick)
+
+
+def chart_only(json_path: Path, machine: str | None) -> int:
+    """--chart-only: the chart of saved results, redrawn without running anything."""
+    try:
+        data = json.loads(json_path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        die(f"--chart-only {json_path}: {e}")
+    if data.get("schema") != SCHEMA:
+        die(f"--chart-only {json_path}: schema {data.get('schema')}, this script reads {SCHEMA}")
+    data.setdefault("workloads", {})
+    resummarize(data, bool(data.get("config", {}).get("quick")))
+    svg_path = json_path.with_suffix(".svg")
+    svg_path.write_text(draw_svg(data, machine or data.get("meta", {}).get("machine")
+                                 or json_path.stem))
+    log(f"== wrote {svg_path}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description="Build and run librt-csp's benchmarks beside Go and Boost.Fiber; write "
@@ -1790,12 +1903,18 @@ def main() -> int:
                     help="connection counts for the echo workload (default 100,1000,10000; "
                          "--quick 10,100)")
     ap.add_argument("-j", "--jobs", type=int, help="parallel build jobs")
+    ap.add_argument("--chart-only", metavar="JSON",
+                    help="run nothing: draw the chart of saved results (e.g. "
+                         "bench/results/vm.json) into the .svg beside them")
     ap.add_argument("--variant", action="append", choices=["noprof"],
                     help="also run librt-csp built another way, as a runtime column: noprof = "
                          "configured with -DRT_PROFILING=OFF in build-noprof/ (\"rt-noprof\"), "
                          "to measure what the profiling probes cost (with --callgrind: "
                          "instructions per operation side by side)")
     args = ap.parse_args()
+    if args.chart_only:
+        ensure_matplotlib()
+        return chart_only(Path(args.chart_only), args.machine)
     for spec in args.size or []:
         key, _, value = spec.partition("=")
         key = key.replace(":", " ")
@@ -1834,6 +1953,7 @@ def main() -> int:
             die("--echo-sizes wants positive connection counts")
     if not chosen and not net_chosen and not counts and not args.callgrind and not args.micro:
         die("nothing to do (--no-suite without --scaling, --callgrind or --micro)")
+    ensure_matplotlib()
 
     machine = re.sub(r"[^A-Za-z0-9_.-]+", "_", args.machine or socket.gethostname()) or "machine"
     stem = machine + ("-quick" if quick else "")
@@ -1900,15 +2020,7 @@ def main() -> int:
     data["schema"] = SCHEMA
     data["file_stem"] = stem
     data.setdefault("workloads", {})
-    # Workloads kept from earlier runs: summarize their raw runs again with this script's rules.
-    for key, entry in list(data["workloads"].items()):
-        if key not in BY_KEY:
-            del data["workloads"][key]
-            continue
-        recs: dict[str, list[dict]] = {}
-        for r in entry.get("runs", []):
-            recs.setdefault(r["runtime"], []).append(r)
-        entry["summary"] = summarize(BY_KEY[key], recs, quick)
+    resummarize(data, quick)
 
     total = len(chosen) * len(rts) * (args.runs + 1)
     if counts:

@@ -19,6 +19,8 @@ packages=(
   golang-go libboost-fiber-dev
   # the http workload of bench/compare.py (a standard HTTP load generator)
   wrk
+  # the charts of bench/compare.py (bench/results/<machine>.svg)
+  python3-matplotlib
 )
 
 check_only=0
