@@ -91,6 +91,16 @@ totals sum_counters(const runtime& rt) noexcept {
   return t;
 }
 
+// Returns max(value, shown) and raises `shown` to it, so that the times rt::stats() reports never
+// go backwards from one snapshot to the next (see worker_counters::shown_busy_ns). relaxed: a
+// CAS-max of a reported figure; nothing else is published through it.
+std::uint64_t never_below_shown(std::atomic<std::uint64_t>& shown, std::uint64_t value) noexcept {
+  std::uint64_t cur = shown.load(std::memory_order_relaxed);
+  while (value > cur && !shown.compare_exchange_weak(cur, value, std::memory_order_relaxed)) {
+  }
+  return std::max(value, cur);
+}
+
 // Parked fibers by wait reason, from a walk of every control block (state and reason are
 // atomics; relaxed: each a figure read alone). Exact for fibers at rest; linear in the control
 // blocks ever allocated, so for rt::stats() and the schedtrace line only.
@@ -364,8 +374,10 @@ rt::runtime_stats collect(runtime& rt) {
       if (v % 2 == 0 && c.time_seq.load(std::memory_order_relaxed) == v) break;
     }
     const std::int64_t open = std::max<std::int64_t>(0, now_ns() - since);
-    ws.busy_time = std::chrono::nanoseconds(busy + (idle ? 0 : open));
-    ws.idle_time = std::chrono::nanoseconds(idle_ns + (idle ? open : 0));
+    ws.busy_time = std::chrono::nanoseconds(
+        never_below_shown(c.shown_busy_ns, busy + (idle ? 0 : static_cast<std::uint64_t>(open))));
+    ws.idle_time = std::chrono::nanoseconds(never_below_shown(
+        c.shown_idle_ns, idle_ns + (idle ? static_cast<std::uint64_t>(open) : 0)));
     ws.idle = idle;
     ws.local_queue = rt.workers[i]->local.size_approx();
     ws.spawned_queue = rt.workers[i]->spawned.size();

@@ -129,6 +129,11 @@ struct alignas(64) worker_counters {
   owned_counter busy_ns, idle_ns;
   std::atomic<std::int64_t> since_ns{0};
   std::atomic<bool> idle{false};
+  // The largest busy/idle times any rt::stats() has reported (CAS-max by readers). The open
+  // interval a reader adds runs to its own clock reading, which can be later than the `now` the
+  // owner then closes that interval with (the owner reads its clock before the seqlock): without
+  // this floor a later snapshot could show less time than an earlier one.
+  mutable std::atomic<std::uint64_t> shown_busy_ns{0}, shown_idle_ns{0};
   // Owner, at an idle transition at `now`: closes the open interval, opens one of the other kind.
   void close_interval(bool to_idle, std::int64_t now) noexcept {
     const std::uint32_t v = time_seq.load(std::memory_order_relaxed);
