@@ -80,8 +80,11 @@ def instructions(exe: Path, args: list[str]) -> int:
                "--workers", "1"]
         env = dict(os.environ, RT_MAXPROCS="1")
         env.pop("RT_CHAOS", None)  # chaos scheduling would add its own instructions
-        r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                           text=True, timeout=600)
+        try:
+            r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, timeout=600)
+        except subprocess.TimeoutExpired:
+            die(f"{' '.join(cmd)} ran past 600 s")
         if r.returncode != 0:
             die(f"{' '.join(cmd)} failed (status {r.returncode}):\n{r.stderr[-2000:]}")
         for line in out.read_text(errors="replace").splitlines():

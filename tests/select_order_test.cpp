@@ -268,6 +268,8 @@ void fan_in(std::size_t n, unsigned workers) {
         receive_until_all_closed(std::vector<rt::recv_chan<int>>(in.begin(), in.end()), [&](int v) {
           ASSERT_GE(v, 0);
           ASSERT_LT(static_cast<std::size_t>(v), seen.size());
+          // the value came from one of the n channels
+          ASSERT_EQ(static_cast<std::size_t>(v / per) < n, true);
           // at most once: a stale result (a receive case not re-armed) would repeat a value
           ASSERT_EQ(++seen[static_cast<std::size_t>(v)], 1) << "value " << v;
         });

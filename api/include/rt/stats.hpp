@@ -38,8 +38,8 @@ struct worker_stats {
   std::uint64_t stolen_from = 0;          // fibers other workers took from this one
   std::uint64_t taken_from_global = 0;    // fibers taken from the global queue
   std::uint64_t idles = 0;                // times it ran out of work and went idle
-  std::chrono::nanoseconds busy_time{0};  // running or looking for fibers, since rt::run began
-  std::chrono::nanoseconds idle_time{0};  // idle (polling, then asleep), since rt::run began
+  std::chrono::nanoseconds busy_time{0};  // running or searching since rt::run (never decreases)
+  std::chrono::nanoseconds idle_time{0};  // idle (polling, asleep) since rt::run (never decreases)
   bool idle = false;                      // idle now
   std::size_t local_queue = 0;            // fibers in its local run queue now
   std::size_t spawned_queue = 0;          // fibers in its spawned deque now
