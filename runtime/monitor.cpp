@@ -204,7 +204,7 @@ void print_schedtrace(runtime& rt, std::int64_t now, std::uint64_t& last_steals)
                      " global=" + std::to_string(rt.global.size_approx()) + " local=[";
   for (std::size_t i = 0; i < rt.workers.size(); ++i) {
     if (i) line += ' ';
-    line += std::to_string(rt.workers[i]->local.size_approx());
+    line += std::to_string(rt.workers[i]->local.size());
   }
   line += "] spawned=[";
   for (std::size_t i = 0; i < rt.workers.size(); ++i) {
@@ -379,7 +379,7 @@ rt::runtime_stats collect(runtime& rt) {
     ws.idle_time = std::chrono::nanoseconds(never_below_shown(
         c.shown_idle_ns, idle_ns + (idle ? static_cast<std::uint64_t>(open) : 0)));
     ws.idle = idle;
-    ws.local_queue = rt.workers[i]->local.size_approx();
+    ws.local_queue = rt.workers[i]->local.size();
     ws.spawned_queue = rt.workers[i]->spawned.size();
     ws.stacks_cached = rt.workers[i]->stacks.published_size();
     ws.hogs = c.hogs.get();

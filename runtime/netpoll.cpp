@@ -421,7 +421,7 @@ std::size_t runtime::poll_io(worker& w, std::int64_t timeout_ns) noexcept {
   fiber* batch[128];
   std::size_t k = 0, total = 0;
   auto flush = [&] {
-    w.local.enqueue_bulk(w.local_producer, batch, k);
+    for (std::size_t i = 0; i < k; ++i) push_local(w, batch[i]);
     total += k;
     k = 0;
   };

@@ -213,8 +213,7 @@ void init_thread_context(sanitizer_context& c) noexcept {
 // worker and runtime construction
 // ---------------------------------------------------------------------------------------------
 
-worker::worker(runtime& r, unsigned i)
-    : rt(r), index(i), local(256), local_producer(local), rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
+worker::worker(runtime& r, unsigned i) : rt(r), index(i), rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
 
 runtime::runtime(const options& o)
     : opts(o), stacks(o), global(256), chaos_seed(o.chaos_seed), chaos_wake_state(o.chaos_seed) {
@@ -329,7 +328,7 @@ void runtime::make_runnable(fiber* f, bool prefer_next) noexcept {
       if (!old) return;  // run_next is not stealable: nothing for an idle worker to take
       f = old;
     }
-    w->local.enqueue(w->local_producer, f);
+    push_local(*w, f);
   } else {
     probe_wake(nullptr, f);
     global.enqueue(f);
@@ -344,7 +343,7 @@ void runtime::make_spawned_runnable(worker& w, fiber* f) noexcept {
   w.run_next = f;
   if (!old) return;  // run_next is not stealable: nothing for an idle worker to take
   if (chaos_seed != 0 && chaos_random(w) % 2 == 0) {
-    w.local.enqueue(w.local_producer, old);  // chaos: FIFO, as Go orders spawns
+    push_local(w, old);  // chaos: FIFO, as Go orders spawns
   } else if (!w.spawned.push(old)) {
     // Full: the older half goes to the global queue, as Go's runqputslow sends half of a full
     // local run queue there. Every worker takes from it in fair batches, and `local` stays short:
@@ -357,6 +356,15 @@ void runtime::make_spawned_runnable(worker& w, fiber* f) noexcept {
   }
   // Stealable now, wherever it went: the submitter side of the wake protocol.
   wake_if_needed();
+}
+
+void runtime::push_local_slow(worker& w, fiber* f) noexcept {
+  // Full: the older half goes to the global queue (Go's runqputslow), where every worker takes
+  // from it in fair batches. Thieves may take some meanwhile; either way there is room after.
+  fiber* batch[local_cap / 2];
+  const std::uint32_t n = w.local.take_oldest_half(batch);
+  global.enqueue_bulk(batch, n);
+  if (!w.local.push(f)) global.enqueue(f);
 }
 
 void runtime::wake_if_needed() noexcept {
@@ -465,23 +473,21 @@ bool runtime::take_global(worker& w, fiber*& out) {
   if (got == 0) return false;
   probe_take_global(w, got);
   out = buf[0];
-  if (got > 1) w.local.enqueue_bulk(w.local_producer, buf + 1, got - 1);
+  for (std::size_t i = 1; i < got; ++i) push_local(w, buf[i]);
   return true;
 }
 
 bool runtime::steal_half(worker& thief, worker& victim, fiber*& out) {
-  std::size_t n = victim.local.size_approx();
+  const std::uint32_t n = victim.local.size();
   if (n == 0) return false;
-  fiber* buf[128];
-  std::size_t want = std::min<std::size_t>((n + 1) / 2, 128);
-  if (chaos_seed != 0) want = 1 + chaos_random(thief) % want;  // chaos: any batch size
-  // The owner's producer is the only one that enqueues into `local`: dequeuing from it directly
-  // skips moodycamel's search over producers.
-  std::size_t got = victim.local.try_dequeue_bulk_from_producer(victim.local_producer, buf, want);
+  fiber* buf[local_cap / 2];
+  std::uint32_t want = local_cap / 2;
+  if (chaos_seed != 0) want = 1 + static_cast<std::uint32_t>(chaos_random(thief) % ((n + 1) / 2));
+  const std::uint32_t got = victim.local.steal_half(buf, want);  // about half, in one CAS
   if (got == 0) return false;
   probe_steal(thief, victim, got);
   out = buf[0];
-  if (got > 1) thief.local.enqueue_bulk(thief.local_producer, buf + 1, got - 1);
+  for (std::uint32_t i = 1; i < got; ++i) push_local(thief, buf[i]);
   return true;
 }
 
@@ -519,7 +525,7 @@ fiber* runtime::steal_work(worker& w) {
 bool runtime::any_work_visible() const noexcept {
   if (global.size_approx() != 0) return true;
   for (auto& w : workers) {
-    if (w->local.size_approx() != 0 || w->spawned.size() != 0) return true;
+    if (w->local.size() != 0 || w->spawned.size() != 0) return true;
   }
   return false;
 }
@@ -769,7 +775,7 @@ void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
     case after_switch::requeue:
       // release: a fiber dump that reads `runnable` reads the stack f just left (dump.cpp).
       f->state.store(fiber_state::runnable, std::memory_order_release);
-      w.local.enqueue(w.local_producer, f);
+      push_local(w, f);
       // Stealable: the submitter side of the wake protocol, as for any other enqueue. Without
       // it, a yielded fiber could wait behind a long CPU-bound fiber while other workers sleep.
       wake_if_needed();
@@ -837,8 +843,7 @@ void runtime::run_fiber(worker& w, fiber* f) {
 
 fiber* runtime::pick_local(worker& w) noexcept {
   fiber* f = nullptr;
-  if (chaos_seed != 0 && chaos_random(w) % 2 == 0 &&
-      w.local.try_dequeue_from_producer(w.local_producer, f)) {
+  if (chaos_seed != 0 && chaos_random(w) % 2 == 0 && (f = w.local.pop())) {
     return f;  // chaos: the queue before run_next
   }
   if (w.run_next && w.run_next_streak < run_next_streak_cap) {
@@ -853,7 +858,7 @@ fiber* runtime::pick_local(worker& w) noexcept {
   // make it look non-empty, and then pop() finds out).
   const bool any_spawned = w.spawned.size() != 0;
   if (any_spawned && ++w.spawned_picks % spawned_turn != 0 && (f = w.spawned.pop())) return f;
-  if (w.local.try_dequeue_from_producer(w.local_producer, f)) return f;
+  if ((f = w.local.pop())) return f;
   if (any_spawned && (f = w.spawned.pop())) return f;
   if (w.run_next) {
     f = w.run_next;

@@ -30,8 +30,10 @@
 //     Go's runqputslow does), which keeps `local` short: a fiber woken onto its tail (a sleeper
 //     whose timer fired) does not wait behind a burst of spawns that have not started. Every
 //     `spawned_turn`th pick `local` goes first, so a stream of spawns cannot starve it.
-//   - local: a moodycamel::ConcurrentQueue. The owner is its only producer (through one producer
-//     token, which makes it FIFO); the owner and thieves consume.
+//   - local: a run_ring (run_ring.hpp), Go's runq: a bounded ring of 256 that only the owner
+//     pushes to (FIFO) and that the owner and thieves take from, by a CAS on its head. A yield
+//     is one push and one pop of it, a few instructions each. When it is full the owner moves
+//     its older half to the global queue (push_local, as Go's runqputslow).
 // One global queue takes fibers readied from outside the workers (plain threads, rt::run) and
 // the overflow of full `spawned` deques, and is polled every `global_poll_interval`th pick (61,
 // as Go does) so it never starves.
@@ -169,6 +171,7 @@
 #include "blocking.hpp"
 #include "fiber.hpp"
 #include "rt/options.hpp"
+#include "run_ring.hpp"
 #include "sanitizer.hpp"
 #include "spawn_deque.hpp"
 #include "stack_pool.hpp"
@@ -181,6 +184,8 @@ class runtime;
 
 // Picks from run_next at most this many times in a row before the local queue gets a turn.
 inline constexpr unsigned run_next_streak_cap = 16;
+// Capacity of a worker's `local` ring (a power of two; as Go's runq).
+inline constexpr std::uint32_t local_cap = 256;
 // Capacity of a worker's `spawned` deque (a power of two), and how often `local` goes first.
 inline constexpr std::size_t spawned_cap = 64;
 inline constexpr unsigned spawned_turn = 256;
@@ -202,17 +207,15 @@ struct alignas(64) worker {
 
   runtime& rt;
   unsigned index;
-  moodycamel::ConcurrentQueue<fiber*> local;
-  // The owner's, and the only producer of `local` (thieves enqueue into their own queue): so
-  // `local` is FIFO, and everyone dequeues straight from this producer's sub-queue.
-  moodycamel::ProducerToken local_producer;
+  // The owner pushes (runtime::push_local), the owner and thieves take: FIFO (run_ring.hpp).
+  run_ring<fiber, local_cap> local;
   fiber* run_next = nullptr;
   unsigned run_next_streak = 0;
   spawn_deque<fiber, spawned_cap> spawned;  // see "Queues" above
   unsigned spawned_picks = 0;
   // Owner: whether anything waits in run_next, `spawned` or `local`.
   bool has_local_work() const noexcept {
-    return run_next != nullptr || spawned.size() != 0 || local.size_approx() != 0;
+    return run_next != nullptr || spawned.size() != 0 || local.size() != 0;
   }
   std::uint32_t tick = 0;
   bool spinning = false;
@@ -281,6 +284,12 @@ class runtime {
   void make_spawned_runnable(worker& w, fiber* f) noexcept;
   // Wakes an idle worker if none is searching (the submitter side of the protocol).
   void wake_if_needed() noexcept;
+  // Worker w (its owner) puts f at the back of its `local` ring; when the ring is full, its
+  // older half goes to the global queue first. Does not wake anyone (callers do).
+  void push_local(worker& w, fiber* f) noexcept {
+    if (!w.local.push(f)) push_local_slow(w, f);
+  }
+  void push_local_slow(worker& w, fiber* f) noexcept;
 
   // The worker loop and its parts.
   void worker_main(worker& w);

@@ -7,9 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#include "queue_race_support.hpp"
+
 #include <atomic>
 #include <cstdint>
-#include <memory>
 #include <random>
 #include <thread>
 #include <vector>
@@ -71,15 +72,9 @@ TEST(SpawnDeque, IndicesWrapAroundTheRing) {
 // full; `thieves` threads steal all along. Every element must be taken exactly once.
 void exactly_once(unsigned thieves, int n, std::uint32_t seed) {
   deque d;
-  std::vector<int> items(static_cast<std::size_t>(n));
-  auto taken = std::make_unique<std::atomic<int>[]>(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) items[static_cast<std::size_t>(i)] = i;
-  std::atomic<int> total{0};
+  rt_test::take_tally tally(n);
   std::atomic<bool> done{false};
-  auto take = [&](int* p) {
-    taken[static_cast<std::size_t>(*p)].fetch_add(1, std::memory_order_relaxed);
-    total.fetch_add(1, std::memory_order_relaxed);
-  };
+  auto take = [&](int* p) { tally.take(p); };
   std::vector<std::thread> ts;
   for (unsigned t = 0; t < thieves; ++t) {
     ts.emplace_back([&] {
@@ -91,7 +86,7 @@ void exactly_once(unsigned thieves, int n, std::uint32_t seed) {
   std::mt19937 rng(seed);
   int* spill[kCap];
   for (int i = 0; i < n; ++i) {
-    int* p = &items[static_cast<std::size_t>(i)];
+    int* p = tally.item(i);
     if (!d.push(p)) {
       const std::size_t k = d.take_oldest(spill, kCap / 2);
       for (std::size_t j = 0; j < k; ++j) take(spill[j]);
@@ -111,27 +106,14 @@ void exactly_once(unsigned thieves, int n, std::uint32_t seed) {
   while (int* q = d.pop()) take(q);
   done.store(true, std::memory_order_release);
   for (auto& t : ts) t.join();
-  EXPECT_EQ(total.load(), n);
-  int wrong = 0;
-  for (int i = 0; i < n; ++i) {
-    if (taken[static_cast<std::size_t>(i)].load() != 1 && wrong++ < 5) {
-      ADD_FAILURE() << "element " << i << " taken " << taken[static_cast<std::size_t>(i)].load()
-                    << " times";
-    }
-  }
-  EXPECT_EQ(wrong, 0);
+  tally.expect_each_exactly_once();
 }
-
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int kItems = 20'000;
-#else
-constexpr int kItems = 400'000;
-#endif
 
 class SpawnDequeRace : public ::testing::TestWithParam<unsigned> {};
 
 TEST_P(SpawnDequeRace, EveryElementTakenExactlyOnce) {
-  for (std::uint32_t seed = 1; seed <= 3; ++seed) exactly_once(GetParam(), kItems, seed);
+  for (std::uint32_t seed = 1; seed <= 3; ++seed)
+    exactly_once(GetParam(), rt_test::kRaceItems, seed);
 }
 
 INSTANTIATE_TEST_SUITE_P(Thieves, SpawnDequeRace, ::testing::Values(1u, 3u, 7u),
