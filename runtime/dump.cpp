@@ -77,17 +77,14 @@ struct saved_registers {
 
 #if defined(__x86_64__)
 // The one place that knows Boost.Context's saved-context layout (x86_64 System V, jump_fcontext
-// of boost 1.74, checked by disassembling it). A suspended boost::context::fiber holds one
-// pointer, fctx, into its own stack, where jump_fcontext pushed:
+// of boost 1.74, checked by disassembling it). A suspended fiber's context is one pointer, fctx,
+// into its own stack, where jump_fcontext pushed:
 //   fctx+0x00 mxcsr (4 bytes) and x87 control word   fctx+0x08 r12   +0x10 r13   +0x18 r14
 //   fctx+0x20 r15   +0x28 rbx   +0x30 rbp   +0x38 the return address (rip)
 // and the stack pointer after its `ret`-like jump is fctx+0x40. `read` is a checked reader.
-static_assert(sizeof(boost::context::fiber) == sizeof(void*),
-              "boost::context::fiber is expected to hold exactly its fcontext_t");
 template <class Read>
-bool read_saved_registers(const boost::context::fiber& ctx, Read read, saved_registers& out) {
-  std::uint64_t fctx = 0;
-  std::memcpy(&fctx, static_cast<const void*>(&ctx), sizeof fctx);
+bool read_saved_registers(boost::context::detail::fcontext_t ctx, Read read, saved_registers& out) {
+  const auto fctx = reinterpret_cast<std::uint64_t>(ctx);
   if (fctx == 0) return false;
   std::uint64_t* slots[] = {&out.r12, &out.r13, &out.r14, &out.r15, &out.rbx, &out.rbp, &out.rip};
   for (std::size_t i = 0; i < 7; ++i) {
@@ -245,7 +242,7 @@ class dwfl_session {
     return pcs;
   }
 
-  bool read_registers(const boost::context::fiber& ctx, std::uint64_t lo, std::uint64_t hi,
+  bool read_registers(boost::context::detail::fcontext_t ctx, std::uint64_t lo, std::uint64_t hi,
                       saved_registers& out) {
 #if defined(__x86_64__)
     unwind_target t;
@@ -597,7 +594,7 @@ std::vector<fiber_snapshot> collect(runtime& rt, dwfl_session& s, const fiber* s
       } else {
         snap.reason = f->reason.load(std::memory_order_relaxed);
         snap.parked_at = f->parked_at.load(std::memory_order_relaxed);
-        snap.started = static_cast<bool>(f->context);
+        snap.started = f->context != nullptr;
         if (snap.started) {
           saved_registers regs{};
           const auto lo = reinterpret_cast<std::uint64_t>(f->san.stack_bottom);

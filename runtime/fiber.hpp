@@ -7,7 +7,7 @@
 #pragma once
 
 #include <time.h>
-#include <boost/context/fiber.hpp>
+#include <boost/context/detail/fcontext.hpp>
 
 #include <atomic>
 #include <cstddef>
@@ -16,6 +16,7 @@
 #include "rt/detail/spawn.hpp"
 #include "rt/detail/wait.hpp"
 #include "sanitizer.hpp"
+#include "stack_pool.hpp"
 
 namespace rt {
 class mutex;
@@ -51,9 +52,12 @@ struct fiber {
   std::atomic<void*> spawn_pc{nullptr};  // return address in the code that called rt::go (ditto)
   fiber* next = nullptr;                 // free-list link
 
-  // --- switching ---
-  boost::context::fiber context;    // this fiber, while suspended (empty until first run)
-  boost::context::fiber scheduler;  // the worker that last resumed it, while it runs
+  // --- switching (scheduler.hpp, "Switching") ---
+  // This fiber's saved context while it is suspended (Boost.Context's fcontext_t: a pointer into
+  // its stack, where jump_fcontext saved its registers); nullptr until it first runs, and while
+  // it runs.
+  boost::context::detail::fcontext_t context = nullptr;
+  stack_slot stack;  // its stack, from its first run until it exits
   after_switch after = after_switch::exit;
   void (*park_unlock)(void*) = nullptr;
   void* park_arg = nullptr;

@@ -43,23 +43,6 @@ struct eh_globals {
   unsigned int uncaught;
 };
 
-// The stack allocator boost::context::fiber is given: the stack was already taken from the
-// worker's cache; deallocation (run by Boost on the scheduler stack once the fiber has exited)
-// gives it back to whichever worker the fiber ended on.
-struct pooled_stack {
-  stack_slot slot;
-  runtime* rt;
-  boost::context::stack_context allocate() {
-    boost::context::stack_context sc;
-    sc.sp = rt->stacks.top(slot);
-    sc.size = rt->stacks.usable_size();
-    return sc;
-  }
-  void deallocate(boost::context::stack_context&) noexcept {
-    current_worker()->stacks.give(rt->stacks, slot);
-  }
-};
-
 unsigned cores_available() {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -721,10 +704,69 @@ void runtime::worker_main(worker& w) {
   tls_worker = nullptr;
 }
 
-// The first code a fiber runs on its own stack.
-static boost::context::fiber fiber_entry(fiber* f, boost::context::fiber&& sched) {
-  f->scheduler = std::move(sched);
+namespace {
+
+void save_exception_state(const worker& w, fiber* f) noexcept {
+  auto* eh = static_cast<const eh_globals*>(w.exception_globals[0]);
+  f->exception_globals[0] = eh->caught;
+  f->exception_globals[1] = reinterpret_cast<void*>(static_cast<std::uintptr_t>(eh->uncaught));
+}
+
+void load_exception_state(worker& w, const fiber* f) noexcept {
+  auto* eh = static_cast<eh_globals*>(w.exception_globals[0]);
+  eh->caught = f->exception_globals[0];
+  eh->uncaught = static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(f->exception_globals[1]));
+}
+
+}  // namespace
+
+namespace {
+
+namespace bctx = boost::context::detail;
+
+// Completes a switch on the stack it arrived on (see "Switching" in scheduler.hpp). `t` is what
+// the switch delivered: t.data nullptr when the worker's scheduler context jumped here (t.fctx is
+// that context: the worker keeps it), else the fiber that jumped here directly, now off its stack
+// (t.fctx is its saved context), whose after-switch step runs now.
+void arrived(bctx::transfer_t t) noexcept {
+  worker* w = current_worker();  // afresh: this fiber may have moved to another worker
+  if (!t.data) {
+    w->sched_ctx = t.fctx;
+    return;
+  }
+  fiber* prev = static_cast<fiber*>(t.data);
+  prev->context = t.fctx;
+  w->rt.finish_switch_out(*w, prev);
+}
+
+// Switches away from the running fiber f on worker w: straight to the next local fiber when
+// pick_for_direct_switch gives one (one stack switch instead of two), else back to w's scheduler
+// context. f's after-switch step (f->after) runs on the other side, once f is off its stack.
+// Returns what the switch that resumes f delivers (never, if f->after is exit).
+bctx::transfer_t switch_out(worker* w, fiber* f, bool exiting) noexcept {
+  runtime& rt = w->rt;
+  if (fiber* next = rt.pick_for_direct_switch(*w)) {
+    w->current = next;
+    publish_running(next);  // waits while a fiber dump reads next's stack
+    if (!next->context) rt.bind_stack(*w, next);
+    probe_run(*w, next);
+    if (!exiting) save_exception_state(*w, f);
+    load_exception_state(*w, next);
+    sanitizer_before_switch(f->san, next->san, exiting);
+    return bctx::jump_fcontext(std::exchange(next->context, nullptr), f);
+  }
+  sanitizer_before_switch(f->san, w->san, exiting);
+  return bctx::jump_fcontext(w->sched_ctx, f);
+}
+
+}  // namespace
+
+// The first code a fiber runs on its own stack (make_fcontext's entry point). The switch that
+// started it set the worker's `current` to it.
+[[noreturn]] static void fiber_entry(bctx::transfer_t t) noexcept {
+  fiber* f = current_fiber();
   sanitizer_after_switch(f->san);
+  arrived(t);
   thread_errno() = 0;  // a new fiber starts with errno 0, as a new thread does
   try {
     f->ops->invoke(f->task);
@@ -743,26 +785,18 @@ static boost::context::fiber fiber_entry(fiber* f, boost::context::fiber&& sched
   free_task_storage(f);
   if (f->held_mutexes) forget_held_mutexes(f);
   f->after = after_switch::exit;
-  sanitizer_before_switch(f->san, current_worker()->san, /*from_exiting=*/true);
-  return std::move(f->scheduler);
+  // The stack and control block are recycled on the other side of this last switch.
+  switch_out(current_worker(), f, /*exiting=*/true);
+  __builtin_unreachable();
 }
 
 void runtime::bind_stack(worker& w, fiber* f) {
   stack_slot s = w.stacks.take(stacks);
+  f->stack = s;
   f->canary = s.has_canary() ? reinterpret_cast<std::uint64_t*>(stacks.bottom(s)) : nullptr;
   create_context(f->san, stacks.bottom(s), stacks.usable_size());
-#if RT_TSAN
-  // Boost runs the first instructions of the new context while creating it: let TSan see them
-  // on the fiber's own logical thread.
-  void* creator = __tsan_get_current_fiber();
-  __tsan_switch_to_fiber(f->san.tsan_fiber, 0);
-#endif
-  f->context = boost::context::fiber(
-      std::allocator_arg, pooled_stack{s, this},
-      [f](boost::context::fiber&& sched) { return fiber_entry(f, std::move(sched)); });
-#if RT_TSAN
-  __tsan_switch_to_fiber(creator, 0);
-#endif
+  // Nothing runs until the first jump into it (fiber_entry then).
+  f->context = bctx::make_fcontext(stacks.top(s), stacks.usable_size(), fiber_entry);
 }
 
 void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
@@ -789,26 +823,12 @@ void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
       break;
     case after_switch::exit:
       destroy_context(f->san);
+      w.stacks.give(stacks, f->stack);  // off it for good: warm for the next fiber here
+      f->context = nullptr;
       recycle_fiber(&w, f);
       break;
   }
 }
-
-namespace {
-
-void save_exception_state(const worker& w, fiber* f) noexcept {
-  auto* eh = static_cast<const eh_globals*>(w.exception_globals[0]);
-  f->exception_globals[0] = eh->caught;
-  f->exception_globals[1] = reinterpret_cast<void*>(static_cast<std::uintptr_t>(eh->uncaught));
-}
-
-void load_exception_state(worker& w, const fiber* f) noexcept {
-  auto* eh = static_cast<eh_globals*>(w.exception_globals[0]);
-  eh->caught = f->exception_globals[0];
-  eh->uncaught = static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(f->exception_globals[1]));
-}
-
-}  // namespace
 
 // The calling thread's errno. __errno_location() is declared const, so a compiler may reuse its
 // result across a fiber switch — the old thread's errno after a migration. Not inlined, so every
@@ -829,12 +849,13 @@ void runtime::run_fiber(worker& w, fiber* f) {
   load_exception_state(w, f);
 
   sanitizer_before_switch(w.san, f->san, false);
-  boost::context::fiber back_context = std::move(f->context).resume();
+  // data nullptr: "the scheduler context jumped here" (arrived()).
+  const bctx::transfer_t t = bctx::jump_fcontext(std::exchange(f->context, nullptr), nullptr);
   sanitizer_after_switch(w.san);
 
-  // The fiber that switched back is f, or one that f (or its successors) switched to directly.
-  fiber* back = w.current;
-  back->context = std::move(back_context);
+  // The fiber that jumped back is f, or one that f (or its successors) switched to directly.
+  fiber* back = static_cast<fiber*>(t.data);
+  back->context = t.fctx;
   save_exception_state(w, back);
   *eh = sched_eh;
   w.current = nullptr;
@@ -893,36 +914,11 @@ void suspend(fiber* f, after_switch after) {
   // and whatever runs meanwhile — other fibers, the worker's futex calls — changes the thread's).
   f->saved_errno = thread_errno();
   f->after = after;
-  worker* w = current_worker();
-  runtime& rt = w->rt;
-  boost::context::fiber scheduler;
-  if (fiber* next = rt.pick_for_direct_switch(*w)) {
-    // Switch straight to the next fiber, skipping the scheduler context: one stack switch
-    // instead of two. What the scheduler would have done for f once it is off its stack runs
-    // on next's stack, right after the switch (resume_with).
-    w->current = next;
-    publish_running(next);  // waits while a fiber dump reads next's stack
-    if (!next->context) rt.bind_stack(*w, next);
-    probe_run(*w, next);
-    save_exception_state(*w, f);
-    load_exception_state(*w, next);
-    sanitizer_before_switch(f->san, next->san, false);
-    scheduler = std::move(next->context).resume_with([f](boost::context::fiber&& from) {
-      f->context = std::move(from);
-      worker* self = current_worker();
-      boost::context::fiber sched = std::move(f->scheduler);
-      self->rt.finish_switch_out(*self, f);
-      return sched;  // becomes next's scheduler: the worker's context passes along
-    });
-  } else {
-    sanitizer_before_switch(f->san, w->san, false);
-    scheduler = std::move(f->scheduler).resume();
-  }
-  // Resumed, by a worker's scheduler or directly by another fiber; either way `scheduler` is
-  // the context of the worker we now run on. (A fiber still suspended when rt::run shuts down
-  // is never resumed: see shutdown.cpp.)
-  f->scheduler = std::move(scheduler);
+  const bctx::transfer_t t = switch_out(current_worker(), f, /*exiting=*/false);
+  // Resumed, by a worker's scheduler context or directly by another fiber, possibly on another
+  // worker. (A fiber still suspended when rt::run shuts down is never resumed: see shutdown.cpp.)
   sanitizer_after_switch(f->san);
+  arrived(t);
   thread_errno() = f->saved_errno;
 }
 

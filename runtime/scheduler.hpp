@@ -225,6 +225,9 @@ struct alignas(64) worker {
   // The fiber this worker is running, if any. Written by this worker only; the hog monitor and
   // rt::stats() read it from other threads (published_ptr: relaxed atomic, plain moves on x86).
   published_ptr<fiber> current;
+  // The worker's scheduler context (its loop in run_fiber, on the thread's own stack) while a
+  // fiber runs: where a fiber that has nothing local to switch to jumps back to.
+  boost::context::detail::fcontext_t sched_ctx = nullptr;
   sanitizer_context san;                            // this worker thread's own stack
   void* exception_globals[2] = {nullptr, nullptr};  // the scheduler context's __cxa_eh_globals
 

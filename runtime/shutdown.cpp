@@ -26,9 +26,9 @@
 //      - each mutex it holds is released: handed to its oldest waiter, which can only be a
 //        plain thread now, or unlocked. So a global mutex is not left locked by a fiber that
 //        will never run (rt::mutex records its holder for item 13's misuse check anyway);
-//      - its stack is given up: ASan poison cleared, the TSan fiber destroyed, the
-//        boost::context handle dropped without its destructor (which would resume the fiber to
-//        unwind it). The stack returns to the pool with the runtime.
+//      - its stack is given up: ASan poison cleared, the TSan fiber destroyed, its saved
+//        context forgotten (never jumped to, so nothing of it runs). The stack returns to the
+//        pool with the runtime.
 //      Its frames' destructors do not run: like a goroutine's stack, the frames are simply let
 //      go of, so what they owned on the heap (a channel made inside the fiber, a string) leaks.
 //      Under LeakSanitizer the abandoned frames are kept as an ignored heap snapshot, so what
@@ -51,7 +51,7 @@
 // again; and a program that cleans up after itself leaks nothing.
 // rt::run's thread runs no fiber code at all (fibers run only on workers), so it needs no
 // alternate signal stack: an overflow on it is an ordinary thread-stack overflow.
-#include <boost/context/fiber.hpp>
+#include <boost/context/detail/fcontext.hpp>
 
 #include <atomic>
 #include <cstdlib>
@@ -92,23 +92,10 @@ void acquire_plain_hold() noexcept {
   }
 }
 
-// Drops a boost::context::fiber without running its destructor (which would resume the fiber
-// to unwind it): the handle is moved into storage that is never destroyed.
-void drop_without_unwinding(boost::context::fiber& c) noexcept {
-  alignas(boost::context::fiber) static unsigned char sink[sizeof(boost::context::fiber)];
-  ::new (sink) boost::context::fiber(std::move(c));
-}
-
-// The stack pointer saved in a suspended fiber's context handle, or nullptr when this Boost's
-// handle is not a bare fcontext pointer.
-[[maybe_unused]] const char* saved_stack_pointer(const boost::context::fiber& c) noexcept {
-  if constexpr (sizeof(boost::context::fiber) == sizeof(void*)) {
-    const char* sp = nullptr;
-    std::memcpy(&sp, static_cast<const void*>(&c), sizeof sp);
-    return sp;
-  } else {
-    return nullptr;
-  }
+// The stack pointer saved in a suspended fiber's context (jump_fcontext saved its registers
+// there, at the top of the stack's live part).
+[[maybe_unused]] const char* saved_stack_pointer(boost::context::detail::fcontext_t c) noexcept {
+  return static_cast<const char*>(c);
 }
 
 // LeakSanitizer: an abandoned fiber's frames still reference what they owned. That memory is
@@ -218,8 +205,7 @@ void runtime::shutdown() {
 #endif
     lsan_keep_reachable(f);
     destroy_context(f->san);
-    drop_without_unwinding(f->context);
-    if (f->scheduler) drop_without_unwinding(f->scheduler);  // empty while suspended
+    f->context = nullptr;  // never resumed: the frames are let go of, not unwound
   }
 
   t_plain_depth = 0;

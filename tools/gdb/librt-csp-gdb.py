@@ -68,7 +68,7 @@ def _describe(f):
     if state == "parked":
         reason = str(_atomic(f["reason"])).split("::")[-1].replace("_", " ")
         state = "parked: " + reason
-    elif state == "runnable" and int(f["context"]["fctx_"]) == 0:
+    elif state == "runnable" and int(f["context"]) == 0:
         state = "not started"
     name = f["name"].string(length=32).split("\0")[0]
     return fid, state, name
@@ -115,7 +115,7 @@ class FiberBt(gdb.Command):
         if target is None:
             raise gdb.GdbError("no fiber %d" % want)
         fid, state, _ = _describe(target)
-        fctx = int(target["context"]["fctx_"])
+        fctx = int(target["context"])
         if state.startswith("running"):
             raise gdb.GdbError("fiber %d is running: its stack is that of its worker thread "
                                "(use `thread apply all bt`)" % fid)
