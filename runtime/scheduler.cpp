@@ -250,6 +250,10 @@ void runtime::recycle_fiber(worker* w, fiber* f) noexcept {
   reset_dump_fields(f);
   f->state.store(fiber_state::free, std::memory_order_relaxed);
   f->canary = nullptr;
+  // A fresh fiber starts with no C++ exception state; the old one may have last switched out
+  // inside a catch block, leaving its saved state stale.
+  f->exception_globals[0] = f->exception_globals[1] = nullptr;
+  f->context = nullptr;
   if (w) {
     f->next = w->free_fibers;
     w->free_fibers = f;
@@ -743,9 +747,9 @@ void arrived(bctx::transfer_t t) noexcept {
 // pick_for_direct_switch gives one (one stack switch instead of two), else back to w's scheduler
 // context. f's after-switch step (f->after) runs on the other side, once f is off its stack.
 // Returns what the switch that resumes f delivers (never, if f->after is exit).
-bctx::transfer_t switch_out(worker* w, fiber* f, bool exiting) noexcept {
+bctx::transfer_t switch_to(worker* w, fiber* f, fiber* next, bool exiting) noexcept {
   runtime& rt = w->rt;
-  if (fiber* next = rt.pick_for_direct_switch(*w)) {
+  if (next) {
     w->current = next;
     publish_running(next);  // waits while a fiber dump reads next's stack
     if (!next->context) rt.bind_stack(*w, next);
@@ -759,15 +763,13 @@ bctx::transfer_t switch_out(worker* w, fiber* f, bool exiting) noexcept {
   return bctx::jump_fcontext(w->sched_ctx, f);
 }
 
-}  // namespace
+bctx::transfer_t switch_out(worker* w, fiber* f) noexcept {
+  return switch_to(w, f, w->rt.pick_for_direct_switch(*w), /*exiting=*/false);
+}
 
-// The first code a fiber runs on its own stack (make_fcontext's entry point). The switch that
-// started it set the worker's `current` to it.
-[[noreturn]] static void fiber_entry(bctx::transfer_t t) noexcept {
-  fiber* f = current_fiber();
-  sanitizer_after_switch(f->san);
-  arrived(t);
-  thread_errno() = 0;  // a new fiber starts with errno 0, as a new thread does
+// Runs f's callable to its end, then destroys it. Exceptions that escape end the program, or
+// with options::capture_panics stop the runtime.
+void run_task(fiber* f) noexcept {
   try {
     f->ops->invoke(f->task);
   } catch (...) {
@@ -784,10 +786,51 @@ bctx::transfer_t switch_out(worker* w, fiber* f, bool exiting) noexcept {
   f->ops->destroy(f->task);
   free_task_storage(f);
   if (f->held_mutexes) forget_held_mutexes(f);
-  f->after = after_switch::exit;
-  // The stack and control block are recycled on the other side of this last switch.
-  switch_out(current_worker(), f, /*exiting=*/true);
-  __builtin_unreachable();
+}
+
+}  // namespace
+
+// The first code a fiber runs on its own stack (make_fcontext's entry point). The switch that
+// started it set the worker's `current` to it. When the fiber ends and the next local fiber has
+// never run, that one simply runs here next, on this stack (runtime::adopt_stack): no stack to
+// bind, no context to make, no switch. Otherwise the last switch out goes to the next fiber or
+// the scheduler, which recycles the stack and control block once the fiber is off its stack.
+[[noreturn]] static void fiber_entry(bctx::transfer_t t) noexcept {
+  fiber* f = current_fiber();
+  sanitizer_after_switch(f->san);
+  arrived(t);
+  for (;;) {
+    thread_errno() = 0;  // a new fiber starts with errno 0, as a new thread does
+    run_task(f);
+    f->after = after_switch::exit;
+    worker* w = current_worker();  // afresh: the fiber may have moved while it ran
+    fiber* next = w->rt.pick_for_direct_switch(*w);
+    if (next && !next->context) {
+      f = w->rt.adopt_stack(*w, f, next);
+      continue;
+    }
+    switch_to(w, f, next, /*exiting=*/true);
+    __builtin_unreachable();
+  }
+}
+
+fiber* runtime::adopt_stack(worker& w, fiber* f, fiber* next) noexcept {
+  // f has ended: it is done with its stack but for this frame (fiber_entry's), which next takes
+  // over. The thread's C++ exception state is empty (f's callable returned, or its exception
+  // was handled), as a fresh fiber's is; errno is reset by the caller.
+  check_canary(f);
+  probe_switch_out(w, f, after_switch::exit);
+  next->stack = f->stack;
+  next->canary = f->canary;
+  // The sanitizers' view of this stack (ASan's extent and fake stack, TSan's logical thread)
+  // carries on: next runs after f on this thread, as if f had called it.
+  next->san = f->san;
+  f->san = sanitizer_context{};
+  w.current = next;
+  publish_running(next);  // waits while a fiber dump reads next (it has no stack yet: none does)
+  probe_run(w, next);
+  recycle_fiber(&w, f);
+  return next;
 }
 
 void runtime::bind_stack(worker& w, fiber* f) {
@@ -799,11 +842,15 @@ void runtime::bind_stack(worker& w, fiber* f) {
   f->context = bctx::make_fcontext(stacks.top(s), stacks.usable_size(), fiber_entry);
 }
 
-void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
+void runtime::check_canary(fiber* f) noexcept {
   if (f->canary && *f->canary != stack_pool::canary_value) {
     fatal_error("fiber %llu: stack overflow (stack size %zu KiB; found by its stack canary)",
                 static_cast<unsigned long long>(f->id), stacks.usable_size() / 1024);
   }
+}
+
+void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
+  check_canary(f);
   probe_switch_out(w, f, f->after);
   switch (f->after) {
     case after_switch::requeue:
@@ -824,7 +871,6 @@ void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
     case after_switch::exit:
       destroy_context(f->san);
       w.stacks.give(stacks, f->stack);  // off it for good: warm for the next fiber here
-      f->context = nullptr;
       recycle_fiber(&w, f);
       break;
   }
@@ -914,7 +960,7 @@ void suspend(fiber* f, after_switch after) {
   // and whatever runs meanwhile — other fibers, the worker's futex calls — changes the thread's).
   f->saved_errno = thread_errno();
   f->after = after;
-  const bctx::transfer_t t = switch_out(current_worker(), f, /*exiting=*/false);
+  const bctx::transfer_t t = switch_out(current_worker(), f);
   // Resumed, by a worker's scheduler context or directly by another fiber, possibly on another
   // worker. (A fiber still suspended when rt::run shuts down is never resumed: see shutdown.cpp.)
   sanitizer_after_switch(f->san);

@@ -335,6 +335,11 @@ class runtime {
   void run_fiber(worker& w, fiber* f);
   void bind_stack(worker& w, fiber* f);
   void finish_switch_out(worker& w, fiber* f) noexcept;
+  // f has ended on w and next (picked to run next on w) has never run: next takes over f's
+  // stack and runs on it without a switch; f's control block is recycled. Returns next.
+  fiber* adopt_stack(worker& w, fiber* f, fiber* next) noexcept;
+  // Ends the program with a stack-overflow report if f's stack canary was overwritten.
+  void check_canary(fiber* f) noexcept;
   fiber* pick_local(worker& w) noexcept;
   fiber* pick_for_direct_switch(worker& w) noexcept;
   void shutdown();  // shutdown.cpp
