@@ -225,13 +225,23 @@ fiber* runtime::allocate_fiber(worker* w) {
   }
   std::lock_guard lk(chunks_mu);
   if (!shared_free) {
-    auto block = std::make_unique<fiber[]>(fiber_chunk);
-    for (std::size_t i = 0; i < fiber_chunk; ++i) {
+    // Default-initialised (the member initialisers), not value-initialised: no zeroing pass
+    // over the chunk first, on a path every spawn beyond the cached blocks takes.
+    auto block = std::make_unique_for_overwrite<fiber[]>(fiber_chunk);
+    fiber* list = nullptr;
+    for (std::size_t i = fiber_chunk; i-- > 0;) {
       block[i].rt = this;
-      block[i].next = shared_free;
-      shared_free = &block[i];
+      block[i].next = list;
+      list = &block[i];
     }
     chunks.push_back(std::move(block));
+    if (w) {
+      // The whole chunk to the worker's cache (empty, or we would not be here), in one pass.
+      w->free_fibers = list->next;
+      w->n_free_fibers = fiber_chunk - 1;
+      return list;
+    }
+    shared_free = list;
   }
   fiber* f = shared_free;
   shared_free = f->next;
@@ -303,23 +313,30 @@ std::uint64_t runtime::next_fiber_id(worker* w) noexcept {
 // ---------------------------------------------------------------------------------------------
 
 void runtime::make_runnable(fiber* f, bool prefer_next) noexcept {
-  // release: a fiber dump that reads `runnable` then reads the saved context (dump.cpp).
-  f->state.store(fiber_state::runnable, std::memory_order_release);
   worker* w = current_worker();
   if (w && &w->rt == this) {
-    probe_wake(w, f);
-    if (chaos_seed != 0 && chaos_random(*w) % 2 == 0) prefer_next = false;  // chaos: bypass
-    if (prefer_next) {
-      fiber* old = w->run_next;
-      w->run_next = f;
-      if (!old) return;  // run_next is not stealable: nothing for an idle worker to take
-      f = old;
-    }
-    push_local(*w, f);
-  } else {
-    probe_wake(nullptr, f);
-    global.enqueue(f);
+    make_runnable_here(*w, f, prefer_next);
+    return;
   }
+  // release: a fiber dump that reads `runnable` then reads the saved context (dump.cpp).
+  f->state.store(fiber_state::runnable, std::memory_order_release);
+  probe_wake(nullptr, f);
+  global.enqueue(f);
+  wake_if_needed();
+}
+
+void runtime::make_runnable_here(worker& w, fiber* f, bool prefer_next) noexcept {
+  // release: as in make_runnable.
+  f->state.store(fiber_state::runnable, std::memory_order_release);
+  probe_wake(&w, f);
+  if (chaos_seed != 0 && chaos_random(w) % 2 == 0) prefer_next = false;  // chaos: bypass
+  if (prefer_next) {
+    fiber* old = w.run_next;
+    w.run_next = f;
+    if (!old) return;  // run_next is not stealable: nothing for an idle worker to take
+    f = old;
+  }
+  push_local(w, f);
   wake_if_needed();
 }
 
@@ -666,7 +683,8 @@ fiber* runtime::find_runnable_or_park(worker& w) {
       if (const std::int64_t now = now_ns(); now >= next) run_due_timers(w, now, false);
     }
     fiber* f = nullptr;
-    if (++w.tick % global_poll_interval == 0) {
+    if (--w.picks_to_global_poll == 0) {
+      w.picks_to_global_poll = global_poll_interval;
       // Every 61st pick: the global queue first, and, while fibers wait on I/O, a poll that does
       // not block — so readiness is seen even while every worker is busy.
       if (n_io_waiters.load(std::memory_order_relaxed) > 0) poll_io(w, 0);
@@ -747,7 +765,8 @@ void arrived(bctx::transfer_t t) noexcept {
 // pick_for_direct_switch gives one (one stack switch instead of two), else back to w's scheduler
 // context. f's after-switch step (f->after) runs on the other side, once f is off its stack.
 // Returns what the switch that resumes f delivers (never, if f->after is exit).
-bctx::transfer_t switch_to(worker* w, fiber* f, fiber* next, bool exiting) noexcept {
+[[gnu::always_inline]] inline bctx::transfer_t switch_to(worker* w, fiber* f, fiber* next,
+                                                         bool exiting) noexcept {
   runtime& rt = w->rt;
   if (next) {
     w->current = next;
@@ -869,11 +888,16 @@ void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
       f->park_unlock(f->park_arg);
       break;
     case after_switch::exit:
-      destroy_context(f->san);
-      w.stacks.give(stacks, f->stack);  // off it for good: warm for the next fiber here
-      recycle_fiber(&w, f);
+      retire_fiber(w, f);
       break;
   }
+}
+
+// Out of line: keeps finish_switch_out small for the yield and park paths.
+[[gnu::noinline]] void runtime::retire_fiber(worker& w, fiber* f) noexcept {
+  destroy_context(f->san);
+  w.stacks.give(stacks, f->stack);  // off it for good: warm for the next fiber here
+  recycle_fiber(&w, f);
 }
 
 // The calling thread's errno. __errno_location() is declared const, so a compiler may reuse its
@@ -939,7 +963,7 @@ fiber* runtime::pick_for_direct_switch(worker& w) noexcept {
   if (stopping.load(std::memory_order_relaxed)) return nullptr;
   // Leave to the scheduler loop what only it does: polling the global queue on its tick, and
   // running due timers.
-  if ((w.tick + 1) % global_poll_interval == 0) return nullptr;
+  if (w.picks_to_global_poll == 1) return nullptr;  // the next pick polls the global queue
   // The suspending fiber may hold a channel's or select's spinlocks until the switch completes
   // (they are released by after_switch::park on the next fiber's stack). A next fiber that has
   // never run needs a stack, and with an empty cache taking one locks the pool's mutex and may
@@ -951,7 +975,7 @@ fiber* runtime::pick_for_direct_switch(worker& w) noexcept {
     return nullptr;
   }
   fiber* f = pick_local(w);
-  if (f) ++w.tick;
+  if (f) --w.picks_to_global_poll;  // not 0: it was above 1
   return f;
 }
 
@@ -1081,7 +1105,7 @@ fiber* new_fiber(std::size_t size, std::size_t align, const task_ops* ops, void*
 
 void make_runnable_from_anywhere(fiber* f) noexcept {
   if (worker* w = current_worker()) {
-    w->rt.make_runnable(f, /*prefer_next=*/true);
+    w->rt.make_runnable_here(*w, f, /*prefer_next=*/true);
     return;
   }
   // A plain thread, inside a plain_thread_scope: the runtime cannot be torn down meanwhile.

@@ -217,7 +217,9 @@ struct alignas(64) worker {
   bool has_local_work() const noexcept {
     return run_next != nullptr || spawned.size() != 0 || local.size() != 0;
   }
-  std::uint32_t tick = 0;
+  // Picks left until the global queue is polled first (counts down from global_poll_interval:
+  // a compare, where a modulo would cost a multiply on every pick).
+  std::uint32_t picks_to_global_poll = global_poll_interval;
   bool spinning = false;
   std::uint64_t rng;              // xorshift state for victim choice
   std::uint64_t chaos_state = 0;  // options::chaos_seed's stream for this worker
@@ -282,6 +284,8 @@ class runtime {
   // Makes a fiber runnable: on a worker into its run_next (`prefer_next`) or local queue;
   // elsewhere into the global queue. Wakes an idle worker when the fiber is stealable.
   void make_runnable(fiber* f, bool prefer_next) noexcept;
+  // As make_runnable, called by w's own thread (a fiber or the scheduler running on w).
+  void make_runnable_here(worker& w, fiber* f, bool prefer_next) noexcept;
   // Makes a fiber that worker w's running fiber just spawned runnable: into w's run_next, the
   // fiber that was there into w's `spawned` deque.
   void make_spawned_runnable(worker& w, fiber* f) noexcept;
@@ -338,6 +342,8 @@ class runtime {
   // f has ended on w and next (picked to run next on w) has never run: next takes over f's
   // stack and runs on it without a switch; f's control block is recycled. Returns next.
   fiber* adopt_stack(worker& w, fiber* f, fiber* next) noexcept;
+  // An ended fiber is off its stack: gives the stack back to w's cache, recycles the block.
+  void retire_fiber(worker& w, fiber* f) noexcept;
   // Ends the program with a stack-overflow report if f's stack canary was overwritten.
   void check_canary(fiber* f) noexcept;
   fiber* pick_local(worker& w) noexcept;

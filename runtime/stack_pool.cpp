@@ -175,11 +175,8 @@ void stack_pool::release(const stack_slot* stacks, std::size_t n) {
   cold_.insert(cold_.end(), stacks, stacks + n);
 }
 
-stack_slot stack_cache::take(stack_pool& pool) {
-  if (stacks_.empty()) pool.take_batch(stacks_, batch);
-  stack_slot s = stacks_.back();
-  stacks_.pop_back();
-  return s;
+void stack_cache::refill(stack_pool& pool) {
+  pool.take_batch(stacks_, batch);
 }
 
 void stack_pool::share_warm(const stack_slot* stacks, std::size_t n) {
@@ -201,9 +198,7 @@ void stack_pool::trim_shared() {
   if (!all.empty()) release(all.data(), all.size());
 }
 
-void stack_cache::give(stack_pool& pool, stack_slot s) {
-  stacks_.push_back(s);
-  if (stacks_.size() <= 16 * pool.high_water_) return;
+void stack_cache::share_excess(stack_pool& pool) {
   // Too many for one worker (fibers started elsewhere end here): hand the coldest down to the
   // high-water mark over to the shared warm list, for workers that run short.
   const std::size_t n = stacks_.size() - pool.high_water_;

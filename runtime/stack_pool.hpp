@@ -47,9 +47,16 @@ class stack_pool;
 // A worker's private cache of warm stacks. Only its worker touches it.
 class stack_cache {
  public:
-  // Takes a stack: a warm one when cached, else a batch from the shared pool.
-  stack_slot take(stack_pool& pool);
-  // Gives a stack back (kept warm for reuse).
+  // Takes a stack: a warm one when cached, else a batch from the shared pool. (Inline: the
+  // cached case is on every fiber's first run.)
+  stack_slot take(stack_pool& pool) {
+    if (stacks_.empty()) [[unlikely]]
+      refill(pool);
+    const stack_slot s = stacks_.back();
+    stacks_.pop_back();
+    return s;
+  }
+  // Gives a stack back (kept warm for reuse). Inline: on every fiber's exit; defined below.
   void give(stack_pool& pool, stack_slot s);
   // Releases the cached stacks beyond the high-water mark to the OS (the worker is going idle).
   void trim(stack_pool& pool);
@@ -62,6 +69,8 @@ class stack_cache {
   std::size_t published_size() const noexcept { return published_.load(std::memory_order_relaxed); }
 
  private:
+  void refill(stack_pool& pool);        // takes a batch from the shared pool
+  void share_excess(stack_pool& pool);  // hands the coldest beyond the high-water mark down
   std::vector<stack_slot> stacks_;
   std::atomic<std::size_t> published_{0};
 };
@@ -138,5 +147,11 @@ class stack_pool {
   bool process_madvise_ok_ = true;
   std::vector<unsigned> valgrind_ids_;  // stacks registered with Valgrind (only under Valgrind)
 };
+
+inline void stack_cache::give(stack_pool& pool, stack_slot s) {
+  stacks_.push_back(s);
+  if (stacks_.size() > 16 * pool.high_water()) [[unlikely]]
+    share_excess(pool);
+}
 
 }  // namespace rt::detail
