@@ -688,7 +688,11 @@ def run_callgrind(args, runner: Runner, have: set[str]) -> dict:
         log("== --callgrind: valgrind not found (apt-get install valgrind), skipped")
         return {"error": "valgrind not found"}
     rts = [rt for rt in RUNTIMES if rt.name in have]
-    env = run_env({"RT_MAXPROCS": "1", "GOMAXPROCS": "1"})
+    # Go 1.19 reads the time stamp counter with RDTSCP, which valgrind 3.19 cannot decode:
+    # cpu.rdtscp=off makes it use RDTSC; asyncpreemptoff=1 spares valgrind the preemption
+    # signals, on which it sometimes fails (as bench/instruction_budget.py does).
+    env = run_env({"RT_MAXPROCS": "1", "GOMAXPROCS": "1",
+                   "GODEBUG": "cpu.rdtscp=off,asyncpreemptoff=1"})
     with tempfile.TemporaryDirectory(prefix="rt-callgrind-") as tmp:
         for name, mode, n, ops_of, op in CALLGRIND:
             key = f"{name} {mode}" if mode else name
