@@ -861,11 +861,9 @@ void runtime::bind_stack(worker& w, fiber* f) {
   f->context = bctx::make_fcontext(stacks.top(s), stacks.usable_size(), fiber_entry);
 }
 
-void runtime::check_canary(fiber* f) noexcept {
-  if (f->canary && *f->canary != stack_pool::canary_value) {
-    fatal_error("fiber %llu: stack overflow (stack size %zu KiB; found by its stack canary)",
-                static_cast<unsigned long long>(f->id), stacks.usable_size() / 1024);
-  }
+void runtime::report_canary_overwritten(fiber* f) noexcept {
+  fatal_error("fiber %llu: stack overflow (stack size %zu KiB; found by its stack canary)",
+              static_cast<unsigned long long>(f->id), stacks.usable_size() / 1024);
 }
 
 void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
@@ -932,7 +930,7 @@ void runtime::run_fiber(worker& w, fiber* f) {
   finish_switch_out(w, back);
 }
 
-fiber* runtime::pick_local(worker& w) noexcept {
+[[gnu::always_inline]] inline fiber* runtime::pick_local(worker& w) noexcept {
   fiber* f = nullptr;
   if (chaos_seed != 0 && chaos_random(w) % 2 == 0 && (f = w.local.pop())) {
     return f;  // chaos: the queue before run_next
@@ -1103,15 +1101,25 @@ fiber* new_fiber(std::size_t size, std::size_t align, const task_ops* ops, void*
   return f;
 }
 
+namespace {
+
+// make_runnable_from_anywhere on a plain thread (out of line: the scope's frame stays off the
+// fibers' path).
+[[gnu::noinline]] void make_runnable_from_plain_thread(fiber* f) noexcept {
+  // Inside a plain_thread_scope: the runtime cannot be torn down meanwhile.
+  plain_thread_scope scope;
+  f->rt->plain_thread_used.store(true, std::memory_order_relaxed);
+  f->rt->make_runnable(f, /*prefer_next=*/false);
+}
+
+}  // namespace
+
 void make_runnable_from_anywhere(fiber* f) noexcept {
   if (worker* w = current_worker()) {
     w->rt.make_runnable_here(*w, f, /*prefer_next=*/true);
     return;
   }
-  // A plain thread, inside a plain_thread_scope: the runtime cannot be torn down meanwhile.
-  plain_thread_scope scope;
-  f->rt->plain_thread_used.store(true, std::memory_order_relaxed);
-  f->rt->make_runnable(f, /*prefer_next=*/false);
+  make_runnable_from_plain_thread(f);
 }
 
 void note_plain_thread_use() noexcept {

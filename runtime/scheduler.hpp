@@ -345,7 +345,11 @@ class runtime {
   // An ended fiber is off its stack: gives the stack back to w's cache, recycles the block.
   void retire_fiber(worker& w, fiber* f) noexcept;
   // Ends the program with a stack-overflow report if f's stack canary was overwritten.
-  void check_canary(fiber* f) noexcept;
+  void check_canary(fiber* f) noexcept {
+    if (f->canary && *f->canary != stack_pool::canary_value) [[unlikely]]
+      report_canary_overwritten(f);
+  }
+  [[noreturn]] void report_canary_overwritten(fiber* f) noexcept;
   fiber* pick_local(worker& w) noexcept;
   fiber* pick_for_direct_switch(worker& w) noexcept;
   void shutdown();  // shutdown.cpp
