@@ -8,13 +8,19 @@
 // runs a loop on its own thread stack — the scheduler context — that picks a runnable fiber,
 // switches to it, and when a fiber switches back, finishes what that fiber asked for
 // (after_switch: requeue it, publish it as parked, or recycle it).
-//   Direct switches: a fiber that parks or yields while its worker has another fiber ready
+//   Direct switches: a fiber that parks, yields or ends while its worker has another fiber ready
 // locally (run_next or the local queue) switches straight to it, and the after_switch step runs
-// on the new fiber's stack right after the switch (boost's resume_with). Either way the step runs
-// only once the old fiber is off its stack, so "the fiber is off its stack" is a fact by the time
-// anyone else can find it (see Parking below). The worker's scheduler context is handed from
-// fiber to fiber and gets control back when no local fiber is ready, every
-// `global_poll_interval`th pick, when a timer is due, or when a fiber exits.
+// on the new fiber's stack right after the switch. Either way the step runs only once the old
+// fiber is off its stack, so "the fiber is off its stack" is a fact by the time anyone else can
+// find it (see Parking below). The scheduler context stays suspended in run_fiber (its saved
+// context in worker::sched_ctx) and gets control back when no local fiber is ready, every
+// `global_poll_interval`th pick, when a timer is due, or when the runtime stops.
+//   Switching. Every switch is one jump_fcontext (Boost.Context's fcontext layer) whose message
+// is the fiber switching out, or nullptr from the scheduler context. The arriving side — a fiber
+// resumed in suspend(), a new one in fiber_entry, the scheduler in run_fiber — stores the
+// switched-out fiber's saved context and runs its after_switch step (arrived()). A fiber that
+// ends while the next local fiber has never run hands it its stack instead of switching:
+// adopt_stack() (docs/design.md, "Fast paths", has why each of these is safe).
 //
 // Queues. Each worker owns:
 //   - run_next: one fiber, the one it most recently spawned or readied. A communicating pair
