@@ -363,10 +363,11 @@ void runtime::make_spawned_runnable(worker& w, fiber* f) noexcept {
 }
 
 void runtime::push_local_slow(worker& w, fiber* f) noexcept {
-  // Full: the older half goes to the global queue (Go's runqputslow), where every worker takes
-  // from it in fair batches. Thieves may take some meanwhile; either way there is room after.
-  fiber* batch[local_cap / 2];
-  const std::uint32_t n = w.local.take_oldest_half(batch);
+  // Full: the oldest local_batch go to the global queue (as Go's runqputslow), where every
+  // worker takes from it in fair batches. Thieves may take some meanwhile; either way there is
+  // room after.
+  fiber* batch[local_batch];
+  const std::uint32_t n = w.local.steal_half(batch, local_batch);
   global.enqueue_bulk(batch, n);
   if (!w.local.push(f)) global.enqueue(f);
 }
@@ -484,8 +485,8 @@ bool runtime::take_global(worker& w, fiber*& out) {
 bool runtime::steal_half(worker& thief, worker& victim, fiber*& out) {
   const std::uint32_t n = victim.local.size();
   if (n == 0) return false;
-  fiber* buf[local_cap / 2];
-  std::uint32_t want = local_cap / 2;
+  fiber* buf[local_batch];
+  std::uint32_t want = local_batch;
   if (chaos_seed != 0) want = 1 + static_cast<std::uint32_t>(chaos_random(thief) % ((n + 1) / 2));
   const std::uint32_t got = victim.local.steal_half(buf, want);  // about half, in one CAS
   if (got == 0) return false;

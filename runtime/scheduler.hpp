@@ -36,10 +36,10 @@
 //     Go's runqputslow does), which keeps `local` short: a fiber woken onto its tail (a sleeper
 //     whose timer fired) does not wait behind a burst of spawns that have not started. Every
 //     `spawned_turn`th pick `local` goes first, so a stream of spawns cannot starve it.
-//   - local: a run_ring (run_ring.hpp), Go's runq: a bounded ring of 256 that only the owner
+//   - local: a run_ring (run_ring.hpp), Go's runq: a bounded ring (local_cap) that only the owner
 //     pushes to (FIFO) and that the owner and thieves take from, by a CAS on its head. A yield
 //     is one push and one pop of it, a few instructions each. When it is full the owner moves
-//     its older half to the global queue (push_local, as Go's runqputslow).
+//     its oldest local_batch to the global queue (push_local, as Go's runqputslow).
 // One global queue takes fibers readied from outside the workers (plain threads, rt::run) and
 // the overflow of full `spawned` deques, and is polled every `global_poll_interval`th pick (61,
 // as Go does) so it never starves.
@@ -190,8 +190,13 @@ class runtime;
 
 // Picks from run_next at most this many times in a row before the local queue gets a turn.
 inline constexpr unsigned run_next_streak_cap = 16;
-// Capacity of a worker's `local` ring (a power of two; as Go's runq).
-inline constexpr std::uint32_t local_cap = 256;
+// Capacity of a worker's `local` ring (a power of two). Larger than Go's 256: yields go here (Go
+// sends them to its global queue), and a worker with a thousand yielding fibers should not churn
+// them through the global queue (bench yield_many: 25 % slower at 256).
+inline constexpr std::uint32_t local_cap = 4096;
+// Fibers moved at once out of a `local` ring: a steal, or a full ring's overflow to the global
+// queue. Bounded because the batch is a buffer on the stack, possibly a fiber's.
+inline constexpr std::uint32_t local_batch = 128;
 // Capacity of a worker's `spawned` deque (a power of two), and how often `local` goes first.
 inline constexpr std::size_t spawned_cap = 64;
 inline constexpr unsigned spawned_turn = 256;
