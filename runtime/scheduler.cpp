@@ -762,6 +762,22 @@ void arrived(bctx::transfer_t t) noexcept {
   w->rt.finish_switch_out(*w, prev);
 }
 
+// Jumps to `to`, a context suspended in a jump of its own (not a fresh one from make_fcontext):
+// through ontop_fcontext with a function that returns what it is given, so that the switch ends
+// in a `ret` into the resumed side. jump_fcontext ends in an indirect jump instead, which leaves
+// the processor's return-address stack one entry deep with the switching side's call: every
+// return the resumed side then makes is mispredicted (pingpong: ~25 % slower in wall time with
+// fewer instructions). With the `ret`, the resumed side's returns are predicted from the
+// switching side's calls, which on a switch between two fibers blocked in the same code are
+// the same addresses.
+bctx::transfer_t pass_through(bctx::transfer_t t) noexcept {
+  return t;
+}
+[[gnu::always_inline]] inline bctx::transfer_t resume_context(bctx::fcontext_t to,
+                                                              void* data) noexcept {
+  return bctx::ontop_fcontext(to, data, pass_through);
+}
+
 // Switches away from the running fiber f on worker w: straight to the next local fiber when
 // pick_for_direct_switch gives one (one stack switch instead of two), else back to w's scheduler
 // context. f's after-switch step (f->after) runs on the other side, once f is off its stack.
@@ -772,15 +788,17 @@ void arrived(bctx::transfer_t t) noexcept {
   if (next) {
     w->current = next;
     publish_running(next);  // waits while a fiber dump reads next's stack
-    if (!next->context) rt.bind_stack(*w, next);
+    const bool fresh = !next->context;
+    if (fresh) rt.bind_stack(*w, next);
     probe_run(*w, next);
     if (!exiting) save_exception_state(*w, f);
     load_exception_state(*w, next);
     sanitizer_before_switch(f->san, next->san, exiting);
-    return bctx::jump_fcontext(std::exchange(next->context, nullptr), f);
+    bctx::fcontext_t to = std::exchange(next->context, nullptr);
+    return fresh ? bctx::jump_fcontext(to, f) : resume_context(to, f);
   }
   sanitizer_before_switch(f->san, w->san, exiting);
-  return bctx::jump_fcontext(w->sched_ctx, f);
+  return resume_context(w->sched_ctx, f);
 }
 
 bctx::transfer_t switch_out(worker* w, fiber* f) noexcept {
@@ -910,7 +928,8 @@ void runtime::run_fiber(worker& w, fiber* f) {
   w.current = f;
   // Waits while a fiber dump reads f's stack (fiber.hpp).
   publish_running(f);
-  if (!f->context) bind_stack(w, f);  // first run: a stack now, not at spawn
+  const bool fresh = !f->context;
+  if (fresh) bind_stack(w, f);  // first run: a stack now, not at spawn
   probe_run(w, f);
   // The thread's C++ exception state becomes the fiber's while it runs.
   auto* eh = static_cast<eh_globals*>(w.exception_globals[0]);
@@ -919,7 +938,8 @@ void runtime::run_fiber(worker& w, fiber* f) {
 
   sanitizer_before_switch(w.san, f->san, false);
   // data nullptr: "the scheduler context jumped here" (arrived()).
-  const bctx::transfer_t t = bctx::jump_fcontext(std::exchange(f->context, nullptr), nullptr);
+  bctx::fcontext_t to = std::exchange(f->context, nullptr);
+  const bctx::transfer_t t = fresh ? bctx::jump_fcontext(to, nullptr) : resume_context(to, nullptr);
   sanitizer_after_switch(w.san);
 
   // The fiber that jumped back is f, or one that f (or its successors) switched to directly.
