@@ -487,7 +487,9 @@ bool runtime::steal_half(worker& thief, worker& victim, fiber*& out) {
   if (n == 0) return false;
   fiber* buf[local_batch];
   std::uint32_t want = local_batch;
-  if (chaos_seed != 0) want = 1 + static_cast<std::uint32_t>(chaos_random(thief) % ((n + 1) / 2));
+  if (chaos_seed != 0) {  // chaos: any batch size up to the usual one (never past buf)
+    want = 1 + static_cast<std::uint32_t>(chaos_random(thief) % std::min((n + 1) / 2, want));
+  }
   const std::uint32_t got = victim.local.steal_half(buf, want);  // about half, in one CAS
   if (got == 0) return false;
   probe_steal(thief, victim, got);
