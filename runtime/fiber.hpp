@@ -54,8 +54,9 @@ struct fiber {
 
   // --- switching (scheduler.hpp, "Switching") ---
   // This fiber's saved context while it is suspended (Boost.Context's fcontext_t: a pointer into
-  // its stack, where jump_fcontext saved its registers); nullptr until it first runs, and while
-  // it runs.
+  // its stack, where jump_fcontext or ontop_fcontext saved its registers); nullptr before its
+  // stack is bound (just before its first run: then make_fcontext's fresh context) and while it
+  // runs.
   boost::context::detail::fcontext_t context = nullptr;
   stack_slot stack;  // its stack, from its first run until it exits
   after_switch after = after_switch::exit;

@@ -743,10 +743,6 @@ void load_exception_state(worker& w, const fiber* f) noexcept {
   eh->uncaught = static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(f->exception_globals[1]));
 }
 
-}  // namespace
-
-namespace {
-
 namespace bctx = boost::context::detail;
 
 // Completes a switch on the stack it arrived on (see "Switching" in scheduler.hpp). `t` is what
