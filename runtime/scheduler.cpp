@@ -199,7 +199,7 @@ void init_thread_context(sanitizer_context& c) noexcept {
 worker::worker(runtime& r, unsigned i) : rt(r), index(i), rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
 
 runtime::runtime(const options& o)
-    : opts(o), stacks(o), global(256), chaos_seed(o.chaos_seed), chaos_wake_state(o.chaos_seed) {
+    : opts(o), stacks(o), chaos_seed(o.chaos_seed), chaos_wake_state(o.chaos_seed) {
   workers.reserve(opts.workers);
   for (unsigned i = 0; i < opts.workers; ++i) {
     workers.push_back(std::make_unique<worker>(*this, i));
@@ -216,13 +216,10 @@ runtime::~runtime() = default;
 // control blocks
 // ---------------------------------------------------------------------------------------------
 
-fiber* runtime::allocate_fiber(worker* w) {
-  if (w && w->free_fibers) {
-    fiber* f = w->free_fibers;
-    w->free_fibers = f->next;
-    --w->n_free_fibers;
-    return f;
-  }
+// The worker's cache is empty, or there is no worker: the shared list, else a new chunk. Out of
+// line (take_fiber in scheduler.hpp is the fast path), so spawn's frame stays small.
+[[gnu::noinline]] fiber* runtime::allocate_fiber(worker* w) {
+  if (w && w->free_fibers) return take_fiber(*w);
   std::lock_guard lk(chunks_mu);
   if (!shared_free) {
     // Default-initialised (the member initialisers), not value-initialised: no zeroing pass
@@ -257,32 +254,27 @@ fiber* runtime::allocate_fiber(worker* w) {
 }
 
 void runtime::recycle_fiber(worker* w, fiber* f) noexcept {
-  reset_dump_fields(f);
-  f->state.store(fiber_state::free, std::memory_order_relaxed);
-  f->canary = nullptr;
-  // A fresh fiber starts with no C++ exception state; the old one may have last switched out
-  // inside a catch block, leaving its saved state stale.
-  f->exception_globals[0] = f->exception_globals[1] = nullptr;
-  f->context = nullptr;
+  reset_for_reuse(f);
   if (w) {
-    f->next = w->free_fibers;
-    w->free_fibers = f;
-    if (++w->n_free_fibers <= fiber_cache_max) return;
-    // Too many cached: hand half to the shared list in one batch (one lock per
-    // fiber_cache_max / 2 exits, not one per exit).
-    fiber* first = w->free_fibers;
-    fiber* last = first;
-    for (std::size_t i = 1; i < fiber_cache_max / 2; ++i) last = last->next;
-    w->free_fibers = last->next;
-    w->n_free_fibers -= fiber_cache_max / 2;
-    std::lock_guard lk(chunks_mu);
-    last->next = shared_free;
-    shared_free = first;
+    give_fiber(*w, f);
     return;
   }
   std::lock_guard lk(chunks_mu);
   f->next = shared_free;
   shared_free = f;
+}
+
+[[gnu::noinline]] void runtime::trim_fiber_cache(worker& w) noexcept {
+  // Too many cached: hand half to the shared list in one batch (one lock per
+  // fiber_cache_max / 2 exits, not one per exit).
+  fiber* first = w.free_fibers;
+  fiber* last = first;
+  for (std::size_t i = 1; i < fiber_cache_max / 2; ++i) last = last->next;
+  w.free_fibers = last->next;
+  w.n_free_fibers -= fiber_cache_max / 2;
+  std::lock_guard lk(chunks_mu);
+  last->next = shared_free;
+  shared_free = first;
 }
 
 bool runtime::owns_control_block(const void* p) noexcept {
@@ -299,12 +291,10 @@ bool runtime::owns_control_block(const void* p) noexcept {
   return false;
 }
 
-std::uint64_t runtime::next_fiber_id(worker* w) noexcept {
+[[gnu::noinline]] std::uint64_t runtime::next_fiber_id_slow(worker* w) noexcept {
   if (!w) return id_counter.fetch_add(1, std::memory_order_relaxed);  // relaxed: only uniqueness
-  if (w->next_id == w->id_limit) {
-    w->next_id = id_counter.fetch_add(id_block, std::memory_order_relaxed);
-    w->id_limit = w->next_id + id_block;
-  }
+  w->next_id = id_counter.fetch_add(id_block, std::memory_order_relaxed);
+  w->id_limit = w->next_id + id_block;
   return w->next_id++;
 }
 
@@ -321,7 +311,7 @@ void runtime::make_runnable(fiber* f, bool prefer_next) noexcept {
   // release: a fiber dump that reads `runnable` then reads the saved context (dump.cpp).
   f->state.store(fiber_state::runnable, std::memory_order_release);
   probe_wake(nullptr, f);
-  global.enqueue(f);
+  global.push(f);
   wake_if_needed();
 }
 
@@ -340,12 +330,7 @@ void runtime::make_runnable_here(worker& w, fiber* f, bool prefer_next) noexcept
   wake_if_needed();
 }
 
-void runtime::make_spawned_runnable(worker& w, fiber* f) noexcept {
-  // release: a fiber dump that reads `runnable` then reads id and spawn site (dump.cpp).
-  f->state.store(fiber_state::runnable, std::memory_order_release);
-  fiber* old = w.run_next;
-  w.run_next = f;
-  if (!old) return;  // run_next is not stealable: nothing for an idle worker to take
+[[gnu::noinline]] void runtime::push_spawned(worker& w, fiber* old) noexcept {
   if (chaos_seed != 0 && chaos_random(w) % 2 == 0) {
     push_local(w, old);  // chaos: FIFO, as Go orders spawns
   } else if (!w.spawned.push(old)) {
@@ -355,8 +340,8 @@ void runtime::make_spawned_runnable(worker& w, fiber* f) noexcept {
     // behind a burst of spawns that have not started yet (bench/timers: p99 lateness).
     fiber* batch[spawned_cap / 2];
     const std::size_t n = w.spawned.take_oldest(batch, spawned_cap / 2);
-    global.enqueue_bulk(batch, n);
-    if (!w.spawned.push(old)) global.enqueue(old);
+    if (n != 0) global.push_array(batch, n);
+    if (!w.spawned.push(old)) global.push(old);
   }
   // Stealable now, wherever it went: the submitter side of the wake protocol.
   wake_if_needed();
@@ -368,8 +353,8 @@ void runtime::push_local_slow(worker& w, fiber* f) noexcept {
   // room after.
   fiber* batch[local_batch];
   const std::uint32_t n = w.local.steal_half(batch, local_batch);
-  global.enqueue_bulk(batch, n);
-  if (!w.local.push(f)) global.enqueue(f);
+  if (n != 0) global.push_array(batch, n);
+  if (!w.local.push(f)) global.push(f);
 }
 
 void runtime::wake_if_needed() noexcept {
@@ -470,16 +455,28 @@ void runtime::timer_armed(std::int64_t when) noexcept {
 // the worker loop
 // ---------------------------------------------------------------------------------------------
 
-bool runtime::take_global(worker& w, fiber*& out) {
-  if (global.size_approx() == 0) return false;
-  fiber* buf[32];
-  std::size_t fair = global.size_approx() / workers.size() + 1;
-  std::size_t got = global.try_dequeue_bulk(buf, std::min<std::size_t>(fair, 32));
-  if (got == 0) return false;
+bool runtime::take_global(worker& w, fiber*& out, std::size_t want) {
+  const std::size_t queued = global.size();
+  if (queued == 0) return false;
+  // A fair share (as Go's globrunqget), at most a steal's batch.
+  want = std::min({want, queued / workers.size() + 1, std::size_t{local_batch}});
+  std::size_t got = 0;
+  fiber* first = global.take(want, got);
+  if (!first) return false;
   probe_take_global(w, got);
-  out = buf[0];
-  for (std::size_t i = 1; i < got; ++i) push_local(w, buf[i]);
+  out = first;
+  if (first->next) push_chain_local(w, first->next);
   return true;
+}
+
+void runtime::push_chain_local(worker& w, fiber* first) noexcept {
+  fiber* rest = w.local.push_chain(first);
+  if (!rest) return;
+  // The ring is full: what did not fit goes back (the ring's own overflow would send its
+  // oldest there anyway).
+  std::size_t n = 0;
+  for (fiber* f = rest; f; f = f->next) ++n;
+  global.push_chain(rest, n);
 }
 
 bool runtime::steal_half(worker& thief, worker& victim, fiber*& out) {
@@ -523,14 +520,14 @@ fiber* runtime::steal_work(worker& w) {
       }
     }
     fiber* f = nullptr;
-    if (take_global(w, f)) return f;
+    if (take_global(w, f, local_batch)) return f;
     if (stopping.load(std::memory_order_relaxed)) return nullptr;
   }
   return nullptr;
 }
 
 bool runtime::any_work_visible() const noexcept {
-  if (global.size_approx() != 0) return true;
+  if (global.size() != 0) return true;
   for (auto& w : workers) {
     if (w->local.size() != 0 || w->spawned.size() != 0) return true;
   }
@@ -691,10 +688,12 @@ fiber* runtime::find_runnable_or_park(worker& w) {
       // Every 61st pick: the global queue first, and, while fibers wait on I/O, a poll that does
       // not block — so readiness is seen even while every worker is busy.
       if (n_io_waiters.load(std::memory_order_relaxed) > 0) poll_io(w, 0);
-      if (take_global(w, f)) return f;
+      // One fiber, as Go's schedule(): enough that the global queue never starves, without
+      // piling its fibers onto a worker that has local work already.
+      if (take_global(w, f, 1)) return f;
     }
     if ((f = pick_local(w))) return f;
-    if (take_global(w, f)) return f;
+    if (take_global(w, f, local_batch)) return f;
     if (!w.spinning) {
       // At most half the busy workers search at once; the rest park straight away.
       unsigned busy = static_cast<unsigned>(workers.size()) - n_idle.load();
@@ -819,8 +818,12 @@ void run_task(fiber* f) noexcept {
   }
   // The callable first: a unique_lock among its captures may still unlock its mutex as the
   // holder. What the fiber holds after that stays locked, owned by "an exited fiber".
-  f->ops->destroy(f->task);
-  free_task_storage(f);
+  if (f->ops->destroy) f->ops->destroy(f->task);
+  if (f->task != f->inline_task) [[unlikely]] {
+    free_task_storage(f);
+  } else {
+    f->task = nullptr;
+  }
   if (f->held_mutexes) forget_held_mutexes(f);
 }
 
@@ -865,7 +868,8 @@ fiber* runtime::adopt_stack(worker& w, fiber* f, fiber* next) noexcept {
   w.current = next;
   publish_running(next);  // waits while a fiber dump reads next (it has no stack yet: none does)
   probe_run(w, next);
-  recycle_fiber(&w, f);
+  reset_for_reuse(f);
+  give_fiber(w, f);
   return next;
 }
 
@@ -912,7 +916,8 @@ void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
 [[gnu::noinline]] void runtime::retire_fiber(worker& w, fiber* f) noexcept {
   destroy_context(f->san);
   w.stacks.give(stacks, f->stack);  // off it for good: warm for the next fiber here
-  recycle_fiber(&w, f);
+  reset_for_reuse(f);
+  give_fiber(w, f);
 }
 
 // The calling thread's errno. __errno_location() is declared const, so a compiler may reuse its
@@ -1030,7 +1035,7 @@ void runtime::run_main(void (*body)(void*), void* ctx) {
   static_assert(sizeof(main_task) <= inline_task_bytes);
   ::new (m->task) main_task{body, ctx, this};
   m->state.store(fiber_state::runnable, std::memory_order_relaxed);
-  global.enqueue(m);
+  global.push(m);
 
   install_overflow_handler();
   if (chaos_seed != 0) {
@@ -1089,9 +1094,30 @@ void run_main(void (*body)(void*), void* ctx, const options& opts) {
 
 // A plain thread's spawn holds the runtime (g_plain_users) from new_fiber until start_fiber or
 // discard_fiber, so rt::run cannot tear the runtime down in between.
-fiber* new_fiber(std::size_t size, std::size_t align, const task_ops* ops, void** storage) {
-  void* pc = __builtin_return_address(0);
-  worker* w = current_worker();
+namespace {
+
+// Fills in a control block taken for a new fiber.
+[[gnu::always_inline]] inline void init_new_fiber(runtime& rt, worker* w, fiber* f,
+                                                  std::size_t size, std::size_t align,
+                                                  const task_ops* ops, void** storage, void* pc) {
+  f->ops = ops;
+  // relaxed: published to others (and to fiber dumps) by the release store of `runnable`; the
+  // hog monitor reads them under chunks_mu (monitor.cpp).
+  f->spawn_pc.store(pc, std::memory_order_relaxed);
+  f->id.store(rt.next_fiber_id(w), std::memory_order_relaxed);
+  f->reason.store(wait_reason::none, std::memory_order_relaxed);
+  if (size <= inline_task_bytes && align <= alignof(std::max_align_t)) [[likely]] {
+    f->task = f->inline_task;
+  } else {
+    f->task = ::operator new(size, heap_task_align);
+  }
+  *storage = f->task;
+}
+
+// new_fiber on a plain thread, or with the worker's cache empty (out of line: spawn's own frame
+// stays small).
+[[gnu::noinline]] fiber* new_fiber_slow(worker* w, std::size_t size, std::size_t align,
+                                        const task_ops* ops, void** storage, void* pc) {
   runtime* rt = w ? &w->rt : nullptr;
   if (!rt) {
     enter_plain_thread_scope();
@@ -1105,17 +1131,32 @@ fiber* new_fiber(std::size_t size, std::size_t align, const task_ops* ops, void*
     }
   }
   fiber* f = rt->allocate_fiber(w);
+  init_new_fiber(*rt, w, f, size, align, ops, storage, pc);
+  return f;
+}
+
+}  // namespace
+
+// new_fiber and start_fiber read tls_worker directly, not through current_worker(): neither
+// switches, and neither is ever inlined into a caller that might (see Migration in
+// scheduler.hpp). Their common case then makes no call at all.
+[[gnu::noinline]] fiber* new_fiber(std::size_t size, std::size_t align, const task_ops* ops,
+                                   void** storage) {
+  void* pc = __builtin_return_address(0);
+  worker* w = tls_worker;
+  // Anything but the common case is a tail call, so that the common case is a leaf (no
+  // registers to save): a cached control block, an id from the worker's block, the callable
+  // inline.
+  if (!w || !w->free_fibers || w->next_id == w->id_limit || size > inline_task_bytes ||
+      align > alignof(std::max_align_t)) [[unlikely]]
+    return new_fiber_slow(w, size, align, ops, storage, pc);
+  fiber* f = w->rt.take_fiber(*w);
   f->ops = ops;
-  // relaxed: published to others (and to fiber dumps) by the release store of `runnable`; the
-  // hog monitor reads them under chunks_mu (monitor.cpp).
+  // relaxed: as in init_new_fiber.
   f->spawn_pc.store(pc, std::memory_order_relaxed);
-  f->id.store(rt->next_fiber_id(w), std::memory_order_relaxed);
+  f->id.store(w->next_id++, std::memory_order_relaxed);
   f->reason.store(wait_reason::none, std::memory_order_relaxed);
-  if (size <= inline_task_bytes && align <= alignof(std::max_align_t)) {
-    f->task = f->inline_task;
-  } else {
-    f->task = ::operator new(size, heap_task_align);
-  }
+  f->task = f->inline_task;
   *storage = f->task;
   return f;
 }
@@ -1162,8 +1203,8 @@ std::uint64_t fast_random() noexcept {
   return state;
 }
 
-void start_fiber(fiber* f) noexcept {
-  if (worker* w = current_worker()) {
+[[gnu::noinline]] void start_fiber(fiber* f) noexcept {
+  if (worker* w = tls_worker) [[likely]] {  // directly: see new_fiber
     probe_spawn(w, f);
     w->rt.make_spawned_runnable(*w, f);  // like Go: the child runs next
     return;

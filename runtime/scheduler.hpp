@@ -163,8 +163,6 @@
 // ============================================================================================
 #pragma once
 
-#include <concurrentqueue/concurrentqueue.h>
-
 #include <atomic>
 #include <cstdint>
 #include <exception>
@@ -175,6 +173,7 @@
 #include <vector>
 
 #include "blocking.hpp"
+#include "chain_queue.hpp"
 #include "fiber.hpp"
 #include "rt/options.hpp"
 #include "run_ring.hpp"
@@ -287,10 +286,39 @@ class runtime {
   // shutting everything down (see Shutdown above).
   void run_main(void (*body)(void*), void* ctx);
 
-  // Control blocks.
+  // Control blocks. take_fiber/give_fiber are the fast paths (w's own cache; w's thread only).
+  fiber* take_fiber(worker& w) noexcept {
+    fiber* f = w.free_fibers;
+    w.free_fibers = f->next;
+    --w.n_free_fibers;
+    return f;
+  }
   fiber* allocate_fiber(worker* w);
+  // Clears what a control block's next fiber must not inherit.
+  static void reset_for_reuse(fiber* f) noexcept {
+    reset_dump_fields(f);
+    f->state.store(fiber_state::free, std::memory_order_relaxed);
+    f->canary = nullptr;
+    // A fresh fiber starts with no C++ exception state; the old one may have last switched out
+    // inside a catch block, leaving its saved state stale.
+    f->exception_globals[0] = f->exception_globals[1] = nullptr;
+    f->context = nullptr;
+  }
+  void give_fiber(worker& w, fiber* f) noexcept {
+    f->next = w.free_fibers;
+    w.free_fibers = f;
+    if (++w.n_free_fibers > fiber_cache_max) [[unlikely]]
+      trim_fiber_cache(w);
+  }
+  void trim_fiber_cache(worker& w) noexcept;
   void recycle_fiber(worker* w, fiber* f) noexcept;
-  std::uint64_t next_fiber_id(worker* w) noexcept;
+  // A new fiber id: from w's block (a new block every id_block ids), or, without w, the counter.
+  std::uint64_t next_fiber_id(worker* w) noexcept {
+    if (w && w->next_id != w->id_limit) [[likely]]
+      return w->next_id++;
+    return next_fiber_id_slow(w);
+  }
+  std::uint64_t next_fiber_id_slow(worker* w) noexcept;
 
   // Makes a fiber runnable: on a worker into its run_next (`prefer_next`) or local queue;
   // elsewhere into the global queue. Wakes an idle worker when the fiber is stealable.
@@ -299,7 +327,16 @@ class runtime {
   void make_runnable_here(worker& w, fiber* f, bool prefer_next) noexcept;
   // Makes a fiber that worker w's running fiber just spawned runnable: into w's run_next, the
   // fiber that was there into w's `spawned` deque.
-  void make_spawned_runnable(worker& w, fiber* f) noexcept;
+  void make_spawned_runnable(worker& w, fiber* f) noexcept {
+    // release: a fiber dump that reads `runnable` then reads id and spawn site (dump.cpp).
+    f->state.store(fiber_state::runnable, std::memory_order_release);
+    fiber* old = w.run_next;
+    w.run_next = f;
+    // run_next is not stealable: nothing for an idle worker to take unless one was there.
+    if (old) push_spawned(w, old);
+  }
+  // The fiber that was in w's run_next goes to its `spawned` deque (or, full, the global queue).
+  void push_spawned(worker& w, fiber* old) noexcept;
   // Wakes an idle worker if none is searching (the submitter side of the protocol).
   void wake_if_needed() noexcept;
   // Worker w (its owner) puts f at the back of its `local` ring; when the ring is full, its
@@ -315,7 +352,12 @@ class runtime {
   fiber* find_runnable_or_park(worker& w);
   fiber* steal_work(worker& w);
   bool steal_half(worker& thief, worker& victim, fiber*& out);
-  bool take_global(worker& w, fiber*& out);
+  // Takes up to `want` fibers (a fair share, at most local_batch) from the global queue: the
+  // first into out, the rest onto w's local ring. False if there were none.
+  bool take_global(worker& w, fiber*& out, std::size_t want);
+  // Worker w (its owner) puts a chain of fibers (linked through next) at the back of its local
+  // ring; what does not fit goes back to the global queue.
+  void push_chain_local(worker& w, fiber* first) noexcept;
   bool any_work_visible() const noexcept;
   void park_worker(worker& w);
   // The earliest timer of any worker (no_deadline if none): the hint every worker publishes.
@@ -370,7 +412,7 @@ class runtime {
   options opts;
   stack_pool stacks;
   std::vector<std::unique_ptr<worker>> workers;
-  moodycamel::ConcurrentQueue<fiber*> global;
+  chain_queue<fiber> global;  // chains of fibers (chain_queue.hpp)
 
   // n_spinning/n_idle/stopping are seq_cst: they are the Dekker half of the wake protocol.
   std::atomic<unsigned> n_spinning{0};

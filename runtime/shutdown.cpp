@@ -216,7 +216,7 @@ void runtime::shutdown() {
   // 4. Destroy the leftovers' callables, with no runtime current.
   for (auto* list : {&started, &never_started}) {
     for (fiber* f : *list) {
-      f->ops->destroy(f->task);
+      if (f->ops->destroy) f->ops->destroy(f->task);
       free_task_storage(f);
       f->state.store(fiber_state::free, std::memory_order_relaxed);
     }

@@ -35,28 +35,58 @@ std::uint32_t waiters_of(std::uint64_t state) {
 
 }  // namespace
 
+namespace {
+
+[[noreturn, gnu::noinline, gnu::cold]] void throw_negative_counter() {
+  throw rt::runtime_error("negative wait_group counter");
+}
+
+[[noreturn, gnu::noinline, gnu::cold]] void report_add_during_release() {
+  detail::fatal_error(
+      "sync: WaitGroup misuse: Add called concurrently with Wait (rt::wait_group::add: the "
+      "wait_group was reused before the previous wait() returned)");
+}
+
+}  // namespace
+
 void wait_group::add(int delta) {
-  detail::chaos_point_nothrow();
+  // The chaos point as a tail call: the common case then keeps no registers across a call.
+  if (detail::chaos_enabled.load(std::memory_order_relaxed)) [[unlikely]] {
+    add_after_chaos_point(delta);
+    return;
+  }
+  add_now(delta);
+}
+
+[[gnu::noinline]] void wait_group::add_after_chaos_point(int delta) {
+  detail::chaos_yield_nothrow();
+  add_now(delta);
+}
+
+[[gnu::always_inline]] inline void wait_group::add_now(int delta) {
   const std::uint64_t step = static_cast<std::uint64_t>(static_cast<std::int64_t>(delta))
                              << counter_shift;
   std::uint64_t now;
   if (delta >= 0) {
     now = state_.fetch_add(step) + step;
     // The counter was zero with waiters registered: a done() is releasing them right now.
-    if (delta > 0 && waiters_of(now) != 0 && counter_of(now) == delta) {
-      detail::fatal_error(
-          "sync: WaitGroup misuse: Add called concurrently with Wait (rt::wait_group::add: the "
-          "wait_group was reused before the previous wait() returned)");
-    }
+    if (delta > 0 && waiters_of(now) != 0 && counter_of(now) == delta) [[unlikely]]
+      report_add_during_release();
   } else {
     // Never store a negative counter, even briefly: a concurrent valid done() must not see it.
     std::uint64_t s = state_.load();
     do {
-      if (counter_of(s) + delta < 0) throw rt::runtime_error("negative wait_group counter");
+      if (counter_of(s) + delta < 0) [[unlikely]]
+        throw_negative_counter();
     } while (!state_.compare_exchange_weak(s, s + step));
     now = s + step;
   }
   if (counter_of(now) != 0 || waiters_of(now) == 0 || delta == 0) return;
+  release_waiters(now);
+}
+
+// Out of line, so that add()'s common case (nobody to wake) keeps a small frame.
+[[gnu::noinline]] void wait_group::release_waiters(std::uint64_t now) {
   // The counter reached zero with registered waiters: none of them can return until released
   // here, so the object is alive until we unlock.
   // Chaos: the window in which a misused add() lands (see the top of this file).

@@ -34,6 +34,12 @@ class wait_group {
   void wait();
 
  private:
+  // add() without its chaos point, and with it first (wait_group.cpp).
+  void add_now(int delta);
+  void add_after_chaos_point(int delta);
+  // The add() that brought the counter to zero wakes the registered waiters.
+  void release_waiters(std::uint64_t now);
+
   // High 32 bits: the counter. Low 32 bits: waiters registered since the counter last reached
   // zero (each will block until released). One word, so that done() can tell from its own
   // atomic operation whether it has anybody to wake — and touch nothing else if not.

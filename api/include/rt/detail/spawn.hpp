@@ -13,14 +13,16 @@ struct fiber;  // the runtime's fiber control block (runtime/fiber.hpp)
 
 // How the runtime runs and disposes of a fiber's callable without knowing its type.
 struct task_ops {
-  void (*invoke)(void* callable);   // runs it; exceptions escape to the runtime (a panic)
-  void (*destroy)(void* callable);  // destroys it, run or not
+  void (*invoke)(void* callable);  // runs it; exceptions escape to the runtime (a panic)
+  // Destroys it, run or not; nullptr when that does nothing (trivially destructible), so a
+  // fiber's exit skips an indirect call.
+  void (*destroy)(void* callable);
 };
 
 template <class Fn>
 inline constexpr task_ops task_ops_for{
     [](void* p) { (*static_cast<Fn*>(p))(); },
-    [](void* p) { static_cast<Fn*>(p)->~Fn(); },
+    std::is_trivially_destructible_v<Fn> ? nullptr : +[](void* p) { static_cast<Fn*>(p)->~Fn(); },
 };
 
 // Takes a control block for a new fiber, with room for a callable of the given size/alignment
