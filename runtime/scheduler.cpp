@@ -29,9 +29,6 @@
 namespace rt::detail {
 namespace {
 
-// The worker this OS thread is. initial-exec: one TLS load, no __tls_get_addr call.
-[[gnu::tls_model("initial-exec")]] thread_local worker* tls_worker = nullptr;
-
 // Serialises rt::run: one runtime per process at a time.
 std::mutex g_run_mu;
 
@@ -116,6 +113,9 @@ struct main_task {
 }  // namespace
 
 std::atomic<runtime*> g_current_runtime{nullptr};
+
+// The worker this OS thread is (scheduler.hpp).
+[[gnu::tls_model("initial-exec")]] constinit thread_local worker* tls_worker = nullptr;
 
 void free_task_storage(fiber* f) noexcept {
   if (f->task != f->inline_task) ::operator delete(f->task, heap_task_align);
@@ -318,6 +318,17 @@ void runtime::make_runnable(fiber* f, bool prefer_next) noexcept {
 void runtime::make_runnable_here(worker& w, fiber* f, bool prefer_next) noexcept {
   // release: as in make_runnable.
   f->state.store(fiber_state::runnable, std::memory_order_release);
+  // The common case — a wake into an empty run_next, no trace running — ends here with no call
+  // made (a call anywhere, even the trace's, would make every wake save registers).
+  if (prefer_next && !w.run_next && chaos_seed == 0 && !trace_on()) [[likely]] {
+    if constexpr (profiling_compiled) w.counters.wakes.add();  // probe_wake, the trace off
+    w.run_next = f;  // not stealable: nothing for an idle worker to take
+    return;
+  }
+  queue_woken(w, f, prefer_next);
+}
+
+[[gnu::noinline]] void runtime::queue_woken(worker& w, fiber* f, bool prefer_next) noexcept {
   probe_wake(&w, f);
   if (chaos_seed != 0 && chaos_random(w) % 2 == 0) prefer_next = false;  // chaos: bypass
   if (prefer_next) {
@@ -355,15 +366,6 @@ void runtime::push_local_slow(worker& w, fiber* f) noexcept {
   const std::uint32_t n = w.local.steal_half(batch, local_batch);
   if (n != 0) global.push_array(batch, n);
   if (!w.local.push(f)) global.push(f);
-}
-
-void runtime::wake_if_needed() noexcept {
-  // The submitter's fence of the wake protocol: orders the enqueue above before the counter
-  // loads below (see "Why no wakeup is lost" in scheduler.hpp). The loads may then be relaxed.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (n_spinning.load(std::memory_order_relaxed) != 0) return;
-  if (n_idle.load(std::memory_order_relaxed) == 0) return;
-  wake_one_idle();
 }
 
 void runtime::wake_one_idle() noexcept {
@@ -716,6 +718,7 @@ fiber* runtime::find_runnable_or_park(worker& w) {
 
 void runtime::worker_main(worker& w) {
   tls_worker = &w;
+  w.thread_errno = &errno;
   init_thread_context(w.san);
   void* sigstack = install_signal_stack();
   w.exception_globals[0] = abi::__cxa_get_globals();  // this thread's, fixed for its life
@@ -788,12 +791,17 @@ bctx::transfer_t pass_through(bctx::transfer_t t) noexcept {
     const bool fresh = !next->context;
     if (fresh) rt.bind_stack(*w, next);
     probe_run(*w, next);
-    if (!exiting) save_exception_state(*w, f);
+    if (!exiting) {
+      save_exception_state(*w, f);
+      f->saved_errno = *w->thread_errno;
+    }
     load_exception_state(*w, next);
+    *w->thread_errno = next->saved_errno;
     sanitizer_before_switch(f->san, next->san, exiting);
     bctx::fcontext_t to = std::exchange(next->context, nullptr);
     return fresh ? bctx::jump_fcontext(to, f) : resume_context(to, f);
   }
+  if (!exiting) f->saved_errno = *w->thread_errno;
   sanitizer_before_switch(f->san, w->san, exiting);
   return resume_context(w->sched_ctx, f);
 }
@@ -839,7 +847,6 @@ void run_task(fiber* f) noexcept {
   sanitizer_after_switch(f->san);
   arrived(t);
   for (;;) {
-    thread_errno() = 0;  // a new fiber starts with errno 0, as a new thread does
     run_task(f);
     f->after = after_switch::exit;
     worker* w = current_worker();  // afresh: the fiber may have moved while it ran
@@ -866,6 +873,7 @@ fiber* runtime::adopt_stack(worker& w, fiber* f, fiber* next) noexcept {
   next->san = f->san;
   f->san = sanitizer_context{};
   w.current = next;
+  *w.thread_errno = 0;    // next has never run: it starts with errno 0, as a new thread does
   publish_running(next);  // waits while a fiber dump reads next (it has no stack yet: none does)
   probe_run(w, next);
   reset_for_reuse(f);
@@ -920,13 +928,6 @@ void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
   give_fiber(w, f);
 }
 
-// The calling thread's errno. __errno_location() is declared const, so a compiler may reuse its
-// result across a fiber switch — the old thread's errno after a migration. Not inlined, so every
-// call asks again (as current_worker() does).
-[[gnu::noipa]] int& thread_errno() noexcept {
-  return errno;
-}
-
 void runtime::run_fiber(worker& w, fiber* f) {
   w.current = f;
   // Waits while a fiber dump reads f's stack (fiber.hpp).
@@ -938,6 +939,10 @@ void runtime::run_fiber(worker& w, fiber* f) {
   auto* eh = static_cast<eh_globals*>(w.exception_globals[0]);
   const eh_globals sched_eh = *eh;
   load_exception_state(w, f);
+  // errno too: the fiber's (0 if it has never run) while it runs; the scheduler's after. The
+  // fiber that comes back saved its own on the way out (switch_to).
+  const int sched_errno = *w.thread_errno;
+  *w.thread_errno = f->saved_errno;
 
   sanitizer_before_switch(w.san, f->san, false);
   // data nullptr: "the scheduler context jumped here" (arrived()).
@@ -950,6 +955,7 @@ void runtime::run_fiber(worker& w, fiber* f) {
   back->context = t.fctx;
   save_exception_state(w, back);
   *eh = sched_eh;
+  *w.thread_errno = sched_errno;
   w.current = nullptr;
   finish_switch_out(w, back);
 }
@@ -985,13 +991,29 @@ fiber* runtime::pick_for_direct_switch(worker& w) noexcept {
   if (stopping.load(std::memory_order_relaxed)) return nullptr;
   // Leave to the scheduler loop what only it does: polling the global queue on its tick, and
   // running due timers.
-  if (w.picks_to_global_poll == 1) return nullptr;  // the next pick polls the global queue
+  if (w.picks_to_global_poll == 1) [[unlikely]] {
+    // The next pick polls the global queue (and, while fibers wait on I/O, epoll): only the
+    // scheduler does. With nothing there to poll, the tick passes here instead (a hint: a fiber
+    // queued meanwhile is seen on the next tick, 61 picks on, or when this worker runs dry).
+    if (global.size() != 0 || n_io_waiters.load(std::memory_order_relaxed) > 0) return nullptr;
+    w.picks_to_global_poll = global_poll_interval + 1;  // the pick below counts one
+  }
   // The suspending fiber may hold a channel's or select's spinlocks until the switch completes
   // (they are released by after_switch::park on the next fiber's stack). A next fiber that has
   // never run needs a stack, and with an empty cache taking one locks the pool's mutex and may
   // mmap and madvise a new slab: leave that to the scheduler context, which runs with no lock
   // held. With a stack cached, binding one is a pop from a vector.
   if (w.stacks.size() == 0) return nullptr;
+  // A timer armed on this worker (the clock must be read) or chaos scheduling: out of line, so
+  // that the common case makes no call and saves no registers.
+  if (w.next_timer.load(std::memory_order_relaxed) != no_deadline || chaos_seed != 0) [[unlikely]]
+    return pick_for_direct_switch_checked(w);
+  fiber* f = pick_local(w);
+  if (f) --w.picks_to_global_poll;  // not 0: it was above 1
+  return f;
+}
+
+[[gnu::noinline]] fiber* runtime::pick_for_direct_switch_checked(worker& w) noexcept {
   if (const std::int64_t next = w.next_timer.load(std::memory_order_relaxed);
       next != no_deadline && now_ns() >= next) {
     return nullptr;
@@ -1001,17 +1023,19 @@ fiber* runtime::pick_for_direct_switch(worker& w) noexcept {
   return f;
 }
 
-void suspend(fiber* f, after_switch after) {
-  // errno is per thread: keep this fiber's across the switch (it may resume on another thread,
-  // and whatever runs meanwhile — other fibers, the worker's futex calls — changes the thread's).
-  f->saved_errno = thread_errno();
+void suspend(worker* w, fiber* f, after_switch after) {
+  // errno, per thread, is saved by the switch and restored by whoever resumes f (switch_to,
+  // run_fiber): f may resume on another thread, and whatever runs meanwhile changes this one's.
   f->after = after;
-  const bctx::transfer_t t = switch_out(current_worker(), f);
+  const bctx::transfer_t t = switch_out(w, f);
   // Resumed, by a worker's scheduler context or directly by another fiber, possibly on another
   // worker. (A fiber still suspended when rt::run shuts down is never resumed: see shutdown.cpp.)
   sanitizer_after_switch(f->san);
   arrived(t);
-  thread_errno() = f->saved_errno;
+}
+
+void suspend(fiber* f, after_switch after) {
+  suspend(tls_worker, f, after);  // directly: read before the switch (see Migration)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1175,7 +1199,7 @@ namespace {
 }  // namespace
 
 void make_runnable_from_anywhere(fiber* f) noexcept {
-  if (worker* w = current_worker()) {
+  if (worker* w = tls_worker) [[likely]] {  // directly: no switch here
     w->rt.make_runnable_here(*w, f, /*prefer_next=*/true);
     return;
   }
@@ -1227,12 +1251,13 @@ void discard_fiber(fiber* f) noexcept {
 }  // namespace detail
 
 void yield() {
-  detail::fiber* f = detail::current_fiber();
-  if (!f) {
+  detail::worker* w = detail::tls_worker;  // directly: read before the switch (see Migration)
+  detail::fiber* f = w ? static_cast<detail::fiber*>(w->current) : nullptr;
+  if (!f) [[unlikely]] {
     std::this_thread::yield();
     return;
   }
-  detail::suspend(f, detail::after_switch::requeue);
+  detail::suspend(w, f, detail::after_switch::requeue);
 }
 
 unsigned worker_count() noexcept {

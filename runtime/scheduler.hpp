@@ -80,10 +80,13 @@
 // on a different thread after any switch. Compilers cache thread_local addresses within a
 // function, so a fiber must never read a thread_local, switch, and read it again. Every access
 // to per-thread state goes through the non-inlined accessors current_worker() and
-// current_fiber(), which re-read the thread_local on every call.
-// errno is per thread too: suspend() saves the fiber's errno before it switches out and restores
-// it once resumed (through thread_errno(), never a cached __errno_location()), as the C++
-// exception state is swapped per fiber.
+// current_fiber(), which re-read the thread_local on every call. The one exception is
+// tls_worker itself, read directly (one load) by functions that never switch — spawn, wake,
+// the plain-thread scope — and by a parking fiber before its switch, never after it.
+// errno is per thread too: the switch code swaps it as it swaps the C++ exception state, through
+// worker::thread_errno (the worker thread's &errno, taken once on that thread, never a cached
+// __errno_location() on a fiber's stack): the switching side saves the fiber's errno, the side
+// that resumes a fiber loads its own. A fiber that has never run starts with errno 0.
 //
 // Timers. Each worker has a timer heap (timer.hpp) and publishes its earliest deadline in
 // next_timer. A worker runs its own due timers whenever it looks for work, and a searching worker
@@ -242,6 +245,7 @@ struct alignas(64) worker {
   boost::context::detail::fcontext_t sched_ctx = nullptr;
   sanitizer_context san;                            // this worker thread's own stack
   void* exception_globals[2] = {nullptr, nullptr};  // the scheduler context's __cxa_eh_globals
+  int* thread_errno = nullptr;  // this worker thread's errno (&errno, fixed for its life)
 
   // Parking: the futex word. wake_one_idle() sets wake_bit (it took this worker off the idle
   // list: go and search); a timer armed earlier than this worker sleeps until sets recheck_bit
@@ -303,6 +307,7 @@ class runtime {
     // inside a catch block, leaving its saved state stale.
     f->exception_globals[0] = f->exception_globals[1] = nullptr;
     f->context = nullptr;
+    f->saved_errno = 0;  // a fiber that has never run starts with errno 0 (see Migration)
   }
   void give_fiber(worker& w, fiber* f) noexcept {
     f->next = w.free_fibers;
@@ -325,6 +330,8 @@ class runtime {
   void make_runnable(fiber* f, bool prefer_next) noexcept;
   // As make_runnable, called by w's own thread (a fiber or the scheduler running on w).
   void make_runnable_here(worker& w, fiber* f, bool prefer_next) noexcept;
+  // make_runnable_here's other cases: run_next taken, not preferred, or chaos scheduling.
+  void queue_woken(worker& w, fiber* f, bool prefer_next) noexcept;
   // Makes a fiber that worker w's running fiber just spawned runnable: into w's run_next, the
   // fiber that was there into w's `spawned` deque.
   void make_spawned_runnable(worker& w, fiber* f) noexcept {
@@ -338,7 +345,14 @@ class runtime {
   // The fiber that was in w's run_next goes to its `spawned` deque (or, full, the global queue).
   void push_spawned(worker& w, fiber* old) noexcept;
   // Wakes an idle worker if none is searching (the submitter side of the protocol).
-  void wake_if_needed() noexcept;
+  void wake_if_needed() noexcept {
+    // The submitter's fence of the wake protocol: orders the enqueue before the counter loads
+    // below (see "Why no wakeup is lost" above). The loads may then be relaxed.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (n_spinning.load(std::memory_order_relaxed) != 0) return;
+    if (n_idle.load(std::memory_order_relaxed) == 0) return;
+    wake_one_idle();
+  }
   // Worker w (its owner) puts f at the back of its `local` ring; when the ring is full, its
   // older half goes to the global queue first. Does not wake anyone (callers do).
   void push_local(worker& w, fiber* f) noexcept {
@@ -405,6 +419,8 @@ class runtime {
   [[noreturn]] void report_canary_overwritten(fiber* f) noexcept;
   fiber* pick_local(worker& w) noexcept;
   fiber* pick_for_direct_switch(worker& w) noexcept;
+  // Its rarer case: a timer armed on w (due ones leave the pick to the scheduler), or chaos.
+  fiber* pick_for_direct_switch_checked(worker& w) noexcept;
   void shutdown();  // shutdown.cpp
   // True when p is one of this runtime's control blocks (for misuse reports; takes chunks_mu).
   bool owns_control_block(const void* p) noexcept;
@@ -455,9 +471,9 @@ extern std::atomic<runtime*> g_current_runtime;
 void free_task_storage(fiber* f) noexcept;
 // The worker the calling thread is, or nullptr on a plain thread. Never inlined: see Migration.
 worker* current_worker() noexcept;
-
-// The calling thread's errno, looked up afresh on every call (never cached across a switch).
-int& thread_errno() noexcept;
+// The same, read directly: only in a function that does not switch, or before its switch (see
+// Migration). initial-exec: one load, no __tls_get_addr call; constinit: no TLS wrapper call.
+[[gnu::tls_model("initial-exec")]] extern constinit thread_local worker* tls_worker;
 
 // Lets go of the calling plain thread's scope (see plain_thread_scope) while it sleeps; returns
 // the depth to give back to resume_plain_thread_scope() when it wakes.
@@ -475,5 +491,8 @@ std::uint64_t chaos_random(worker& w) noexcept;
 // Suspends the running fiber; the worker then does `after` for it. Returns when the fiber is
 // resumed (possibly on another worker) — never, if the runtime shuts down meanwhile.
 void suspend(fiber* f, after_switch after);
+// The same, for the running fiber f of worker w (the caller's tls_worker, read before the
+// switch).
+void suspend(worker* w, fiber* f, after_switch after);
 
 }  // namespace rt::detail

@@ -223,14 +223,24 @@ void runtime::shutdown() {
   }
 }
 
-bool enter_plain_thread_scope() noexcept {
-  if (current_worker()) return false;
+namespace {
+
+[[gnu::noinline]] bool enter_plain_thread_scope_here() noexcept {
   if (t_plain_depth++ == 0) acquire_plain_hold();
   return true;
 }
 
+}  // namespace
+
+bool enter_plain_thread_scope() noexcept {
+  // On a worker (every fiber's channel operation comes here): one load and no call.
+  if (tls_worker) [[likely]]
+    return false;  // directly: no switch here
+  return enter_plain_thread_scope_here();
+}
+
 int try_enter_plain_thread_scope() noexcept {
-  if (current_worker()) return 2;
+  if (tls_worker) return 2;  // directly: no switch here
   if (t_plain_depth > 0) {
     ++t_plain_depth;
     return 1;

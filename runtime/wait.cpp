@@ -33,33 +33,6 @@ void spinlock::lock_slow() noexcept {
   }
 }
 
-void waiter_queue::push_back(waiter* w, spinlock& lk) noexcept {
-  w->queue = this;
-  w->queue_lock = &lk;
-  w->next = nullptr;
-  w->prev = tail_;
-  if (tail_) {
-    tail_->next = w;
-  } else {
-    head_ = w;
-  }
-  tail_ = w;
-  w->queued = true;
-}
-
-waiter* waiter_queue::pop_front() noexcept {
-  waiter* w = head_;
-  if (!w) return nullptr;
-  head_ = w->next;
-  if (head_) {
-    head_->prev = nullptr;
-  } else {
-    tail_ = nullptr;
-  }
-  w->queued = false;
-  return w;
-}
-
 waiter* waiter_queue::take_all() noexcept {
   waiter* list = head_;
   head_ = tail_ = nullptr;
@@ -92,7 +65,8 @@ void block(waiter& w, spinlock& lk, wait_reason why) {
 
 void block_with(waiter& w, void (*unlock)(void*), void* arg, wait_reason why, waiter* queued,
                 std::size_t n_queued) {
-  if (fiber* f = current_fiber()) {
+  worker* const wk = tls_worker;  // directly: read before the switch below, never after it
+  if (fiber* f = wk ? static_cast<fiber*>(wk->current) : nullptr) [[likely]] {
     w.owner = f;
     f->park_unlock = unlock;
     f->park_arg = arg;
@@ -102,7 +76,7 @@ void block_with(waiter& w, void (*unlock)(void*), void* arg, wait_reason why, wa
     f->park_waiters = queued ? queued : &w;
     f->n_park_waiters = queued ? static_cast<std::uint32_t>(n_queued) : 1;
     f->reason.store(why, std::memory_order_relaxed);
-    suspend(f, after_switch::park);
+    suspend(wk, f, after_switch::park);
     f->park_waiters = nullptr;
     f->n_park_waiters = 0;
     return;
@@ -178,7 +152,11 @@ void wake(waiter& target) noexcept {
   // A select case wakes its select's one waiter, which knows the fiber or thread.
   waiter& w = target.sel ? *target.sel->target : target;
   if (fiber* f = w.owner) {
-    make_runnable_from_anywhere(f);
+    if (worker* wk = tls_worker) [[likely]] {  // directly: no switch here
+      wk->rt.make_runnable_here(*wk, f, /*prefer_next=*/true);
+    } else {
+      make_runnable_from_anywhere(f);
+    }
     return;
   }
   w.thread_woken.store(1, std::memory_order_release);

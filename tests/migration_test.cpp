@@ -275,3 +275,28 @@ TEST(Errno, NewFiberStartsWithZero) {
       with_workers(2));
   EXPECT_EQ(seen.load(), 0);
 }
+
+// The same when the new fiber takes over the stack of one that just ended with errno set
+// (runtime::adopt_stack: no switch between them), and when it is resumed by the scheduler
+// context after the worker slept: every one of a burst of fibers starts with 0.
+TEST(Errno, FibersThatFollowOneAnotherEachStartWithZero) {
+  for (unsigned workers : {1u, 2u, 4u, 8u}) {
+    std::atomic<int> nonzero{0};
+    rt::run(
+        [&] {
+          rt::wait_group wg;
+          const int n = 2000;
+          wg.add(n);
+          for (int i = 0; i < n; ++i) {
+            rt::go([&, i] {
+              if (fiber_errno() != 0) nonzero.fetch_add(1);
+              fiber_errno() = 100 + i;  // left set as the fiber ends
+              wg.done();
+            });
+          }
+          wg.wait();
+        },
+        with_workers(workers));
+    EXPECT_EQ(nonzero.load(), 0) << workers << " workers";
+  }
+}

@@ -117,9 +117,24 @@ class waiter_queue {
   bool empty() const noexcept { return head_ == nullptr; }
   // Appends w (FIFO: waiters are served in arrival order); `lk` is the lock guarding this
   // queue, recorded in w for shutdown (see waiter::queue).
-  void push_back(waiter* w, spinlock& lk) noexcept;
+  void push_back(waiter* w, spinlock& lk) noexcept {
+    w->queue = this;
+    w->queue_lock = &lk;
+    w->next = nullptr;
+    w->prev = tail_;
+    (tail_ ? tail_->next : head_) = w;
+    tail_ = w;
+    w->queued = true;
+  }
   // Removes and returns the oldest waiter, or nullptr.
-  waiter* pop_front() noexcept;
+  waiter* pop_front() noexcept {
+    waiter* w = head_;
+    if (!w) return nullptr;
+    head_ = w->next;
+    (head_ ? head_->prev : tail_) = nullptr;
+    w->queued = false;
+    return w;
+  }
   // Removes and returns the oldest waiter that claim() grants, dropping the select cases that
   // another party already won; nullptr when none is left.
   waiter* pop_claimed() noexcept {
