@@ -25,6 +25,7 @@
 
 #include "rt/chan.hpp"
 #include "rt/select.hpp"
+#include "scheduler.hpp"
 
 namespace rt::detail {
 
@@ -70,7 +71,12 @@ bool wait_on_channel(chan_core& c, waiter_queue& q, void* slot, wait_reason why)
   waiter w;
   w.slot = slot;
   q.push_back(&w, c.lock);
-  block(w, c.lock, why);
+  worker* const wk = tls_worker;  // directly: read before the switch, never after it
+  if (fiber* f = wk ? static_cast<fiber*>(wk->current) : nullptr) [[likely]] {
+    park_fiber(wk, f, w, unlock_spinlock, &c.lock, why, &w, 1);
+  } else {
+    block(w, c.lock, why);
+  }
   return w.success;
 }
 

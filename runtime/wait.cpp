@@ -9,13 +9,6 @@
 #include "scheduler.hpp"
 
 namespace rt::detail {
-namespace {
-
-void unlock_spinlock(void* lk) {
-  static_cast<spinlock*>(lk)->unlock();
-}
-
-}  // namespace
 
 void spinlock::lock_slow() noexcept {
   for (unsigned spins = 0;; ++spins) {
@@ -60,6 +53,11 @@ void waiter_queue::remove(waiter* w) noexcept {
 }
 
 void block(waiter& w, spinlock& lk, wait_reason why) {
+  worker* const wk = tls_worker;  // directly: read before the switch, never after it
+  if (fiber* f = wk ? static_cast<fiber*>(wk->current) : nullptr) [[likely]] {
+    park_fiber(wk, f, w, unlock_spinlock, &lk, why, &w, 1);
+    return;
+  }
   block_with(w, unlock_spinlock, &lk, why);
 }
 
@@ -67,18 +65,8 @@ void block_with(waiter& w, void (*unlock)(void*), void* arg, wait_reason why, wa
                 std::size_t n_queued) {
   worker* const wk = tls_worker;  // directly: read before the switch below, never after it
   if (fiber* f = wk ? static_cast<fiber*>(wk->current) : nullptr) [[likely]] {
-    w.owner = f;
-    f->park_unlock = unlock;
-    f->park_arg = arg;
-    // What shutdown must unlink if the fiber is abandoned here (see shutdown.cpp). Cleared once
-    // resumed: the waiters are in this frame, and the caller takes the remaining ones (a
-    // select's other cases) off their queues before its next switch point.
-    f->park_waiters = queued ? queued : &w;
-    f->n_park_waiters = queued ? static_cast<std::uint32_t>(n_queued) : 1;
-    f->reason.store(why, std::memory_order_relaxed);
-    suspend(wk, f, after_switch::park);
-    f->park_waiters = nullptr;
-    f->n_park_waiters = 0;
+    park_fiber(wk, f, w, unlock, arg, why, queued ? queued : &w,
+               queued ? static_cast<std::uint32_t>(n_queued) : 1);
     return;
   }
   note_plain_thread_use();
