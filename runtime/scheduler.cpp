@@ -1227,10 +1227,22 @@ std::uint64_t fast_random() noexcept {
   return state;
 }
 
+namespace {
+
+[[gnu::noinline]] void start_fiber_traced(worker* w, fiber* f) noexcept {
+  probe_spawn(w, f);
+  w->rt.make_spawned_runnable(*w, f);
+}
+
+}  // namespace
+
 [[gnu::noinline]] void start_fiber(fiber* f) noexcept {
   if (worker* w = tls_worker) [[likely]] {  // directly: see new_fiber
-    probe_spawn(w, f);
-    w->rt.make_spawned_runnable(*w, f);  // like Go: the child runs next
+    // With a trace running, out of line: its call would make every spawn save registers.
+    if (trace_on()) [[unlikely]]
+      return start_fiber_traced(w, f);
+    if constexpr (profiling_compiled) w->counters.spawned.add();  // probe_spawn, the trace off
+    w->rt.make_spawned_runnable(*w, f);                           // like Go: the child runs next
     return;
   }
   probe_spawn(nullptr, f);

@@ -340,9 +340,15 @@ class runtime {
     fiber* old = w.run_next;
     w.run_next = f;
     // run_next is not stealable: nothing for an idle worker to take unless one was there.
-    if (old) push_spawned(w, old);
+    if (!old) return;
+    if (chaos_seed == 0 && w.spawned.push(old)) [[likely]] {
+      wake_if_needed();  // stealable now: the submitter side of the wake protocol
+      return;
+    }
+    push_spawned(w, old);
   }
-  // The fiber that was in w's run_next goes to its `spawned` deque (or, full, the global queue).
+  // The fiber that was in w's run_next goes to its `spawned` deque (or, full, the global queue);
+  // make_spawned_runnable's rarer cases (the deque full, or chaos scheduling).
   void push_spawned(worker& w, fiber* old) noexcept;
   // Wakes an idle worker if none is searching (the submitter side of the protocol).
   void wake_if_needed() noexcept {
