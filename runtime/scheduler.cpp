@@ -897,27 +897,55 @@ void runtime::report_canary_overwritten(fiber* f) noexcept {
 
 void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
   check_canary(f);
-  probe_switch_out(w, f, f->after);
+  // With a trace running, out of line. Every other call below is the last thing done (a jump,
+  // not a call), so the common cases save no registers.
+  if (trace_on()) [[unlikely]]
+    return finish_switch_out_traced(w, f);
+  if constexpr (profiling_compiled) {  // probe_switch_out, the trace off
+    w.counters.switch_outs[static_cast<std::size_t>(f->after)].add();
+  }
   switch (f->after) {
     case after_switch::requeue:
       // release: a fiber dump that reads `runnable` reads the stack f just left (dump.cpp).
       f->state.store(fiber_state::runnable, std::memory_order_release);
-      push_local(w, f);
+      if (!w.local.push(f)) [[unlikely]]
+        return push_local_slow_and_wake(w, f);
       // Stealable: the submitter side of the wake protocol, as for any other enqueue. Without
       // it, a yielded fiber could wait behind a long CPU-bound fiber while other workers sleep.
-      wake_if_needed();
-      break;
+      return wake_if_needed();
     case after_switch::park:
       f->parked_at.store(park_stamp(), std::memory_order_relaxed);
       // release: a fiber dump that reads `parked` reads the stack f just left (dump.cpp).
       f->state.store(fiber_state::parked, std::memory_order_release);
       // From here on a waker may find f and resume it elsewhere: f is not touched again.
+      return f->park_unlock(f->park_arg);
+    case after_switch::exit:
+      return retire_fiber(w, f);
+  }
+}
+
+[[gnu::noinline]] void runtime::finish_switch_out_traced(worker& w, fiber* f) noexcept {
+  probe_switch_out(w, f, f->after);
+  switch (f->after) {
+    case after_switch::requeue:
+      f->state.store(fiber_state::runnable, std::memory_order_release);  // as above
+      push_local(w, f);
+      wake_if_needed();
+      break;
+    case after_switch::park:
+      f->parked_at.store(park_stamp(), std::memory_order_relaxed);
+      f->state.store(fiber_state::parked, std::memory_order_release);  // as above
       f->park_unlock(f->park_arg);
       break;
     case after_switch::exit:
       retire_fiber(w, f);
       break;
   }
+}
+
+[[gnu::noinline]] void runtime::push_local_slow_and_wake(worker& w, fiber* f) noexcept {
+  push_local_slow(w, f);
+  wake_if_needed();
 }
 
 // Out of line: keeps finish_switch_out small for the yield and park paths.
@@ -987,7 +1015,7 @@ void runtime::run_fiber(worker& w, fiber* f) {
   return f;
 }
 
-fiber* runtime::pick_for_direct_switch(worker& w) noexcept {
+[[gnu::always_inline]] inline fiber* runtime::pick_for_direct_switch(worker& w) noexcept {
   if (stopping.load(std::memory_order_relaxed)) return nullptr;
   // Leave to the scheduler loop what only it does: polling the global queue on its tick, and
   // running due timers.

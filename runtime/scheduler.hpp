@@ -412,6 +412,9 @@ class runtime {
   void run_fiber(worker& w, fiber* f);
   void bind_stack(worker& w, fiber* f);
   void finish_switch_out(worker& w, fiber* f) noexcept;
+  // finish_switch_out with a trace running, and its full-ring case.
+  void finish_switch_out_traced(worker& w, fiber* f) noexcept;
+  void push_local_slow_and_wake(worker& w, fiber* f) noexcept;
   // f has ended on w and next (picked to run next on w) has never run: next takes over f's
   // stack and runs on it without a switch; f's control block is recycled. Returns next.
   fiber* adopt_stack(worker& w, fiber* f, fiber* next) noexcept;
