@@ -733,16 +733,16 @@ void runtime::worker_main(worker& w) {
 
 namespace {
 
+// The state is copied whole, as 16 bytes (one load and one store each way): the fiber's two
+// words hold the struct's bytes, padding included.
+static_assert(sizeof(eh_globals) == sizeof(fiber::exception_globals));
+
 void save_exception_state(const worker& w, fiber* f) noexcept {
-  auto* eh = static_cast<const eh_globals*>(w.exception_globals[0]);
-  f->exception_globals[0] = eh->caught;
-  f->exception_globals[1] = reinterpret_cast<void*>(static_cast<std::uintptr_t>(eh->uncaught));
+  std::memcpy(f->exception_globals, w.exception_globals[0], sizeof(eh_globals));
 }
 
 void load_exception_state(worker& w, const fiber* f) noexcept {
-  auto* eh = static_cast<eh_globals*>(w.exception_globals[0]);
-  eh->caught = f->exception_globals[0];
-  eh->uncaught = static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(f->exception_globals[1]));
+  std::memcpy(w.exception_globals[0], f->exception_globals, sizeof(eh_globals));
 }
 
 namespace bctx = boost::context::detail;
