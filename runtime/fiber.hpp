@@ -50,9 +50,7 @@ struct fiber {
   // a running fiber's block may be recycled and reused; the publishing store of `state` orders it.
   std::atomic<std::uint64_t> id{0};
   std::atomic<void*> spawn_pc{nullptr};  // return address in the code that called rt::go (ditto)
-  // The free list's link while the block is free; the chain's link while the fiber waits in the
-  // global queue (chain_queue.hpp). Meaningless otherwise.
-  fiber* next = nullptr;
+  fiber* next = nullptr;                 // free-list link
 
   // --- switching (scheduler.hpp, "Switching") ---
   // This fiber's saved context while it is suspended (Boost.Context's fcontext_t: a pointer into

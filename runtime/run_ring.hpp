@@ -61,23 +61,6 @@ class run_ring {
     return true;
   }
 
-  // Owner: adds the elements of a chain linked through T::next (first, first->next, ... up to a
-  // nullptr), oldest first, publishing them with one release store; returns the ones that did
-  // not fit (still a chain), or nullptr.
-  T* push_chain(T* first) noexcept {
-    // acquire: as in push().
-    const std::uint32_t h = head_.load(std::memory_order_acquire);
-    const std::uint32_t t = tail_.load(std::memory_order_relaxed);  // only we write it
-    std::uint32_t k = t;
-    // Each link is read before the element is published: nobody else can take it until then.
-    for (; first && k - h < Capacity; ++k, first = first->next) {
-      slot(k).store(first, std::memory_order_relaxed);
-    }
-    // release: as in push(), for every slot written above.
-    if (k != t) tail_.store(k, std::memory_order_release);
-    return first;
-  }
-
   // Owner: removes and returns the oldest element, or nullptr when empty.
   T* pop() noexcept {
     std::uint32_t h = head_.load(std::memory_order_acquire);

@@ -199,7 +199,7 @@ void init_thread_context(sanitizer_context& c) noexcept {
 worker::worker(runtime& r, unsigned i) : rt(r), index(i), rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
 
 runtime::runtime(const options& o)
-    : opts(o), stacks(o), chaos_seed(o.chaos_seed), chaos_wake_state(o.chaos_seed) {
+    : opts(o), stacks(o), global(256), chaos_seed(o.chaos_seed), chaos_wake_state(o.chaos_seed) {
   workers.reserve(opts.workers);
   for (unsigned i = 0; i < opts.workers; ++i) {
     workers.push_back(std::make_unique<worker>(*this, i));
@@ -311,7 +311,7 @@ void runtime::make_runnable(fiber* f, bool prefer_next) noexcept {
   // release: a fiber dump that reads `runnable` then reads the saved context (dump.cpp).
   f->state.store(fiber_state::runnable, std::memory_order_release);
   probe_wake(nullptr, f);
-  global.push(f);
+  global.enqueue(f);
   wake_if_needed();
 }
 
@@ -351,8 +351,8 @@ void runtime::make_runnable_here(worker& w, fiber* f, bool prefer_next) noexcept
     // behind a burst of spawns that have not started yet (bench/timers: p99 lateness).
     fiber* batch[spawned_cap / 2];
     const std::size_t n = w.spawned.take_oldest(batch, spawned_cap / 2);
-    if (n != 0) global.push_array(batch, n);
-    if (!w.spawned.push(old)) global.push(old);
+    global.enqueue_bulk(batch, n);
+    if (!w.spawned.push(old)) global.enqueue(old);
   }
   // Stealable now, wherever it went: the submitter side of the wake protocol.
   wake_if_needed();
@@ -364,8 +364,8 @@ void runtime::push_local_slow(worker& w, fiber* f) noexcept {
   // room after.
   fiber* batch[local_batch];
   const std::uint32_t n = w.local.steal_half(batch, local_batch);
-  if (n != 0) global.push_array(batch, n);
-  if (!w.local.push(f)) global.push(f);
+  global.enqueue_bulk(batch, n);
+  if (!w.local.push(f)) global.enqueue(f);
 }
 
 void runtime::wake_one_idle() noexcept {
@@ -457,28 +457,16 @@ void runtime::timer_armed(std::int64_t when) noexcept {
 // the worker loop
 // ---------------------------------------------------------------------------------------------
 
-bool runtime::take_global(worker& w, fiber*& out, std::size_t want) {
-  const std::size_t queued = global.size();
-  if (queued == 0) return false;
-  // A fair share (as Go's globrunqget), at most a steal's batch.
-  want = std::min({want, queued / workers.size() + 1, std::size_t{local_batch}});
-  std::size_t got = 0;
-  fiber* first = global.take(want, got);
-  if (!first) return false;
+bool runtime::take_global(worker& w, fiber*& out) {
+  if (global.size_approx() == 0) return false;
+  fiber* buf[32];
+  std::size_t fair = global.size_approx() / workers.size() + 1;
+  std::size_t got = global.try_dequeue_bulk(buf, std::min<std::size_t>(fair, 32));
+  if (got == 0) return false;
   probe_take_global(w, got);
-  out = first;
-  if (first->next) push_chain_local(w, first->next);
+  out = buf[0];
+  for (std::size_t i = 1; i < got; ++i) push_local(w, buf[i]);
   return true;
-}
-
-void runtime::push_chain_local(worker& w, fiber* first) noexcept {
-  fiber* rest = w.local.push_chain(first);
-  if (!rest) return;
-  // The ring is full: what did not fit goes back (the ring's own overflow would send its
-  // oldest there anyway).
-  std::size_t n = 0;
-  for (fiber* f = rest; f; f = f->next) ++n;
-  global.push_chain(rest, n);
 }
 
 bool runtime::steal_half(worker& thief, worker& victim, fiber*& out) {
@@ -522,14 +510,14 @@ fiber* runtime::steal_work(worker& w) {
       }
     }
     fiber* f = nullptr;
-    if (take_global(w, f, local_batch)) return f;
+    if (take_global(w, f)) return f;
     if (stopping.load(std::memory_order_relaxed)) return nullptr;
   }
   return nullptr;
 }
 
 bool runtime::any_work_visible() const noexcept {
-  if (global.size() != 0) return true;
+  if (global.size_approx() != 0) return true;
   for (auto& w : workers) {
     if (w->local.size() != 0 || w->spawned.size() != 0) return true;
   }
@@ -690,12 +678,10 @@ fiber* runtime::find_runnable_or_park(worker& w) {
       // Every 61st pick: the global queue first, and, while fibers wait on I/O, a poll that does
       // not block — so readiness is seen even while every worker is busy.
       if (n_io_waiters.load(std::memory_order_relaxed) > 0) poll_io(w, 0);
-      // One fiber, as Go's schedule(): enough that the global queue never starves, without
-      // piling its fibers onto a worker that has local work already.
-      if (take_global(w, f, 1)) return f;
+      if (take_global(w, f)) return f;
     }
     if ((f = pick_local(w))) return f;
-    if (take_global(w, f, local_batch)) return f;
+    if (take_global(w, f)) return f;
     if (!w.spinning) {
       // At most half the busy workers search at once; the rest park straight away.
       unsigned busy = static_cast<unsigned>(workers.size()) - n_idle.load();
@@ -1023,7 +1009,8 @@ void runtime::run_fiber(worker& w, fiber* f) {
     // The next pick polls the global queue (and, while fibers wait on I/O, epoll): only the
     // scheduler does. With nothing there to poll, the tick passes here instead (a hint: a fiber
     // queued meanwhile is seen on the next tick, 61 picks on, or when this worker runs dry).
-    if (global.size() != 0 || n_io_waiters.load(std::memory_order_relaxed) > 0) return nullptr;
+    if (global.size_approx() != 0 || n_io_waiters.load(std::memory_order_relaxed) > 0)
+      return nullptr;
     w.picks_to_global_poll = global_poll_interval + 1;  // the pick below counts one
   }
   // The suspending fiber may hold a channel's or select's spinlocks until the switch completes
@@ -1087,7 +1074,7 @@ void runtime::run_main(void (*body)(void*), void* ctx) {
   static_assert(sizeof(main_task) <= inline_task_bytes);
   ::new (m->task) main_task{body, ctx, this};
   m->state.store(fiber_state::runnable, std::memory_order_relaxed);
-  global.push(m);
+  global.enqueue(m);
 
   install_overflow_handler();
   if (chaos_seed != 0) {

@@ -166,6 +166,8 @@
 // ============================================================================================
 #pragma once
 
+#include <concurrentqueue/concurrentqueue.h>
+
 #include <atomic>
 #include <cstdint>
 #include <exception>
@@ -176,7 +178,6 @@
 #include <vector>
 
 #include "blocking.hpp"
-#include "chain_queue.hpp"
 #include "fiber.hpp"
 #include "rt/options.hpp"
 #include "run_ring.hpp"
@@ -372,12 +373,7 @@ class runtime {
   fiber* find_runnable_or_park(worker& w);
   fiber* steal_work(worker& w);
   bool steal_half(worker& thief, worker& victim, fiber*& out);
-  // Takes up to `want` fibers (a fair share, at most local_batch) from the global queue: the
-  // first into out, the rest onto w's local ring. False if there were none.
-  bool take_global(worker& w, fiber*& out, std::size_t want);
-  // Worker w (its owner) puts a chain of fibers (linked through next) at the back of its local
-  // ring; what does not fit goes back to the global queue.
-  void push_chain_local(worker& w, fiber* first) noexcept;
+  bool take_global(worker& w, fiber*& out);
   bool any_work_visible() const noexcept;
   void park_worker(worker& w);
   // The earliest timer of any worker (no_deadline if none): the hint every worker publishes.
@@ -437,7 +433,7 @@ class runtime {
   options opts;
   stack_pool stacks;
   std::vector<std::unique_ptr<worker>> workers;
-  chain_queue<fiber> global;  // chains of fibers (chain_queue.hpp)
+  moodycamel::ConcurrentQueue<fiber*> global;
 
   // n_spinning/n_idle/stopping are seq_cst: they are the Dekker half of the wake protocol.
   std::atomic<unsigned> n_spinning{0};

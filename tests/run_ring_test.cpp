@@ -71,27 +71,6 @@ TEST(RunRing, IndicesWrapAroundTheRing) {
   EXPECT_EQ(r.size(), 0u);
 }
 
-struct linked {
-  linked* next = nullptr;
-};
-
-TEST(RunRing, PushChainAddsInOrderAndReturnsWhatDidNotFit) {
-  rt::detail::run_ring<linked, 4> r;
-  linked v[6];
-  for (int i = 0; i < 5; ++i) v[i].next = &v[i + 1];
-  EXPECT_EQ(r.push_chain(nullptr), nullptr);
-  EXPECT_EQ(r.size(), 0u);
-  ASSERT_TRUE(r.push(&v[0]));  // v[0] is also the chain's head: the ring holds it once here
-  EXPECT_EQ(r.push_chain(&v[1]), &v[4]) << "three fit beside the one pushed";
-  EXPECT_EQ(r.size(), 4u);
-  for (int i = 0; i < 4; ++i) EXPECT_EQ(r.pop(), &v[i]) << i;
-  EXPECT_EQ(r.pop(), nullptr);
-  v[5].next = nullptr;
-  EXPECT_EQ(r.push_chain(&v[4]), nullptr);
-  EXPECT_EQ(r.pop(), &v[4]);
-  EXPECT_EQ(r.pop(), &v[5]);
-}
-
 // The owner pushes `n` distinct elements, popping now and then (sometimes down to empty, racing
 // thieves over the last ones) and moving its oldest half out when full; `thieves` threads steal
 // batches all along. Every element must be taken exactly once.
