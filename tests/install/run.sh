@@ -8,6 +8,8 @@
 #   bash tests/install/run.sh [BUILD_DIR]     (default: build; relative to the repository root)
 # Prints "install test: ok" on success.
 set -euo pipefail
+# Tool output is captured before grep -q reads it: with pipefail, `ldd X | grep -q Y` fails
+# whenever grep exits at its match before ldd has written everything (SIGPIPE), a flaky result.
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -66,11 +68,11 @@ cmake -S "$here" -B "$tmp/app" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
 cmake --build "$tmp/app" >"$tmp/app-build.log" 2>&1 || { cat "$tmp/app-build.log" >&2; exit 1; }
 check "cmake rt::csp (static)" "$tmp/app/install_app"
 check "cmake rt::csp_shared" "$tmp/app/install_app_shared"
-if ldd "$tmp/app/install_app" | grep -q 'librt-csp'; then
+if grep -q 'librt-csp' <<<"$(ldd "$tmp/app/install_app")"; then
   echo "install test: rt::csp should link the static library, but install_app needs librt-csp.so" >&2
   exit 1
 fi
-if ! ldd "$tmp/app/install_app_shared" | grep -q "=> $libdir/librt-csp.so"; then
+if ! grep -q "=> $libdir/librt-csp.so" <<<"$(ldd "$tmp/app/install_app_shared")"; then
   echo "install test: install_app_shared does not load the installed librt-csp.so:" >&2
   ldd "$tmp/app/install_app_shared" >&2
   exit 1
@@ -87,7 +89,7 @@ cxx="${CXX:-c++}"
 $cxx -O2 $cflags "$here/main.cpp" -o "$tmp/pc_static" \
   -Wl,-Bstatic -lrt-csp -Wl,-Bdynamic $libs
 check "pkg-config (static)" "$tmp/pc_static"
-if readelf -d "$tmp/pc_static" | grep -q 'NEEDED.*librt-csp'; then
+if grep -q 'NEEDED.*librt-csp' <<<"$(readelf -d "$tmp/pc_static")"; then
   echo "install test: the static pkg-config link still needs librt-csp.so" >&2
   exit 1
 fi
@@ -95,7 +97,7 @@ fi
 # shellcheck disable=SC2086
 $cxx -O2 $cflags "$here/main.cpp" -o "$tmp/pc_shared" $libs -Wl,-rpath,"$libdir"
 check "pkg-config (shared)" "$tmp/pc_shared"
-if ! ldd "$tmp/pc_shared" | grep -q "=> $libdir/librt-csp.so"; then
+if ! grep -q "=> $libdir/librt-csp.so" <<<"$(ldd "$tmp/pc_shared")"; then
   echo "install test: pc_shared does not load the installed librt-csp.so" >&2
   exit 1
 fi
