@@ -421,8 +421,12 @@ rt::runtime_stats collect(runtime& rt) {
   s.spinning_workers = rt.n_spinning.load(std::memory_order_relaxed);
   const stack_pool::shared_counts sc = rt.stacks.counts();
   s.stacks_pooled += sc.warm + sc.cold;
-  s.stack_bytes_pooled = s.stacks_pooled * rt.stacks.slot_size();
   s.stack_bytes_mapped = sc.mapped_bytes;
+  // The workers' caches and the shared pool are read one after the other, not at one instant: a
+  // stack a worker trims into the shared pool in between is counted in both (seen: 69,992,448
+  // pooled against 67,108,864 mapped). What is pooled is mapped, so never show more.
+  s.stack_bytes_pooled =
+      std::min<std::uint64_t>(s.stacks_pooled * rt.stacks.slot_size(), s.stack_bytes_mapped);
   s.hogs = rt.prof.hogs.load(std::memory_order_relaxed);
   s.last_hog_fiber = rt.prof.last_hog_fiber.load(std::memory_order_relaxed);
   s.last_hog_worker = rt.prof.last_hog_worker.load(std::memory_order_relaxed);
