@@ -368,34 +368,78 @@ void runtime::push_local_slow(worker& w, fiber* f) noexcept {
   if (!w.local.push(f)) global.enqueue(f);
 }
 
+namespace {
+
+// Chaos scheduling: holds the calling thread for a random while, so that a race window a few
+// instructions wide is wide enough for the chaos runs of the test suite to reach the
+// interleavings inside it: `often` of 4 calls, up to `max_pauses` pause instructions (about
+// 10-40 ns each). Never switches, so its thread_local is read by one thread only.
+void chaos_stall(std::uint64_t seed, unsigned often, unsigned max_pauses) noexcept {
+  thread_local std::uint64_t state = 0;
+  if (state == 0) state = (seed ^ reinterpret_cast<std::uintptr_t>(&state)) | 1;
+  state ^= state << 13;
+  state ^= state >> 7;
+  state ^= state << 17;
+  if (state % 4 >= often) return;
+  for (std::uint64_t i = (state >> 8) % max_pauses; i != 0; --i) _mm_pause();
+}
+
+}  // namespace
+
 void runtime::wake_one_idle() noexcept {
-  unsigned expected = 0;
-  if (!n_spinning.compare_exchange_strong(expected, 1)) return;  // someone is already searching
-  worker* v = nullptr;
-  {
-    std::lock_guard lk(idle_mu);
-    if (!idle_list.empty()) {
-      std::size_t pick = idle_list.size() - 1;
-      if (chaos_seed != 0) {  // chaos: any idle worker, from a stream guarded by idle_mu
-        chaos_wake_state = chaos_wake_state * 6364136223846793005ull + 1442695040888963407ull;
-        pick = (chaos_wake_state >> 33) % idle_list.size();
+  for (;;) {
+    // chaos: widen the window between our caller's look at n_idle and ours at the idle list
+    if (chaos_seed != 0) chaos_stall(chaos_seed, 1, 512);
+    unsigned expected = 0;
+    // The searching token: while we hold it, submitters skip their wakeups (wake_if_needed).
+    if (!n_spinning.compare_exchange_strong(expected, 1)) return;  // someone is already searching
+    worker* v = nullptr;
+    {
+      std::lock_guard lk(idle_mu);
+      if (!idle_list.empty()) {
+        std::size_t pick = idle_list.size() - 1;
+        if (chaos_seed != 0) {  // chaos: any idle worker, from a stream guarded by idle_mu
+          chaos_wake_state = chaos_wake_state * 6364136223846793005ull + 1442695040888963407ull;
+          pick = (chaos_wake_state >> 33) % idle_list.size();
+        }
+        v = idle_list[pick];
+        idle_list.erase(idle_list.begin() + static_cast<std::ptrdiff_t>(pick));
+        v->idle = false;
+        n_idle.fetch_sub(1);
       }
-      v = idle_list[pick];
-      idle_list.erase(idle_list.begin() + static_cast<std::ptrdiff_t>(pick));
-      v->idle = false;
-      n_idle.fetch_sub(1);
     }
+    if (v) {
+      // v is asleep or about to be, and touches `spinning` only after consuming wake_word: the
+      // release store below hands this write over together with the wakeup.
+      v->spinning = true;
+      // seq_cst store, then notify()'s load of `sleeping`: see notify().
+      v->wake_word.store(worker::wake_bit);
+      notify(*v);
+      return;
+    }
+    // chaos: widen the window explained below (rare: no cost to speak of)
+    if (chaos_seed != 0) chaos_stall(chaos_seed, 4, 16384);
+    // Every worker left the idle list after our caller saw one there. While we held the token,
+    // other submitters skipped their wakeups, counting on a searcher to find their work — and
+    // every worker may have parked meanwhile, its re-check done before that work was queued
+    // (a fiber readied by a plain thread then sat in the global queue with every worker asleep:
+    // chaos runs of Mutex.PlainThreadsAndFibersShareAMutex hung about once in 100). So the token
+    // is given back as a searcher gives it back: the last holder looks at the queues, and wakes
+    // a worker for what it sees.
+    if (!release_search_token()) return;
+    // relaxed: after release_search_token's fence, as in wake_if_needed. No worker idle: each
+    // busy one re-checks the queues before it parks.
+    if (n_idle.load(std::memory_order_relaxed) == 0) return;
   }
-  if (!v) {
-    n_spinning.fetch_sub(1);
-    return;
-  }
-  // v is asleep or about to be, and touches `spinning` only after consuming wake_word: the
-  // release store below hands this write over together with the wakeup.
-  v->spinning = true;
-  // seq_cst store, then notify()'s load of `sleeping`: see notify().
-  v->wake_word.store(worker::wake_bit);
-  notify(*v);
+}
+
+bool runtime::release_search_token() noexcept {
+  if (n_spinning.fetch_sub(1) != 1) return false;  // a later holder gives it back after us
+  // The queue loads below come after the decrement: a submitter that saw our token (its load of
+  // n_spinning read a value before this decrement) queued its work before its own fence, which
+  // then precedes ours.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  return any_work_visible();
 }
 
 void runtime::notify(worker& v) noexcept {
@@ -527,8 +571,9 @@ bool runtime::any_work_visible() const noexcept {
 void runtime::stop_spinning(worker& w) noexcept {
   w.spinning = false;
   // The last searcher to find work wakes a successor when more work is waiting, so a burst of
-  // work spreads over the idle workers one wakeup at a time.
-  if (n_spinning.fetch_sub(1) == 1 && any_work_visible()) wake_if_needed();
+  // work spreads over the idle workers one wakeup at a time — and no submitter that skipped its
+  // wakeup because we were searching is left without one.
+  if (release_search_token()) wake_if_needed();
 }
 
 bool runtime::leave_idle_list(worker& w) noexcept {

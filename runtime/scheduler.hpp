@@ -66,9 +66,14 @@
 //   parking worker does (store counters; fence; load queues). With both fences seq_cst, at
 //   least one of them sees the other's store: either the submitter sees the worker idle (and
 //   wakes someone, possibly that worker — whose futex word is then already set, so its sleep
-//   returns at once) or the worker's re-check sees the work. If the submitter saw a spinning
-//   worker instead, that spinner has not yet passed its own re-check (it leaves the spinning
-//   state before re-checking), so it will see the work.
+//   returns at once) or the worker's re-check sees the work. If the submitter saw n_spinning
+//   != 0 instead, it counts on a holder of that count (a "searching token") whose give-back
+//   comes after its load: every give-back looks at the queues after it, with a fence. A spinning
+//   worker that parks gives its token back before it re-checks; one that found work gives it
+//   back through release_search_token(), and the last holder wakes a worker for what it sees;
+//   so does a waker that took the token (the CAS above) and then found the idle list empty —
+//   it searched nothing, yet submitters skipped their wakeups meanwhile. (It once just gave the
+//   token back: a plain thread's fiber then sat in the global queue while every worker slept.)
 //   A fully idle runtime therefore has every worker asleep in futex_wait: it burns no CPU.
 //   Before sleeping, a parked worker polls its wake word for park_poll_ns (50 us): it is often
 //   woken again within microseconds, and while it polls (`sleeping` is not_sleeping) its waker
@@ -402,6 +407,10 @@ class runtime {
   // break eventfd and leaves waking others to the searching-worker rules.
   std::size_t poll_io(worker& w, std::int64_t timeout_ns) noexcept;
   void stop_spinning(worker& w) noexcept;
+  // Gives back a searching token (one count of n_spinning) held by a worker that found work or
+  // by a waker that found no idle worker. True when it was the last one and work is waiting:
+  // the caller then wakes a worker for it (see "Why no wakeup is lost").
+  bool release_search_token() noexcept;
   bool leave_idle_list(worker& w) noexcept;
   void check_deadlock() noexcept;                // deadlock.cpp
   [[noreturn]] void report_deadlock() noexcept;  // deadlock.cpp
