@@ -68,8 +68,7 @@ chan_core::~chan_core() {
 }
 
 bool wait_on_channel(chan_core& c, waiter_queue& q, void* slot, wait_reason why) {
-  waiter w;
-  w.slot = slot;
+  waiter w(waiter::queued_at_once, slot);
   q.push_back(&w, c.lock);
   worker* const wk = tls_worker;  // directly: read before the switch, never after it
   if (fiber* f = wk ? static_cast<fiber*>(wk->current) : nullptr) [[likely]] {

@@ -779,16 +779,16 @@ void load_exception_state(worker& w, const fiber* f) noexcept {
 namespace bctx = boost::context::detail;
 
 // Completes a switch on the stack it arrived on (see "Switching" in scheduler.hpp). `t` is what
-// the switch delivered: t.data nullptr when the worker's scheduler context jumped here (t.fctx is
-// that context: the worker keeps it), else the fiber that jumped here directly, now off its stack
-// (t.fctx is its saved context), whose after-switch step runs now.
+// the switch delivered: t.data the worker it happened on (this fiber's worker now), t.fctx the
+// context that switched away: the worker's scheduler context when w->switching_from is nullptr
+// (the worker keeps it), else that fiber, now off its stack, whose after-switch step runs now.
 void arrived(bctx::transfer_t t) noexcept {
-  worker* w = current_worker();  // afresh: this fiber may have moved to another worker
-  if (!t.data) {
+  worker* w = static_cast<worker*>(t.data);
+  fiber* prev = w->switching_from;
+  if (!prev) {
     w->sched_ctx = t.fctx;
     return;
   }
-  fiber* prev = static_cast<fiber*>(t.data);
   prev->context = t.fctx;
   w->rt.finish_switch_out(*w, prev);
 }
@@ -809,36 +809,69 @@ bctx::transfer_t pass_through(bctx::transfer_t t) noexcept {
   return bctx::ontop_fcontext(to, data, pass_through);
 }
 
-// Switches away from the running fiber f on worker w: straight to the next local fiber when
-// pick_for_direct_switch gives one (one stack switch instead of two), else back to w's scheduler
-// context. f's after-switch step (f->after) runs on the other side, once f is off its stack.
-// Returns what the switch that resumes f delivers (never, if f->after is exit).
+// Switches away from the running fiber f on worker w: to `next` (one stack switch instead of
+// two), or with next nullptr back to w's scheduler context. f's after-switch step (f->after) runs
+// on the other side, once f is off its stack. Returns what the switch that resumes f delivers
+// (never, if f->after is exit). With `MayCall` false it makes no call before the jump, so that
+// its caller keeps nothing in callee-saved registers (no pushes and pops around each switch):
+// next must then have run before (no stack to bind) and no trace may be running.
+template <bool MayCall>
 [[gnu::always_inline]] inline bctx::transfer_t switch_to(worker* w, fiber* f, fiber* next,
                                                          bool exiting) noexcept {
   runtime& rt = w->rt;
+  // Loaded once: the stores through f and next below could alias them for the compiler.
+  void* const eh = w->exception_globals[0];
+  int* const thread_errno = w->thread_errno;
   if (next) {
     w->current = next;
     publish_running(next);  // waits while a fiber dump reads next's stack
-    const bool fresh = !next->context;
-    if (fresh) rt.bind_stack(*w, next);
-    probe_run(*w, next);
-    if (!exiting) {
-      save_exception_state(*w, f);
-      f->saved_errno = *w->thread_errno;
+    bctx::fcontext_t to = next->context;
+    const bool fresh = MayCall && !to;
+    if (fresh) {
+      rt.bind_stack(*w, next);
+      to = next->context;
     }
-    load_exception_state(*w, next);
-    *w->thread_errno = next->saved_errno;
+    if constexpr (MayCall) {
+      probe_run(*w, next);
+    } else if constexpr (profiling_compiled) {
+      w->counters.runs.add();  // probe_run, the trace off (the caller checked)
+    }
+    if (!exiting) {
+      std::memcpy(f->exception_globals, eh, sizeof(eh_globals));  // save_exception_state
+      f->saved_errno = *thread_errno;
+    }
+    std::memcpy(eh, next->exception_globals, sizeof(eh_globals));  // load_exception_state
+    *thread_errno = next->saved_errno;
     sanitizer_before_switch(f->san, next->san, exiting);
-    bctx::fcontext_t to = std::exchange(next->context, nullptr);
-    return fresh ? bctx::jump_fcontext(to, f) : resume_context(to, f);
+    next->context = nullptr;
+    w->switching_from = f;
+    return fresh ? bctx::jump_fcontext(to, w) : resume_context(to, w);
   }
-  if (!exiting) f->saved_errno = *w->thread_errno;
+  if (!exiting) f->saved_errno = *thread_errno;
   sanitizer_before_switch(f->san, w->san, exiting);
-  return resume_context(w->sched_ctx, f);
+  w->switching_from = f;
+  return resume_context(w->sched_ctx, w);
 }
 
-bctx::transfer_t switch_out(worker* w, fiber* f) noexcept {
-  return switch_to(w, f, w->rt.pick_for_direct_switch(*w), /*exiting=*/false);
+// switch_out's cases that make calls before the jump, out of line (see switch_to).
+[[gnu::noinline]] bctx::transfer_t switch_out_with_calls(worker* w, fiber* f) noexcept {
+  return switch_to<true>(w, f, w->rt.pick_for_direct_switch(*w), /*exiting=*/false);
+}
+[[gnu::noinline]] bctx::transfer_t switch_to_fresh(worker* w, fiber* f, fiber* next) noexcept {
+  return switch_to<true>(w, f, next, /*exiting=*/false);  // binds next a stack first
+}
+
+// Switches the suspending fiber f out of w: to the next local fiber (pick_for_direct_switch),
+// else to the scheduler. The common case — no timer armed here, no chaos, no trace, a next
+// fiber that has run before — makes no call before the jump.
+[[gnu::always_inline]] inline bctx::transfer_t switch_out(worker* w, fiber* f) noexcept {
+  runtime& rt = w->rt;
+  if (rt.pick_makes_calls(*w) || trace_on()) [[unlikely]]
+    return switch_out_with_calls(w, f);
+  fiber* next = rt.pick_for_direct_switch_as<false>(*w);
+  if (next && !next->context) [[unlikely]]
+    return switch_to_fresh(w, f, next);
+  return switch_to<false>(w, f, next, /*exiting=*/false);
 }
 
 // Runs f's callable to its end, then destroys it. Exceptions that escape end the program, or
@@ -868,30 +901,10 @@ void run_task(fiber* f) noexcept {
 
 }  // namespace
 
-// The first code a fiber runs on its own stack (make_fcontext's entry point). The switch that
-// started it set the worker's `current` to it. When the fiber ends and the next local fiber has
-// never run, that one simply runs here next, on this stack (runtime::adopt_stack): no stack to
-// bind, no context to make, no switch. Otherwise the last switch out goes to the next fiber or
-// the scheduler, which recycles the stack and control block once the fiber is off its stack.
-[[noreturn]] static void fiber_entry(bctx::transfer_t t) noexcept {
-  fiber* f = current_fiber();
-  sanitizer_after_switch(f->san);
-  arrived(t);
-  for (;;) {
-    run_task(f);
-    f->after = after_switch::exit;
-    worker* w = current_worker();  // afresh: the fiber may have moved while it ran
-    fiber* next = w->rt.pick_for_direct_switch(*w);
-    if (next && !next->context) {
-      f = w->rt.adopt_stack(*w, f, next);
-      continue;
-    }
-    switch_to(w, f, next, /*exiting=*/true);
-    __builtin_unreachable();
-  }
-}
-
-fiber* runtime::adopt_stack(worker& w, fiber* f, fiber* next) noexcept {
+// Inlined into fiber_entry, its one caller: fiber_entry never returns, so it saved its registers
+// once, and a fiber handed on here costs no call, no saved registers and no return.
+[[gnu::always_inline]] inline fiber* runtime::adopt_stack(worker& w, fiber* f,
+                                                          fiber* next) noexcept {
   // f has ended: it is done with its stack but for this frame (fiber_entry's), which next takes
   // over. The thread's C++ exception state is empty (f's callable returned, or its exception
   // was handled), as a fresh fiber's is; errno is reset by the caller.
@@ -912,6 +925,29 @@ fiber* runtime::adopt_stack(worker& w, fiber* f, fiber* next) noexcept {
   return next;
 }
 
+// The first code a fiber runs on its own stack (make_fcontext's entry point). The switch that
+// started it set the worker's `current` to it. When the fiber ends and the next local fiber has
+// never run, that one simply runs here next, on this stack (runtime::adopt_stack): no stack to
+// bind, no context to make, no switch. Otherwise the last switch out goes to the next fiber or
+// the scheduler, which recycles the stack and control block once the fiber is off its stack.
+[[noreturn]] static void fiber_entry(bctx::transfer_t t) noexcept {
+  fiber* f = static_cast<fiber*>(static_cast<worker*>(t.data)->current);  // see arrived()
+  sanitizer_after_switch(f->san);
+  arrived(t);
+  for (;;) {
+    run_task(f);
+    f->after = after_switch::exit;
+    worker* w = current_worker();  // afresh: the fiber may have moved while it ran
+    fiber* next = w->rt.pick_for_direct_switch(*w);
+    if (next && !next->context) {
+      f = w->rt.adopt_stack(*w, f, next);
+      continue;
+    }
+    switch_to<true>(w, f, next, /*exiting=*/true);
+    __builtin_unreachable();
+  }
+}
+
 void runtime::bind_stack(worker& w, fiber* f) {
   stack_slot s = w.stacks.take(stacks);
   f->stack = s;
@@ -926,15 +962,9 @@ void runtime::report_canary_overwritten(fiber* f) noexcept {
               static_cast<unsigned long long>(f->id), stacks.usable_size() / 1024);
 }
 
-void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
-  check_canary(f);
-  // With a trace running, out of line. Every other call below is the last thing done (a jump,
-  // not a call), so the common cases save no registers.
-  if (trace_on()) [[unlikely]]
-    return finish_switch_out_traced(w, f);
-  if constexpr (profiling_compiled) {  // probe_switch_out, the trace off
-    w.counters.switch_outs[static_cast<std::size_t>(f->after)].add();
-  }
+// f's after-switch step. Every call below is the last thing done (a jump, not a call), so that
+// finish_switch_out's common cases save no registers.
+[[gnu::always_inline]] inline void runtime::run_after_switch_step(worker& w, fiber* f) noexcept {
   switch (f->after) {
     case after_switch::requeue:
       // release: a fiber dump that reads `runnable` reads the stack f just left (dump.cpp).
@@ -955,23 +985,21 @@ void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
   }
 }
 
+void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
+  check_canary(f);
+  // With a trace running, out of line: the trace's record is a call, and a call anywhere here
+  // would make every switch save registers.
+  if (trace_on()) [[unlikely]]
+    return finish_switch_out_traced(w, f);
+  if constexpr (profiling_compiled) {  // probe_switch_out, the trace off
+    w.counters.switch_outs[static_cast<std::size_t>(f->after)].add();
+  }
+  return run_after_switch_step(w, f);
+}
+
 [[gnu::noinline]] void runtime::finish_switch_out_traced(worker& w, fiber* f) noexcept {
   probe_switch_out(w, f, f->after);
-  switch (f->after) {
-    case after_switch::requeue:
-      f->state.store(fiber_state::runnable, std::memory_order_release);  // as above
-      push_local(w, f);
-      wake_if_needed();
-      break;
-    case after_switch::park:
-      f->parked_at.store(park_stamp(), std::memory_order_relaxed);
-      f->state.store(fiber_state::parked, std::memory_order_release);  // as above
-      f->park_unlock(f->park_arg);
-      break;
-    case after_switch::exit:
-      retire_fiber(w, f);
-      break;
-  }
+  run_after_switch_step(w, f);
 }
 
 [[gnu::noinline]] void runtime::push_local_slow_and_wake(worker& w, fiber* f) noexcept {
@@ -1004,13 +1032,15 @@ void runtime::run_fiber(worker& w, fiber* f) {
   *w.thread_errno = f->saved_errno;
 
   sanitizer_before_switch(w.san, f->san, false);
-  // data nullptr: "the scheduler context jumped here" (arrived()).
+  // switching_from nullptr: "the scheduler context jumped here" (arrived()).
   bctx::fcontext_t to = std::exchange(f->context, nullptr);
-  const bctx::transfer_t t = fresh ? bctx::jump_fcontext(to, nullptr) : resume_context(to, nullptr);
+  w.switching_from = nullptr;
+  const bctx::transfer_t t = fresh ? bctx::jump_fcontext(to, &w) : resume_context(to, &w);
   sanitizer_after_switch(w.san);
 
-  // The fiber that jumped back is f, or one that f (or its successors) switched to directly.
-  fiber* back = static_cast<fiber*>(t.data);
+  // The fiber that jumped back is f, or one that f (or its successors) switched to directly,
+  // always on this worker (t.data is &w).
+  fiber* back = w.switching_from;
   back->context = t.fctx;
   save_exception_state(w, back);
   *eh = sched_eh;
@@ -1019,9 +1049,10 @@ void runtime::run_fiber(worker& w, fiber* f) {
   finish_switch_out(w, back);
 }
 
+template <bool WithChaos>
 [[gnu::always_inline]] inline fiber* runtime::pick_local(worker& w) noexcept {
   fiber* f = nullptr;
-  if (chaos_seed != 0 && chaos_random(w) % 2 == 0 && (f = w.local.pop())) {
+  if (WithChaos && chaos_seed != 0 && chaos_random(w) % 2 == 0 && (f = w.local.pop())) {
     return f;  // chaos: the queue before run_next
   }
   if (w.run_next && w.run_next_streak < run_next_streak_cap) {
@@ -1046,7 +1077,8 @@ void runtime::run_fiber(worker& w, fiber* f) {
   return f;
 }
 
-[[gnu::always_inline]] inline fiber* runtime::pick_for_direct_switch(worker& w) noexcept {
+template <bool Checked>
+[[gnu::always_inline]] inline fiber* runtime::pick_for_direct_switch_as(worker& w) noexcept {
   if (stopping.load(std::memory_order_relaxed)) return nullptr;
   // Leave to the scheduler loop what only it does: polling the global queue on its tick, and
   // running due timers.
@@ -1064,23 +1096,27 @@ void runtime::run_fiber(worker& w, fiber* f) {
   // mmap and madvise a new slab: leave that to the scheduler context, which runs with no lock
   // held. With a stack cached, binding one is a pop from a vector.
   if (w.stacks.size() == 0) return nullptr;
-  // A timer armed on this worker (the clock must be read) or chaos scheduling: out of line, so
-  // that the common case makes no call and saves no registers.
-  if (w.next_timer.load(std::memory_order_relaxed) != no_deadline || chaos_seed != 0) [[unlikely]]
-    return pick_for_direct_switch_checked(w);
-  fiber* f = pick_local(w);
+  if constexpr (Checked) {
+    if (const std::int64_t next = w.next_timer.load(std::memory_order_relaxed);
+        next != no_deadline && now_ns() >= next) {
+      return nullptr;  // a timer is due: the scheduler runs it
+    }
+  }
+  fiber* f = pick_local<Checked>(w);
   if (f) --w.picks_to_global_poll;  // not 0: it was above 1
   return f;
 }
 
+[[gnu::always_inline]] inline fiber* runtime::pick_for_direct_switch(worker& w) noexcept {
+  // A timer armed on this worker or chaos scheduling: out of line, so that the common case
+  // makes no call and saves no registers.
+  if (pick_makes_calls(w)) [[unlikely]]
+    return pick_for_direct_switch_checked(w);
+  return pick_for_direct_switch_as<false>(w);
+}
+
 [[gnu::noinline]] fiber* runtime::pick_for_direct_switch_checked(worker& w) noexcept {
-  if (const std::int64_t next = w.next_timer.load(std::memory_order_relaxed);
-      next != no_deadline && now_ns() >= next) {
-    return nullptr;
-  }
-  fiber* f = pick_local(w);
-  if (f) --w.picks_to_global_poll;  // not 0: it was above 1
-  return f;
+  return pick_for_direct_switch_as<true>(w);
 }
 
 void suspend(worker* w, fiber* f, after_switch after) {
@@ -1180,22 +1216,18 @@ void run_main(void (*body)(void*), void* ctx, const options& opts) {
 // discard_fiber, so rt::run cannot tear the runtime down in between.
 namespace {
 
-// Fills in a control block taken for a new fiber.
-[[gnu::always_inline]] inline void init_new_fiber(runtime& rt, worker* w, fiber* f,
-                                                  std::size_t size, std::size_t align,
-                                                  const task_ops* ops, void** storage, void* pc) {
+// Fills in a control block taken for a new fiber, whose callable goes to `task` (the block's
+// inline storage or a heap block).
+[[gnu::always_inline]] inline void fill_new_fiber(fiber* f, const task_ops* ops, void* pc,
+                                                  std::uint64_t id, void* task, void** storage) {
   f->ops = ops;
   // relaxed: published to others (and to fiber dumps) by the release store of `runnable`; the
   // hog monitor reads them under chunks_mu (monitor.cpp).
   f->spawn_pc.store(pc, std::memory_order_relaxed);
-  f->id.store(rt.next_fiber_id(w), std::memory_order_relaxed);
+  f->id.store(id, std::memory_order_relaxed);
   f->reason.store(wait_reason::none, std::memory_order_relaxed);
-  if (size <= inline_task_bytes && align <= alignof(std::max_align_t)) [[likely]] {
-    f->task = f->inline_task;
-  } else {
-    f->task = ::operator new(size, heap_task_align);
-  }
-  *storage = f->task;
+  f->task = task;
+  *storage = task;
 }
 
 // new_fiber on a plain thread, or with the worker's cache empty (out of line: spawn's own frame
@@ -1215,7 +1247,11 @@ namespace {
     }
   }
   fiber* f = rt->allocate_fiber(w);
-  init_new_fiber(*rt, w, f, size, align, ops, storage, pc);
+  const std::uint64_t id = rt->next_fiber_id(w);
+  void* task = size <= inline_task_bytes && align <= alignof(std::max_align_t)
+                   ? f->inline_task
+                   : ::operator new(size, heap_task_align);
+  fill_new_fiber(f, ops, pc, id, task, storage);
   return f;
 }
 
@@ -1235,13 +1271,7 @@ namespace {
       align > alignof(std::max_align_t)) [[unlikely]]
     return new_fiber_slow(w, size, align, ops, storage, pc);
   fiber* f = w->rt.take_fiber(*w);
-  f->ops = ops;
-  // relaxed: as in init_new_fiber.
-  f->spawn_pc.store(pc, std::memory_order_relaxed);
-  f->id.store(w->next_id++, std::memory_order_relaxed);
-  f->reason.store(wait_reason::none, std::memory_order_relaxed);
-  f->task = f->inline_task;
-  *storage = f->task;
+  fill_new_fiber(f, ops, pc, w->next_id++, f->inline_task, storage);
   return f;
 }
 

@@ -249,6 +249,12 @@ struct alignas(64) worker {
   // The worker's scheduler context (its loop in run_fiber, on the thread's own stack) while a
   // fiber runs: where a fiber that has nothing local to switch to jumps back to.
   boost::context::detail::fcontext_t sched_ctx = nullptr;
+  // Every switch on this worker passes the worker itself as the switch's data, and leaves here
+  // the fiber that switched away (nullptr: the scheduler context did), for the side it resumes
+  // to complete the switch (arrived, run_fiber). A switch is a jump on this one thread, so the
+  // resumed side reads it before anything else can run here; and it learns which worker it is
+  // on from the switch itself, without a call to re-read tls_worker.
+  fiber* switching_from = nullptr;
   sanitizer_context san;                            // this worker thread's own stack
   void* exception_globals[2] = {nullptr, nullptr};  // the scheduler context's __cxa_eh_globals
   int* thread_errno = nullptr;  // this worker thread's errno (&errno, fixed for its life)
@@ -419,6 +425,8 @@ class runtime {
   void finish_switch_out(worker& w, fiber* f) noexcept;
   // finish_switch_out with a trace running, and its full-ring case.
   void finish_switch_out_traced(worker& w, fiber* f) noexcept;
+  // The part both run: f's after-switch step (requeue, park or exit).
+  void run_after_switch_step(worker& w, fiber* f) noexcept;
   void push_local_slow_and_wake(worker& w, fiber* f) noexcept;
   // f has ended on w and next (picked to run next on w) has never run: next takes over f's
   // stack and runs on it without a switch; f's control block is recycled. Returns next.
@@ -431,9 +439,20 @@ class runtime {
       report_canary_overwritten(f);
   }
   [[noreturn]] void report_canary_overwritten(fiber* f) noexcept;
+  // The next fiber from w's own queues; `WithChaos` false leaves out chaos scheduling's case
+  // (and its call), for callers that checked chaos_seed is 0.
+  template <bool WithChaos = true>
   fiber* pick_local(worker& w) noexcept;
+  // The fiber a suspending fiber on w switches straight to, or nullptr (back to the scheduler).
   fiber* pick_for_direct_switch(worker& w) noexcept;
-  // Its rarer case: a timer armed on w (due ones leave the pick to the scheduler), or chaos.
+  // Whether that pick makes a call: a timer armed on w (the clock must be read), or chaos.
+  bool pick_makes_calls(const worker& w) const noexcept {
+    return w.next_timer.load(std::memory_order_relaxed) != no_deadline || chaos_seed != 0;
+  }
+  // The pick, with (`Checked`) or without the cases pick_makes_calls() names.
+  template <bool Checked>
+  fiber* pick_for_direct_switch_as(worker& w) noexcept;
+  // pick_for_direct_switch_as<true>, out of line.
   fiber* pick_for_direct_switch_checked(worker& w) noexcept;
   void shutdown();  // shutdown.cpp
   // True when p is one of this runtime's control blocks (for misuse reports; takes chunks_mu).

@@ -71,21 +71,42 @@ class waiter_queue;
 
 // One blocked party — a fiber, or a plain OS thread — in a sync object's queue.
 struct waiter {
-  fiber* owner = nullptr;                      // the parked fiber; null for a plain thread
-  std::atomic<std::uint32_t> thread_woken{0};  // plain thread: becomes 1 when woken (a futex word)
-  waiter* prev = nullptr;                      // queue links (owned by the queue's lock)
-  waiter* next = nullptr;
-  bool queued = false;  // true while in a queue (owned by the queue's lock)
+  fiber* owner;                             // the parked fiber; null for a plain thread
+  std::atomic<std::uint32_t> thread_woken;  // plain thread: becomes 1 when woken (a futex word)
+  waiter* prev;                             // queue links (owned by the queue's lock)
+  waiter* next;
+  bool queued;  // true while in a queue (owned by the queue's lock)
   // Where push_back() put it, so that shutdown can unlink the waiter of an abandoned fiber
   // without running its code. Written only by the waiting party itself, before it parks;
   // meaningful only while `queued` (an object destroyed with waiters clears their `queued`).
-  waiter_queue* queue = nullptr;
-  spinlock* queue_lock = nullptr;
-  bool success = false;          // set by the waker: the operation completed
-                                 // (false: woken by close, or by a timeout)
-  void* slot = nullptr;          // per-object payload, e.g. a channel's element
-  select_state* sel = nullptr;   // the select this waiter is one case of, if any
-  std::uint32_t case_index = 0;  // which case of that select
+  waiter_queue* queue;
+  spinlock* queue_lock;
+  bool success;              // set by the waker: the operation completed
+                             // (false: woken by close, or by a timeout)
+  void* slot;                // per-object payload, e.g. a channel's element
+  select_state* sel;         // the select this waiter is one case of, if any
+  std::uint32_t case_index;  // which case of that select
+
+  // Every field empty.
+  waiter() noexcept
+      : owner(nullptr),
+        thread_woken(0),
+        prev(nullptr),
+        next(nullptr),
+        queued(false),
+        queue(nullptr),
+        queue_lock(nullptr),
+        success(false),
+        slot(nullptr),
+        sel(nullptr),
+        case_index(0) {}
+  // For a waiter that waiter_queue::push_back() queues before anything reads it and whose
+  // party then parks (block() or park_fiber() sets `owner`): the fields those fill in are left
+  // to them, instead of being zeroed first (a channel park is a hot path). Not for select cases.
+  struct queued_at_once_t {};
+  static constexpr queued_at_once_t queued_at_once{};
+  waiter(queued_at_once_t, void* payload) noexcept
+      : thread_woken(0), success(false), slot(payload), sel(nullptr), case_index(0) {}
 };
 
 // A select parked on several queues at once: one waiter per case, all pointing here. The first
