@@ -15,9 +15,10 @@
 // find it (see Parking below). The scheduler context stays suspended in run_fiber (its saved
 // context in worker::sched_ctx) and gets control back when no local fiber is ready, every
 // `global_poll_interval`th pick, when a timer is due, or when the runtime stops.
-//   Switching. Every switch is one jump_fcontext (Boost.Context's fcontext layer) whose message
-// is the fiber switching out, or nullptr from the scheduler context. The arriving side — a fiber
-// resumed in suspend(), a new one in fiber_entry, the scheduler in run_fiber — stores the
+//   Switching. Every switch is one jump (Boost.Context's fcontext layer) whose message is the
+// worker it happens on, with the fiber switching out left in worker::switching_from (nullptr from
+// the scheduler context). The arriving side — a fiber resumed in suspend(), a new one in
+// fiber_entry, the scheduler in run_fiber — learns its worker from the message, stores the
 // switched-out fiber's saved context and runs its after_switch step (arrived()). A fiber that
 // ends while the next local fiber has never run hands it its stack instead of switching:
 // adopt_stack() (docs/design.md, "Fast paths", has why each of these is safe).
