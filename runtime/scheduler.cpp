@@ -768,12 +768,14 @@ namespace {
 // words hold the struct's bytes, padding included.
 static_assert(sizeof(eh_globals) == sizeof(fiber::exception_globals));
 
-void save_exception_state(const worker& w, fiber* f) noexcept {
-  std::memcpy(f->exception_globals, w.exception_globals[0], sizeof(eh_globals));
+// `eh` is the worker thread's state (worker::exception_globals[0]), passed in so that a caller
+// making several stores through fibers loads it once.
+void save_exception_state(const void* eh, fiber* f) noexcept {
+  std::memcpy(f->exception_globals, eh, sizeof(eh_globals));
 }
 
-void load_exception_state(worker& w, const fiber* f) noexcept {
-  std::memcpy(w.exception_globals[0], f->exception_globals, sizeof(eh_globals));
+void load_exception_state(void* eh, const fiber* f) noexcept {
+  std::memcpy(eh, f->exception_globals, sizeof(eh_globals));
 }
 
 namespace bctx = boost::context::detail;
@@ -837,10 +839,10 @@ template <bool MayCall>
       w->counters.runs.add();  // probe_run, the trace off (the caller checked)
     }
     if (!exiting) {
-      std::memcpy(f->exception_globals, eh, sizeof(eh_globals));  // save_exception_state
+      save_exception_state(eh, f);
       f->saved_errno = *thread_errno;
     }
-    std::memcpy(eh, next->exception_globals, sizeof(eh_globals));  // load_exception_state
+    load_exception_state(eh, next);
     *thread_errno = next->saved_errno;
     sanitizer_before_switch(f->san, next->san, exiting);
     next->context = nullptr;
@@ -1025,7 +1027,7 @@ void runtime::run_fiber(worker& w, fiber* f) {
   // The thread's C++ exception state becomes the fiber's while it runs.
   auto* eh = static_cast<eh_globals*>(w.exception_globals[0]);
   const eh_globals sched_eh = *eh;
-  load_exception_state(w, f);
+  load_exception_state(eh, f);
   // errno too: the fiber's (0 if it has never run) while it runs; the scheduler's after. The
   // fiber that comes back saved its own on the way out (switch_to).
   const int sched_errno = *w.thread_errno;
@@ -1042,7 +1044,7 @@ void runtime::run_fiber(worker& w, fiber* f) {
   // always on this worker (t.data is &w).
   fiber* back = w.switching_from;
   back->context = t.fctx;
-  save_exception_state(w, back);
+  save_exception_state(eh, back);
   *eh = sched_eh;
   *w.thread_errno = sched_errno;
   w.current = nullptr;
