@@ -96,7 +96,7 @@ struct lock_set {
     const std::size_t n = size;
     for (std::size_t i = 0; i < n; ++i) c[i]->lock.unlock();
   }
-  static void unlock_all_cb(void* self) { static_cast<lock_set*>(self)->unlock_all(); }
+  static void unlock_all_cb(void* self) noexcept { static_cast<lock_set*>(self)->unlock_all(); }
 };
 
 }  // namespace

@@ -60,7 +60,7 @@ struct fiber {
   boost::context::detail::fcontext_t context = nullptr;
   stack_slot stack;  // its stack, from its first run until it exits
   after_switch after = after_switch::exit;
-  void (*park_unlock)(void*) = nullptr;
+  void (*park_unlock)(void*) noexcept = nullptr;
   void* park_arg = nullptr;
   // While parked in block_with(): the waiters it has in queues (one; a select's cases), for
   // shutdown to unlink if the fiber is abandoned. Written by the fiber itself.

@@ -204,7 +204,7 @@ void cv_timeout(detail::timer* t) {
 struct timed_park {
   cv_timer* t;
   detail::spinlock* lock;
-  static void arm_then_unlock(void* p) {
+  static void arm_then_unlock(void* p) noexcept {
     auto* tp = static_cast<timed_park*>(p);
     detail::add_timer(tp->t);
     tp->lock->unlock();

@@ -204,7 +204,7 @@ void io_timeout(timer* t) {
 struct timed_park {
   io_timer* t;
   spinlock* lock;
-  static void arm_then_unlock(void* p) {
+  static void arm_then_unlock(void* p) noexcept {
     auto* tp = static_cast<timed_park*>(p);
     add_timer(tp->t);
     tp->lock->unlock();

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <string>
 
+#include "context_switch.hpp"
 #include "dump.hpp"
 #include "fatal.hpp"
 #include "futex.hpp"
@@ -795,21 +796,14 @@ void arrived(bctx::transfer_t t) noexcept {
   w->rt.finish_switch_out(*w, prev);
 }
 
-// Jumps to `to`, a context suspended in a jump of its own (not a fresh one from make_fcontext):
-// through ontop_fcontext with a function that returns what it is given, so that the switch ends
-// in a `ret` into the resumed side. jump_fcontext ends in an indirect jump instead, which leaves
-// the processor's return-address stack one entry deep with the switching side's call: every
-// return the resumed side then makes is mispredicted (pingpong: ~25 % slower in wall time with
-// fewer instructions). With the `ret`, the resumed side's returns are predicted from the
-// switching side's calls, which on a switch between two fibers blocked in the same code are
-// the same addresses.
-bctx::transfer_t pass_through(bctx::transfer_t t) noexcept {
-  return t;
-}
-[[gnu::always_inline]] inline bctx::transfer_t resume_context(bctx::fcontext_t to,
-                                                              void* data) noexcept {
-  return bctx::ontop_fcontext(to, data, pass_through);
-}
+// resume_context (context_switch.hpp) jumps to a context suspended in a jump of its own, and
+// ends in a `ret` into the resumed side. Boost's jump_fcontext ends in an indirect jump
+// instead, which leaves the processor's return-address stack one entry deep with the switching
+// side's call: every return the resumed side then makes is mispredicted (pingpong: ~25 % slower
+// in wall time with fewer instructions). With the `ret`, the resumed side's returns are
+// predicted from the switching side's calls, which on a switch between two fibers blocked in
+// the same code are the same addresses. Fresh contexts (make_fcontext's) start with
+// jump_fcontext.
 
 // Switches away from the running fiber f on worker w: to `next` (one stack switch instead of
 // two), or with next nullptr back to w's scheduler context. f's after-switch step (f->after) runs
@@ -966,25 +960,27 @@ void runtime::report_canary_overwritten(fiber* f) noexcept {
 
 // f's after-switch step. Every call below is the last thing done (a jump, not a call), so that
 // finish_switch_out's common cases save no registers.
-[[gnu::always_inline]] inline void runtime::run_after_switch_step(worker& w, fiber* f) noexcept {
-  switch (f->after) {
-    case after_switch::requeue:
-      // release: a fiber dump that reads `runnable` reads the stack f just left (dump.cpp).
-      f->state.store(fiber_state::runnable, std::memory_order_release);
-      if (!w.local.push(f)) [[unlikely]]
-        return push_local_slow_and_wake(w, f);
-      // Stealable: the submitter side of the wake protocol, as for any other enqueue. Without
-      // it, a yielded fiber could wait behind a long CPU-bound fiber while other workers sleep.
-      return wake_if_needed();
-    case after_switch::park:
-      f->parked_at.store(park_stamp(), std::memory_order_relaxed);
-      // release: a fiber dump that reads `parked` reads the stack f just left (dump.cpp).
-      f->state.store(fiber_state::parked, std::memory_order_release);
-      // From here on a waker may find f and resume it elsewhere: f is not touched again.
-      return f->park_unlock(f->park_arg);
-    case after_switch::exit:
-      return retire_fiber(w, f);
+[[gnu::always_inline]] inline void runtime::run_after_switch_step(worker& w, fiber* f,
+                                                                  after_switch after) noexcept {
+  // Two tests for either of the common cases (not a switch's three): park, requeue, exit.
+  if (after == after_switch::park) {
+    f->parked_at.store(park_stamp(), std::memory_order_relaxed);
+    // release: a fiber dump that reads `parked` reads the stack f just left (dump.cpp).
+    f->state.store(fiber_state::parked, std::memory_order_release);
+    // From here on a waker may find f and resume it elsewhere: f is not touched again. A tail
+    // call: park_unlock is noexcept, so no terminate handler needs this frame.
+    return f->park_unlock(f->park_arg);
   }
+  if (after == after_switch::requeue) [[likely]] {
+    // release: a fiber dump that reads `runnable` reads the stack f just left (dump.cpp).
+    f->state.store(fiber_state::runnable, std::memory_order_release);
+    if (!w.local.push(f)) [[unlikely]]
+      return push_local_slow_and_wake(w, f);
+    // Stealable: the submitter side of the wake protocol, as for any other enqueue. Without
+    // it, a yielded fiber could wait behind a long CPU-bound fiber while other workers sleep.
+    return wake_if_needed();
+  }
+  return retire_fiber(w, f);  // after_switch::exit
 }
 
 void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
@@ -993,15 +989,17 @@ void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
   // would make every switch save registers.
   if (trace_on()) [[unlikely]]
     return finish_switch_out_traced(w, f);
+  // Read once: the counter's add could alias it for the compiler.
+  const after_switch after = f->after;
   if constexpr (profiling_compiled) {  // probe_switch_out, the trace off
-    w.counters.switch_outs[static_cast<std::size_t>(f->after)].add();
+    w.counters.switch_outs[static_cast<std::size_t>(after)].add();
   }
-  return run_after_switch_step(w, f);
+  return run_after_switch_step(w, f, after);
 }
 
 [[gnu::noinline]] void runtime::finish_switch_out_traced(worker& w, fiber* f) noexcept {
   probe_switch_out(w, f, f->after);
-  run_after_switch_step(w, f);
+  run_after_switch_step(w, f, f->after);
 }
 
 [[gnu::noinline]] void runtime::push_local_slow_and_wake(worker& w, fiber* f) noexcept {

@@ -427,7 +427,7 @@ class runtime {
   // finish_switch_out with a trace running, and its full-ring case.
   void finish_switch_out_traced(worker& w, fiber* f) noexcept;
   // The part both run: f's after-switch step (requeue, park or exit).
-  void run_after_switch_step(worker& w, fiber* f) noexcept;
+  void run_after_switch_step(worker& w, fiber* f, after_switch after) noexcept;
   void push_local_slow_and_wake(worker& w, fiber* f) noexcept;
   // f has ended on w and next (picked to run next on w) has never run: next takes over f's
   // stack and runs on it without a switch; f's control block is recycled. Returns next.
@@ -539,8 +539,9 @@ inline void unlock_spinlock(void* lk) noexcept {
 // `queued` are the waiters shutdown unlinks if f is abandoned here (w itself, or a select's
 // cases). block_with() for fibers, inline for the channel path (wait_on_channel).
 [[gnu::always_inline]] inline void park_fiber(worker* wk, fiber* f, waiter& w,
-                                              void (*unlock)(void*), void* arg, wait_reason why,
-                                              waiter* queued, std::uint32_t n_queued) {
+                                              void (*unlock)(void*) noexcept, void* arg,
+                                              wait_reason why, waiter* queued,
+                                              std::uint32_t n_queued) {
   w.owner = f;
   f->park_unlock = unlock;
   f->park_arg = arg;

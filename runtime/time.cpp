@@ -22,7 +22,7 @@ void wake_sleeper(detail::timer* t) {
   detail::make_runnable_from_anywhere(f);
 }
 
-void arm_timer(void* t) {
+void arm_timer(void* t) noexcept {
   detail::add_timer(static_cast<detail::timer*>(t));
 }
 

@@ -61,8 +61,8 @@ void block(waiter& w, spinlock& lk, wait_reason why) {
   block_with(w, unlock_spinlock, &lk, why);
 }
 
-void block_with(waiter& w, void (*unlock)(void*), void* arg, wait_reason why, waiter* queued,
-                std::size_t n_queued) {
+void block_with(waiter& w, void (*unlock)(void*) noexcept, void* arg, wait_reason why,
+                waiter* queued, std::size_t n_queued) {
   worker* const wk = tls_worker;  // directly: read before the switch below, never after it
   if (fiber* f = wk ? static_cast<fiber*>(wk->current) : nullptr) [[likely]] {
     park_fiber(wk, f, w, unlock, arg, why, queued ? queued : &w,

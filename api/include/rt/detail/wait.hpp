@@ -231,7 +231,7 @@ void block(waiter& w, spinlock& lk, wait_reason why);
 // As block(), for a party holding several locks (select): `unlock(arg)` releases them all once
 // the party can be woken. `queued`/`n_queued`: the waiters the party has in queues (a select's
 // cases), recorded for shutdown; by default w itself.
-void block_with(waiter& w, void (*unlock)(void*), void* arg, wait_reason why,
+void block_with(waiter& w, void (*unlock)(void*) noexcept, void* arg, wait_reason why,
                 waiter* queued = nullptr, std::size_t n_queued = 0);
 // Blocks the caller forever (a nil channel, an empty select): parked fibers show in deadlock
 // reports; a plain thread sleeps until the process ends.
