@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <regex>
 #include <sstream>
@@ -348,7 +349,9 @@ TEST(StatsTest, InvalidEnvironmentValuesNameTheVariable) {
 
 // A fiber spinning without a switch point is reported once — in stats and, with hog_warn, on
 // stderr — however many samples see it. Released only once stats shows it held its worker for
-// three thresholds (so at least four samples saw the same run).
+// three thresholds (so at least four samples saw the same run). On a loaded machine the OS may
+// also deschedule a worker thread past the threshold while some other fiber (main) runs: that
+// fiber is then a hog too, reported once like any other, and the checks allow for it.
 TEST(StatsTest, HogIsReportedOnceWithIdAndSpawnSite) {
   for (unsigned n : {1u, 2u, 4u}) {
     SCOPED_TRACE("workers=" + std::to_string(n));
@@ -359,17 +362,24 @@ TEST(StatsTest, HogIsReportedOnceWithIdAndSpawnSite) {
     testing::internal::CaptureStderr();
     // A plain thread watches: with one worker, the hog holds the only worker. It is started
     // before rt::run (rt::stats() is empty until then), not by the main fiber: creating a thread
-    // can take longer than the threshold on a loaded machine (TSan: ~25 ms), and the main fiber
-    // would then be reported as a hog too.
+    // can take longer than the threshold on a loaded machine (TSan: ~25 ms).
     std::atomic<bool> release{false};
+    // It looks at the hog's worker's record (runtime-wide "last hog" may name another fiber).
     std::thread watcher([&] {
       for (;;) {
         const rt::runtime_stats s = rt::stats();
-        if (s.hogs >= 1 && s.last_hog_time >= 3 * s.hog_threshold) break;
+        const std::uint64_t id = hog_id.load();
+        bool held_three_thresholds = false;
+        for (const auto& w : s.workers) {
+          held_three_thresholds |=
+              id != 0 && w.last_hog_fiber == id && w.last_hog_time >= 3 * s.hog_threshold;
+        }
+        if (held_three_thresholds) break;
         std::this_thread::sleep_for(1ms);  // a polling interval, not a synchronisation
       }
       release.store(true);
     });
+    rt::runtime_stats at_release;
     rt::run(
         [&] {
           rt::wait_group wg;
@@ -378,31 +388,45 @@ TEST(StatsTest, HogIsReportedOnceWithIdAndSpawnSite) {
             hog_id.store(rt::this_fiber::id());
             while (!release.load()) {
             }  // no switch point
+            at_release = rt::stats();
             wg.done();
           });
           wg.wait();
-          const rt::runtime_stats s = rt::stats();
-          EXPECT_EQ(s.hogs, 1u);
-          EXPECT_EQ(s.last_hog_fiber, hog_id.load());
-          EXPECT_EQ(s.workers[s.last_hog_worker].hogs, 1u);
-          EXPECT_EQ(s.workers[s.last_hog_worker].last_hog_fiber, hog_id.load());
-          EXPECT_GE(s.last_hog_time, 3 * s.hog_threshold);
         },
         o);
     watcher.join();
     const std::string err = testing::internal::GetCapturedStderr();
+    ASSERT_GE(at_release.hogs, 1u);
+    if (at_release.hogs == 1) {  // the hog alone (every run on an unloaded machine)
+      EXPECT_EQ(at_release.last_hog_fiber, hog_id.load());
+      EXPECT_GE(at_release.last_hog_time, 3 * at_release.hog_threshold);
+      EXPECT_EQ(at_release.workers[at_release.last_hog_worker].last_hog_fiber, hog_id.load());
+      EXPECT_EQ(at_release.workers[at_release.last_hog_worker].hogs, 1u);
+    }
+    std::uint64_t per_worker = 0;
+    for (const auto& w : at_release.workers) per_worker += w.hogs;
+    EXPECT_EQ(per_worker, at_release.hogs);
+
+    // One warning per hog, each fiber named once, the hog among them.
     const auto lines = lines_starting(err, "rt: fiber ");
-    ASSERT_EQ(lines.size(), 1u) << err;
+    EXPECT_EQ(lines.size(), at_release.hogs) << err;
     const std::regex warning(
         "rt: fiber ([0-9]+) has held worker [0-9]+ for [0-9]+ ms without a "
         "switch point \\(spawned at .+\\)");
-    std::smatch m;
-    ASSERT_TRUE(std::regex_match(lines[0], m, warning)) << lines[0];
-    EXPECT_EQ(m[1].str(), std::to_string(hog_id.load()));
+    std::map<std::string, int> warnings_per_fiber;
+    std::string hog_line;
+    for (const auto& l : lines) {
+      std::smatch m;
+      ASSERT_TRUE(std::regex_match(l, m, warning)) << l;
+      ++warnings_per_fiber[m[1].str()];
+      if (m[1].str() == std::to_string(hog_id.load())) hog_line = l;
+    }
+    for (const auto& [id, count] : warnings_per_fiber) EXPECT_EQ(count, 1) << "fiber " << id << err;
+    ASSERT_FALSE(hog_line.empty()) << err;
     // The spawn site names this file when debug information is there (tests build with it in
     // sanitizer builds; Release has none: then a symbol+offset).
     if (err.find("stats_test.cpp") == std::string::npos) {
-      EXPECT_NE(lines[0].find("spawned at "), std::string::npos);
+      EXPECT_NE(hog_line.find("spawned at "), std::string::npos);
     }
   }
 }
@@ -435,18 +459,26 @@ TEST(StatsTest, HogWithoutWarningPrintsNothing) {
 }
 
 // A fiber that reaches a switch point every few microseconds is never a hog. Timing in nature:
-// it fails only if the OS keeps a worker thread off its core for a whole threshold (100 ms).
+// a run sees a hog only if the OS keeps a worker thread off its core for a whole threshold
+// (100 ms), which a loaded machine (sanitizers, ctest -j) can do. A run with a hog is then
+// repeated: a monitor that wrongly reported yielding fibers would report one in every run.
 TEST(StatsTest, YieldingFiberIsNeverAHog) {
   for (unsigned n : {1u, 2u}) {
-    rt::options o = with_workers(n);
-    o.hog_threshold_ms = 100;
-    rt::run(
-        [] {
-          const std::uint64_t t0 = rt::stats().monitor_ticks;
-          while (rt::stats().monitor_ticks < t0 + 10) rt::yield();
-          EXPECT_EQ(rt::stats().hogs, 0u);
-        },
-        o);
+    SCOPED_TRACE("workers=" + std::to_string(n));
+    std::uint64_t hogs = 0;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      rt::options o = with_workers(n);
+      o.hog_threshold_ms = 100;
+      rt::run(
+          [&hogs] {
+            const std::uint64_t t0 = rt::stats().monitor_ticks;
+            while (rt::stats().monitor_ticks < t0 + 10) rt::yield();
+            hogs = rt::stats().hogs;
+          },
+          o);
+      if (hogs == 0) break;
+    }
+    EXPECT_EQ(hogs, 0u);
   }
 }
 

@@ -17,6 +17,14 @@ namespace rt::detail {
 
 struct fiber;
 struct select_state;
+struct worker;
+
+// The worker the calling thread is, or nullptr on a plain thread (runtime/scheduler.hpp). Read
+// inline by plain_thread_scope, before any switch: whether a thread is a worker does not change
+// when a fiber moves between workers, but which worker it is does, so it is never cached across
+// a switch (see Migration in scheduler.hpp). initial-exec: one load, no __tls_get_addr call;
+// constinit: no TLS wrapper call.
+[[gnu::tls_model("initial-exec")]] extern constinit thread_local worker* tls_worker;
 
 // A test-and-test-and-set lock for critical sections of a few dozen instructions.
 class spinlock {
@@ -186,7 +194,7 @@ class waiter_queue {
 // tear the runtime down: the thread may have taken a fiber's waiter off a queue and not yet woken
 // it, and shutdown, which unlinks the waiters of leftover fibers and releases their mutexes, must
 // see every queue at rest. Such operations open a plain_thread_scope first. On a fiber it costs
-// one call and does nothing; on a plain thread it registers the thread (waiting, if rt::run is
+// one load and does nothing; on a plain thread it registers the thread (waiting, if rt::run is
 // tearing down, until it is done). Never open one while holding a sync object's spinlock:
 // shutdown takes those locks, so a thread waiting for it with one held would hang rt::run.
 // block() lets go of the scope while the thread sleeps.
@@ -213,7 +221,8 @@ class try_plain_thread_scope {
 };
 class plain_thread_scope {
  public:
-  plain_thread_scope() noexcept : held_(enter_plain_thread_scope()) {}
+  // On a worker thread (every fiber's channel operation): one load, no call.
+  plain_thread_scope() noexcept : held_(!tls_worker && enter_plain_thread_scope()) {}
   ~plain_thread_scope() {
     if (held_) leave_plain_thread_scope();
   }
