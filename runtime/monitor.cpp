@@ -140,7 +140,9 @@ void sample_hogs(runtime& rt, std::vector<hog_watch>& watch, std::int64_t now,
   for (std::size_t i = 0; i < rt.workers.size(); ++i) {
     worker& w = *rt.workers[i];
     worker_counters& c = w.counters;
-    fiber* f = w.current;
+    // In this order, current with acquire: runs is then at least the count of current's run
+    // (see probe_run), so a new run of the same fiber always shows as a new count.
+    fiber* f = w.current.load_acquire();
     const std::uint64_t runs = c.runs.get();
     hog_watch& h = watch[i];
     if (!f || f != h.f || runs != h.runs) {

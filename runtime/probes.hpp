@@ -55,6 +55,12 @@ inline void probe_spawn(worker* w, fiber* f) noexcept {
 }
 
 // Worker w is about to switch into f (from its scheduler context, or directly from another fiber).
+// Called before w.current becomes f: the hog monitor tells one run from the next by the pair
+// (current, runs), which it reads in that order (current with acquire, published_ptr's store
+// being a release). Counted after the store, a run could be seen for a while as (f, the count
+// of the run before): the monitor would report f as a hog on that run, see the count move
+// with f still current, take it for a new run and report f again (seen under TSan with a
+// loaded machine: the window holds bind_stack, and the OS may deschedule the worker in it).
 inline void probe_run(worker& w, fiber* f) noexcept {
   if constexpr (profiling_compiled) {  // --- counters (rt::stats), hog monitor ---
     // The hog monitor's switch counter; which fiber runs is w.current (published_ptr).

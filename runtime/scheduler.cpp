@@ -819,6 +819,12 @@ template <bool MayCall>
   void* const eh = w->exception_globals[0];
   int* const thread_errno = w->thread_errno;
   if (next) {
+    // The run is counted before it is published in `current` (see probe_run).
+    if constexpr (MayCall) {
+      probe_run(*w, next);
+    } else if constexpr (profiling_compiled) {
+      w->counters.runs.add();  // probe_run, the trace off (the caller checked)
+    }
     w->current = next;
     publish_running(next);  // waits while a fiber dump reads next's stack
     bctx::fcontext_t to = next->context;
@@ -826,11 +832,6 @@ template <bool MayCall>
     if (fresh) {
       rt.bind_stack(*w, next);
       to = next->context;
-    }
-    if constexpr (MayCall) {
-      probe_run(*w, next);
-    } else if constexpr (profiling_compiled) {
-      w->counters.runs.add();  // probe_run, the trace off (the caller checked)
     }
     if (!exiting) {
       save_exception_state(eh, f);
@@ -912,10 +913,10 @@ void run_task(fiber* f) noexcept {
   // carries on: next runs after f on this thread, as if f had called it.
   next->san = f->san;
   f->san = sanitizer_context{};
+  probe_run(w, next);  // before `current`: see probe_run
   w.current = next;
   *w.thread_errno = 0;    // next has never run: it starts with errno 0, as a new thread does
   publish_running(next);  // waits while a fiber dump reads next (it has no stack yet: none does)
-  probe_run(w, next);
   reset_for_reuse(f);
   give_fiber(w, f);
   return next;
@@ -1016,12 +1017,12 @@ void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
 }
 
 void runtime::run_fiber(worker& w, fiber* f) {
+  probe_run(w, f);  // before `current`: see probe_run
   w.current = f;
   // Waits while a fiber dump reads f's stack (fiber.hpp).
   publish_running(f);
   const bool fresh = !f->context;
   if (fresh) bind_stack(w, f);  // first run: a stack now, not at spawn
-  probe_run(w, f);
   // The thread's C++ exception state becomes the fiber's while it runs.
   auto* eh = static_cast<eh_globals*>(w.exception_globals[0]);
   const eh_globals sched_eh = *eh;

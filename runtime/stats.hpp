@@ -75,8 +75,9 @@ class owned_counter {
   std::atomic<std::uint64_t> v_{0};
 };
 
-// A pointer that one thread (its owner) writes and others read: relaxed atomic loads and stores,
-// plain moves on x86, so the owner's code reads and writes it as a plain pointer at no cost.
+// A pointer that one thread (its owner) writes and others read: release stores and relaxed (or,
+// with load_acquire, acquire) loads, plain moves on x86, so the owner's code reads and writes it
+// as a plain pointer at no cost.
 // worker::current is one: the hog monitor and rt::stats() read which fiber a worker runs.
 template <class T>
 class published_ptr {
@@ -84,12 +85,16 @@ class published_ptr {
   published_ptr() = default;
   published_ptr(const published_ptr&) = delete;
   published_ptr& operator=(const published_ptr&) = delete;
+  // release: what the owner wrote before (its counters) is seen by a reader that reads the new
+  // pointer with load_acquire() (the hog monitor's (current, runs) pair: see probe_run). A plain
+  // move on x86, as a relaxed store is.
   published_ptr& operator=(T* p) noexcept {
-    p_.store(p, std::memory_order_relaxed);
+    p_.store(p, std::memory_order_release);
     return *this;
   }
   operator T*() const noexcept { return p_.load(std::memory_order_relaxed); }
   T* operator->() const noexcept { return p_.load(std::memory_order_relaxed); }
+  T* load_acquire() const noexcept { return p_.load(std::memory_order_acquire); }
 
  private:
   std::atomic<T*> p_{nullptr};
