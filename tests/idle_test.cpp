@@ -1,7 +1,8 @@
 // tests/idle_test.cpp — a runtime with nothing to run burns no CPU: every worker parks on its
 // futex instead of spinning or polling. While all fibers are blocked (on a wait_group that only a
 // plain thread will release), the process's CPU time (getrusage: user + system, all threads)
-// over ~300 ms of wall time must stay far below what one spinning worker would use.
+// over ~300 ms of wall time (the least of up to three such windows) must stay far below what one
+// spinning worker would use.
 //
 // This is a resource bound, not a speed threshold: the plain thread sleeps only to let wall time
 // pass while it measures; nothing is synchronised by sleeping.
@@ -62,9 +63,17 @@ std::chrono::microseconds idle_cpu(unsigned workers, bool burst_first, int parke
         release.add(1);
         std::thread meter([&] {
           std::this_thread::sleep_for(50ms);  // let the workers settle into their parked state
-          auto t0 = rt_test::process_cpu_time();
-          std::this_thread::sleep_for(kWindow);
-          used = rt_test::process_cpu_time() - t0;
+          // Up to three windows, the least kept: the first may still hold the tail of what the
+          // burst left (the workers' last searches and stack trims, late on a loaded machine:
+          // 47 ms once in a fresh-machine run under ctest -j2). A worker that spins or polls
+          // while idle burns CPU in every window.
+          for (int window = 0; window < 3; ++window) {
+            auto t0 = rt_test::process_cpu_time();
+            std::this_thread::sleep_for(kWindow);
+            const auto w = rt_test::process_cpu_time() - t0;
+            if (window == 0 || w < used) used = w;
+            if (used < kBudget) break;
+          }
           release.done();
         });
         release.wait();
