@@ -796,15 +796,6 @@ void arrived(bctx::transfer_t t) noexcept {
   w->rt.finish_switch_out(*w, prev);
 }
 
-// resume_context (context_switch.hpp) jumps to a context suspended in a jump of its own, and
-// ends in a `ret` into the resumed side. Boost's jump_fcontext ends in an indirect jump
-// instead, which leaves the processor's return-address stack one entry deep with the switching
-// side's call: every return the resumed side then makes is mispredicted (pingpong: ~25 % slower
-// in wall time with fewer instructions). With the `ret`, the resumed side's returns are
-// predicted from the switching side's calls, which on a switch between two fibers blocked in
-// the same code are the same addresses. Fresh contexts (make_fcontext's) start with
-// jump_fcontext.
-
 // Switches away from the running fiber f on worker w: to `next` (one stack switch instead of
 // two), or with next nullptr back to w's scheduler context. f's after-switch step (f->after) runs
 // on the other side, once f is off its stack. Returns what the switch that resumes f delivers
