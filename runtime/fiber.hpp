@@ -35,9 +35,6 @@ enum class after_switch : std::uint8_t {
   exit,     // finished: recycle the control block
 };
 
-// Bytes of callable stored in the control block itself; larger callables go to the heap.
-inline constexpr std::size_t inline_task_bytes = 64;
-
 class runtime;
 
 struct fiber {

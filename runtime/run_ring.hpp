@@ -8,7 +8,8 @@
 // loads and a CAS; a steal of half the ring is one CAS for the whole batch.
 //
 // Guarantees: every pushed element is returned exactly once, by one pop(), one steal_half() or
-// one take_oldest_half(); the owner alone calls push(), pop() and take_oldest_half(); any thread
+// one take_oldest_half(); the owner alone calls push(), push_bulk(), pop() and
+// take_oldest_half(); any thread
 // may call steal_half() and size(). push() refuses (returns false, nothing changed) when the ring
 // is full: the owner then moves half of it elsewhere (runtime::push_local: to the global queue,
 // as Go's runqputslow), so the ring never grows and a fiber never waits behind an unbounded
@@ -59,6 +60,20 @@ class run_ring {
     // release: publishes the slot (and the fiber behind it) to consumers' acquire loads.
     tail_.store(t + 1, std::memory_order_release);
     return true;
+  }
+
+  // Owner: adds vs[0..n) at the tail, in order, as far as there is room (one release store for
+  // the whole batch); how many it added.
+  std::uint32_t push_bulk(T* const* vs, std::uint32_t n) noexcept {
+    // acquire: as in push().
+    const std::uint32_t h = head_.load(std::memory_order_acquire);
+    const std::uint32_t t = tail_.load(std::memory_order_relaxed);  // only we write it
+    const std::uint32_t room = Capacity - (t - h);
+    const std::uint32_t k = n < room ? n : room;
+    for (std::uint32_t i = 0; i < k; ++i) slot(t + i).store(vs[i], std::memory_order_relaxed);
+    // release: publishes the k slots, as push()'s store publishes one.
+    tail_.store(t + k, std::memory_order_release);
+    return k;
   }
 
   // Owner: removes and returns the oldest element, or nullptr when empty.

@@ -200,7 +200,7 @@ void init_thread_context(sanitizer_context& c) noexcept {
 worker::worker(runtime& r, unsigned i) : rt(r), index(i), rng(0x9E3779B97F4A7C15ull * (i + 1)) {}
 
 runtime::runtime(const options& o)
-    : opts(o), stacks(o), global(256), chaos_seed(o.chaos_seed), chaos_wake_state(o.chaos_seed) {
+    : opts(o), stacks(o), chaos_seed(o.chaos_seed), chaos_wake_state(o.chaos_seed) {
   workers.reserve(opts.workers);
   for (unsigned i = 0; i < opts.workers; ++i) {
     workers.push_back(std::make_unique<worker>(*this, i));
@@ -223,14 +223,17 @@ runtime::~runtime() = default;
   if (w && w->free_fibers) return take_fiber(*w);
   std::lock_guard lk(chunks_mu);
   if (!shared_free) {
-    // Default-initialised (the member initialisers), not value-initialised: no zeroing pass
-    // over the chunk first, on a path every spawn beyond the cached blocks takes.
-    auto block = std::make_unique_for_overwrite<fiber[]>(fiber_chunk);
+    // Each block constructed (its member initialisers) and linked into the free list in one
+    // pass, on a path every spawn beyond the cached blocks takes.
+    fiber* raw = static_cast<fiber*>(
+        ::operator new (sizeof(fiber) * fiber_chunk, std::align_val_t{alignof(fiber)}));
+    std::unique_ptr<fiber[], chunk_free> block(raw);
     fiber* list = nullptr;
     for (std::size_t i = fiber_chunk; i-- > 0;) {
-      block[i].rt = this;
-      block[i].next = list;
-      list = &block[i];
+      fiber* f = ::new (&raw[i]) fiber;
+      f->rt = this;
+      f->next = list;
+      list = f;
     }
     chunks.push_back(std::move(block));
     if (w) {
@@ -240,13 +243,16 @@ runtime::~runtime() = default;
       return list;
     }
     shared_free = list;
+    n_shared_free = fiber_chunk;
   }
   fiber* f = shared_free;
   shared_free = f->next;
+  --n_shared_free;
   // Refill the worker's cache while we hold the lock anyway.
   for (int i = 0; w && i < 64 && shared_free; ++i) {
     fiber* g = shared_free;
     shared_free = g->next;
+    --n_shared_free;
     g->next = w->free_fibers;
     w->free_fibers = g;
     ++w->n_free_fibers;
@@ -263,6 +269,7 @@ void runtime::recycle_fiber(worker* w, fiber* f) noexcept {
   std::lock_guard lk(chunks_mu);
   f->next = shared_free;
   shared_free = f;
+  ++n_shared_free;
 }
 
 [[gnu::noinline]] void runtime::trim_fiber_cache(worker& w) noexcept {
@@ -276,6 +283,7 @@ void runtime::recycle_fiber(worker* w, fiber* f) noexcept {
   std::lock_guard lk(chunks_mu);
   last->next = shared_free;
   shared_free = first;
+  n_shared_free += fiber_cache_max / 2;
 }
 
 bool runtime::owns_control_block(const void* p) noexcept {
@@ -312,7 +320,7 @@ void runtime::make_runnable(fiber* f, bool prefer_next) noexcept {
   // release: a fiber dump that reads `runnable` then reads the saved context (dump.cpp).
   f->state.store(fiber_state::runnable, std::memory_order_release);
   probe_wake(nullptr, f);
-  global.enqueue(f);
+  global.push(f);
   wake_if_needed();
 }
 
@@ -352,8 +360,8 @@ void runtime::make_runnable_here(worker& w, fiber* f, bool prefer_next) noexcept
     // behind a burst of spawns that have not started yet (bench/timers: p99 lateness).
     fiber* batch[spawned_cap / 2];
     const std::size_t n = w.spawned.take_oldest(batch, spawned_cap / 2);
-    global.enqueue_bulk(batch, n);
-    if (!w.spawned.push(old)) global.enqueue(old);
+    global.push_bulk(batch, n);
+    if (!w.spawned.push(old)) global.push(old);
   }
   // Stealable now, wherever it went: the submitter side of the wake protocol.
   wake_if_needed();
@@ -365,8 +373,8 @@ void runtime::push_local_slow(worker& w, fiber* f) noexcept {
   // room after.
   fiber* batch[local_batch];
   const std::uint32_t n = w.local.steal_half(batch, local_batch);
-  global.enqueue_bulk(batch, n);
-  if (!w.local.push(f)) global.enqueue(f);
+  global.push_bulk(batch, n);
+  if (!w.local.push(f)) global.push(f);
 }
 
 namespace {
@@ -503,14 +511,14 @@ void runtime::timer_armed(std::int64_t when) noexcept {
 // ---------------------------------------------------------------------------------------------
 
 bool runtime::take_global(worker& w, fiber*& out) {
-  if (global.size_approx() == 0) return false;
+  if (global.size() == 0) return false;
   fiber* buf[32];
-  std::size_t fair = global.size_approx() / workers.size() + 1;
-  std::size_t got = global.try_dequeue_bulk(buf, std::min<std::size_t>(fair, 32));
+  std::size_t fair = global.size() / workers.size() + 1;
+  std::size_t got = global.take_bulk(buf, std::min<std::size_t>(fair, 32));
   if (got == 0) return false;
   probe_take_global(w, got);
   out = buf[0];
-  for (std::size_t i = 1; i < got; ++i) push_local(w, buf[i]);
+  push_local_bulk(w, buf + 1, static_cast<std::uint32_t>(got - 1));
   return true;
 }
 
@@ -526,7 +534,7 @@ bool runtime::steal_half(worker& thief, worker& victim, fiber*& out) {
   if (got == 0) return false;
   probe_steal(thief, victim, got);
   out = buf[0];
-  for (std::uint32_t i = 1; i < got; ++i) push_local(thief, buf[i]);
+  push_local_bulk(thief, buf + 1, got - 1);
   return true;
 }
 
@@ -562,7 +570,7 @@ fiber* runtime::steal_work(worker& w) {
 }
 
 bool runtime::any_work_visible() const noexcept {
-  if (global.size_approx() != 0) return true;
+  if (global.size() != 0) return true;
   for (auto& w : workers) {
     if (w->local.size() != 0 || w->spawned.size() != 0) return true;
   }
@@ -843,7 +851,7 @@ template <bool MayCall>
 
 // switch_out's cases that make calls before the jump, out of line (see switch_to).
 [[gnu::noinline]] bctx::transfer_t switch_out_with_calls(worker* w, fiber* f) noexcept {
-  return switch_to<true>(w, f, w->rt.pick_for_direct_switch(*w), /*exiting=*/false);
+  return switch_to<true>(w, f, w->rt.pick_for_direct_switch<false>(*w), /*exiting=*/false);
 }
 [[gnu::noinline]] bctx::transfer_t switch_to_fresh(worker* w, fiber* f, fiber* next) noexcept {
   return switch_to<true>(w, f, next, /*exiting=*/false);  // binds next a stack first
@@ -856,7 +864,7 @@ template <bool MayCall>
   runtime& rt = w->rt;
   if (rt.pick_makes_calls(*w) || trace_on()) [[unlikely]]
     return switch_out_with_calls(w, f);
-  fiber* next = rt.pick_for_direct_switch_as<false>(*w);
+  fiber* next = rt.pick_for_direct_switch_as<false, false>(*w);
   if (next && !next->context) [[unlikely]]
     return switch_to_fresh(w, f, next);
   return switch_to<false>(w, f, next, /*exiting=*/false);
@@ -865,8 +873,11 @@ template <bool MayCall>
 // Runs f's callable to its end, then destroys it. Exceptions that escape end the program, or
 // with options::capture_panics stop the runtime.
 void run_task(fiber* f) noexcept {
+  // The callable is destroyed first (by run_then_destroy, or below when it threw): a unique_lock
+  // among its captures may still unlock its mutex as the holder. What the fiber holds after
+  // that stays locked, owned by "an exited fiber".
   try {
-    f->ops->invoke(f->task);
+    f->ops->run_then_destroy(f->task);
   } catch (...) {
     runtime& rt = *f->rt;
     if (!rt.opts.capture_panics) panic_from(std::current_exception(), f);
@@ -875,19 +886,23 @@ void run_task(fiber* f) noexcept {
       if (!rt.captured_panic) rt.captured_panic = std::current_exception();
     }
     rt.stop();
+    if (f->ops->destroy) f->ops->destroy(f->task);
   }
-  // The callable first: a unique_lock among its captures may still unlock its mutex as the
-  // holder. What the fiber holds after that stays locked, owned by "an exited fiber".
-  if (f->ops->destroy) f->ops->destroy(f->task);
-  if (f->task != f->inline_task) [[unlikely]] {
+  // f->task is not cleared for an inline callable: nothing reads it before the next spawn into
+  // this block writes it.
+  if (f->task != f->inline_task) [[unlikely]]
     free_task_storage(f);
-  } else {
-    f->task = nullptr;
-  }
   if (f->held_mutexes) forget_held_mutexes(f);
 }
 
 }  // namespace
+
+// adopt_stack's probes with a trace running (out of line: a call would make fiber_entry's common
+// case save registers).
+[[gnu::noinline]] static void probe_hand_over_traced(worker& w, fiber* f, fiber* next) noexcept {
+  probe_switch_out(w, f, after_switch::exit);
+  probe_run(w, next);
+}
 
 // Inlined into fiber_entry, its one caller: fiber_entry never returns, so it saved its registers
 // once, and a fiber handed on here costs no call, no saved registers and no return.
@@ -897,14 +912,20 @@ void run_task(fiber* f) noexcept {
   // over. The thread's C++ exception state is empty (f's callable returned, or its exception
   // was handled), as a fresh fiber's is; errno is reset by the caller.
   check_canary(f);
-  probe_switch_out(w, f, after_switch::exit);
   next->stack = f->stack;
   next->canary = f->canary;
   // The sanitizers' view of this stack (ASan's extent and fake stack, TSan's logical thread)
   // carries on: next runs after f on this thread, as if f had called it.
   next->san = f->san;
   f->san = sanitizer_context{};
-  probe_run(w, next);  // before `current`: see probe_run
+  // probe_switch_out(f, exit) and probe_run(next) (before `current`: see probe_run), with one
+  // look at the trace for both.
+  if (trace_on()) [[unlikely]] {
+    probe_hand_over_traced(w, f, next);
+  } else if constexpr (profiling_compiled) {
+    w.counters.finished().add();
+    w.counters.runs.add();
+  }
   w.current = next;
   *w.thread_errno = 0;    // next has never run: it starts with errno 0, as a new thread does
   publish_running(next);  // waits while a fiber dump reads next (it has no stack yet: none does)
@@ -926,7 +947,7 @@ void run_task(fiber* f) noexcept {
     run_task(f);
     f->after = after_switch::exit;
     worker* w = current_worker();  // afresh: the fiber may have moved while it ran
-    fiber* next = w->rt.pick_for_direct_switch(*w);
+    fiber* next = w->rt.pick_for_direct_switch</*ForExit=*/true>(*w);
     if (next && !next->context) {
       f = w->rt.adopt_stack(*w, f, next);
       continue;
@@ -1069,7 +1090,7 @@ template <bool WithChaos>
   return f;
 }
 
-template <bool Checked>
+template <bool Checked, bool ForExit>
 [[gnu::always_inline]] inline fiber* runtime::pick_for_direct_switch_as(worker& w) noexcept {
   if (stopping.load(std::memory_order_relaxed)) return nullptr;
   // Leave to the scheduler loop what only it does: polling the global queue on its tick, and
@@ -1078,16 +1099,16 @@ template <bool Checked>
     // The next pick polls the global queue (and, while fibers wait on I/O, epoll): only the
     // scheduler does. With nothing there to poll, the tick passes here instead (a hint: a fiber
     // queued meanwhile is seen on the next tick, 61 picks on, or when this worker runs dry).
-    if (global.size_approx() != 0 || n_io_waiters.load(std::memory_order_relaxed) > 0)
-      return nullptr;
+    if (global.size() != 0 || n_io_waiters.load(std::memory_order_relaxed) > 0) return nullptr;
     w.picks_to_global_poll = global_poll_interval + 1;  // the pick below counts one
   }
   // The suspending fiber may hold a channel's or select's spinlocks until the switch completes
   // (they are released by after_switch::park on the next fiber's stack). A next fiber that has
   // never run needs a stack, and with an empty cache taking one locks the pool's mutex and may
   // mmap and madvise a new slab: leave that to the scheduler context, which runs with no lock
-  // held. With a stack cached, binding one is a pop from a vector.
-  if (w.stacks.size() == 0) return nullptr;
+  // held. With a stack cached, binding one is a pop from a vector. An exiting fiber needs none:
+  // a next fiber that has never run takes over its stack (adopt_stack).
+  if (!ForExit && w.stacks.size() == 0) return nullptr;
   if constexpr (Checked) {
     if (const std::int64_t next = w.next_timer.load(std::memory_order_relaxed);
         next != no_deadline && now_ns() >= next) {
@@ -1099,16 +1120,18 @@ template <bool Checked>
   return f;
 }
 
+template <bool ForExit>
 [[gnu::always_inline]] inline fiber* runtime::pick_for_direct_switch(worker& w) noexcept {
   // A timer armed on this worker or chaos scheduling: out of line, so that the common case
   // makes no call and saves no registers.
   if (pick_makes_calls(w)) [[unlikely]]
-    return pick_for_direct_switch_checked(w);
-  return pick_for_direct_switch_as<false>(w);
+    return pick_for_direct_switch_checked<ForExit>(w);
+  return pick_for_direct_switch_as<false, ForExit>(w);
 }
 
+template <bool ForExit>
 [[gnu::noinline]] fiber* runtime::pick_for_direct_switch_checked(worker& w) noexcept {
-  return pick_for_direct_switch_as<true>(w);
+  return pick_for_direct_switch_as<true, ForExit>(w);
 }
 
 void suspend(worker* w, fiber* f, after_switch after) {
@@ -1147,7 +1170,7 @@ void runtime::run_main(void (*body)(void*), void* ctx) {
   static_assert(sizeof(main_task) <= inline_task_bytes);
   ::new (m->task) main_task{body, ctx, this};
   m->state.store(fiber_state::runnable, std::memory_order_relaxed);
-  global.enqueue(m);
+  global.push(m);
 
   install_overflow_handler();
   if (chaos_seed != 0) {
@@ -1262,6 +1285,16 @@ namespace {
   if (!w || !w->free_fibers || w->next_id == w->id_limit || size > inline_task_bytes ||
       align > alignof(std::max_align_t)) [[unlikely]]
     return new_fiber_slow(w, size, align, ops, storage, pc);
+  fiber* f = w->rt.take_fiber(*w);
+  fill_new_fiber(f, ops, pc, w->next_id++, f->inline_task, storage);
+  return f;
+}
+
+[[gnu::noinline]] fiber* new_fiber_inline(const task_ops* ops, void** storage) {
+  void* pc = __builtin_return_address(0);  // as new_fiber's: the spawn site
+  worker* w = tls_worker;
+  if (!w || !w->free_fibers || w->next_id == w->id_limit) [[unlikely]]
+    return new_fiber_slow(w, 0, 1, ops, storage, pc);
   fiber* f = w->rt.take_fiber(*w);
   fill_new_fiber(f, ops, pc, w->next_id++, f->inline_task, storage);
   return f;

@@ -41,8 +41,9 @@
 //     pushes to (FIFO) and that the owner and thieves take from, by a CAS on its head. A yield
 //     is one push and one pop of it, a few instructions each. When it is full the owner moves
 //     its oldest local_batch to the global queue (push_local, as Go's runqputslow).
-// One global queue takes fibers readied from outside the workers (plain threads, rt::run) and
-// the overflow of full `spawned` deques, and is polled every `global_poll_interval`th pick (61,
+// One global queue (global_queue.hpp, Go's sched.runq: a ring under a lock, moved in batches)
+// takes fibers readied from outside the workers (plain threads, rt::run) and the overflow of
+// full `spawned` deques and `local` rings, and is polled every `global_poll_interval`th pick (61,
 // as Go does) so it never starves.
 //
 // Stealing. A worker with nothing to run becomes a *spinning* worker: it tries each other
@@ -172,8 +173,6 @@
 // ============================================================================================
 #pragma once
 
-#include <concurrentqueue/concurrentqueue.h>
-
 #include <atomic>
 #include <cstdint>
 #include <exception>
@@ -185,6 +184,7 @@
 
 #include "blocking.hpp"
 #include "fiber.hpp"
+#include "global_queue.hpp"
 #include "rt/options.hpp"
 #include "run_ring.hpp"
 #include "sanitizer.hpp"
@@ -378,6 +378,10 @@ class runtime {
     if (!w.local.push(f)) push_local_slow(w, f);
   }
   void push_local_slow(worker& w, fiber* f) noexcept;
+  // push_local of fs[0..n), in order: one release store for what fits, push_local for the rest.
+  void push_local_bulk(worker& w, fiber* const* fs, std::uint32_t n) noexcept {
+    for (std::uint32_t i = w.local.push_bulk(fs, n); i < n; ++i) push_local(w, fs[i]);
+  }
 
   // The worker loop and its parts.
   void worker_main(worker& w);
@@ -445,15 +449,19 @@ class runtime {
   template <bool WithChaos = true>
   fiber* pick_local(worker& w) noexcept;
   // The fiber a suspending fiber on w switches straight to, or nullptr (back to the scheduler).
+  // `ForExit`: the suspending fiber has ended (its stack is free for a next fiber that has never
+  // run, so none need be cached).
+  template <bool ForExit>
   fiber* pick_for_direct_switch(worker& w) noexcept;
   // Whether that pick makes a call: a timer armed on w (the clock must be read), or chaos.
   bool pick_makes_calls(const worker& w) const noexcept {
     return w.next_timer.load(std::memory_order_relaxed) != no_deadline || chaos_seed != 0;
   }
   // The pick, with (`Checked`) or without the cases pick_makes_calls() names.
-  template <bool Checked>
+  template <bool Checked, bool ForExit>
   fiber* pick_for_direct_switch_as(worker& w) noexcept;
-  // pick_for_direct_switch_as<true>, out of line.
+  // pick_for_direct_switch_as<true, ForExit>, out of line.
+  template <bool ForExit>
   fiber* pick_for_direct_switch_checked(worker& w) noexcept;
   void shutdown();  // shutdown.cpp
   // True when p is one of this runtime's control blocks (for misuse reports; takes chunks_mu).
@@ -462,7 +470,7 @@ class runtime {
   options opts;
   stack_pool stacks;
   std::vector<std::unique_ptr<worker>> workers;
-  moodycamel::ConcurrentQueue<fiber*> global;
+  global_queue<fiber> global;  // see "Queues" above
 
   // n_spinning/n_idle/stopping are seq_cst: they are the Dekker half of the wake protocol.
   std::atomic<unsigned> n_spinning{0};
@@ -477,8 +485,16 @@ class runtime {
 
   // Every control block ever allocated, in chunks, for shutdown and fatal reports.
   std::mutex chunks_mu;
-  std::vector<std::unique_ptr<fiber[]>> chunks;
-  fiber* shared_free = nullptr;  // extra control blocks from workers' caches (chunks_mu)
+  // A chunk's storage is freed without running destructors: fiber has none to run.
+  struct chunk_free {
+    void operator()(fiber* p) const noexcept {
+      ::operator delete (static_cast<void*>(p), std::align_val_t{alignof(fiber)});
+    }
+  };
+  static_assert(std::is_trivially_destructible_v<fiber>);
+  std::vector<std::unique_ptr<fiber[], chunk_free>> chunks;
+  fiber* shared_free = nullptr;   // extra control blocks from workers' caches (chunks_mu)
+  std::size_t n_shared_free = 0;  // how many (chunks_mu)
   std::atomic<std::uint64_t> id_counter{2};  // 1 is the main fiber
 
   // Main fiber completion: rt::run's thread sleeps on it.

@@ -165,12 +165,19 @@ void runtime::shutdown() {
   // does not wait for this very teardown.
   t_plain_depth = 1;
   std::vector<fiber*> started, never_started;
-  for (auto& c : chunks) {
-    for (std::size_t i = 0; i < fiber_chunk; ++i) {
-      fiber* f = &c[i];
-      const fiber_state st = f->state.load(std::memory_order_relaxed);
-      if (st == fiber_state::free || st == fiber_state::dead) continue;
-      (f->context ? started : never_started).push_back(f);
+  // Every block on a free list (a worker's cache or the shared list) is free: when they are all
+  // there, no fiber is left and the scan is skipped (a burst of a million fibers leaves a
+  // million blocks to look at).
+  std::size_t n_free = n_shared_free;
+  for (auto& w : workers) n_free += w->n_free_fibers;
+  if (n_free != chunks.size() * fiber_chunk) {
+    for (auto& c : chunks) {
+      for (std::size_t i = 0; i < fiber_chunk; ++i) {
+        fiber* f = &c[i];
+        const fiber_state st = f->state.load(std::memory_order_relaxed);
+        if (st == fiber_state::free || st == fiber_state::dead) continue;
+        (f->context ? started : never_started).push_back(f);
+      }
     }
   }
   for (fiber* f : started) {

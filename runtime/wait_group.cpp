@@ -58,6 +58,16 @@ void wait_group::add(int delta) {
   add_now(delta);
 }
 
+// add(-1) with the delta known here (done() is most fibers' last call): the compiler drops
+// add_now's branches for a positive delta.
+void wait_group::done() {
+  if (detail::chaos_enabled.load(std::memory_order_relaxed)) [[unlikely]] {
+    add_after_chaos_point(-1);
+    return;
+  }
+  add_now(-1);
+}
+
 [[gnu::noinline]] void wait_group::add_after_chaos_point(int delta) {
   detail::chaos_yield_nothrow();
   add_now(delta);

@@ -1,8 +1,8 @@
 // tests/run_ring_test.cpp — runtime/run_ring.hpp, a worker's local run queue (Go's runq), on
 // plain threads: its order (FIFO for everyone), its bound, and — the claim its memory-ordering
-// argument makes — that every pushed element comes out exactly once however the owner's pops,
-// its take_oldest_half and thieves' steal_half race. Stressed with 1, 3 and 7 thieves (2, 4
-// and 8 threads).
+// argument makes — that every pushed element comes out exactly once however the owner's pushes
+// (single and bulk), pops and take_oldest_half and thieves' steal_half race. Stressed with 1, 3
+// and 7 thieves (2, 4 and 8 threads).
 #include "run_ring.hpp"
 
 #include <gtest/gtest.h>
@@ -57,6 +57,27 @@ TEST(RunRing, PushRefusesWhenFullAndTakeOldestHalfMakesRoom) {
   EXPECT_EQ(r.pop(), nullptr);
 }
 
+TEST(RunRing, PushBulkAddsInOrderAsFarAsThereIsRoom) {
+  ring r;
+  std::vector<int> v(kCap + 8);
+  std::vector<int*> p;
+  for (int& x : v) p.push_back(&x);
+  int a = -1;
+  ASSERT_TRUE(r.push(&a));
+  EXPECT_EQ(r.push_bulk(p.data(), 0), 0u);
+  // Room for kCap - 1: the rest is refused, nothing overwritten.
+  ASSERT_EQ(r.push_bulk(p.data(), kCap + 8), kCap - 1);
+  EXPECT_EQ(r.size(), kCap);
+  EXPECT_EQ(r.pop(), &a);
+  for (std::uint32_t i = 0; i < kCap - 1; ++i) EXPECT_EQ(r.pop(), p[i]) << i;
+  EXPECT_EQ(r.pop(), nullptr);
+  // Across the ring's end.
+  for (std::uint32_t i = 0; i < kCap / 2; ++i) ASSERT_TRUE(r.push(&a));
+  for (std::uint32_t i = 0; i < kCap / 2; ++i) ASSERT_EQ(r.pop(), &a);
+  ASSERT_EQ(r.push_bulk(p.data(), kCap), kCap);
+  for (std::uint32_t i = 0; i < kCap; ++i) EXPECT_EQ(r.pop(), p[i]) << i;
+}
+
 TEST(RunRing, IndicesWrapAroundTheRing) {
   ring r;
   int a = 1, b = 2;
@@ -94,6 +115,14 @@ void exactly_once(unsigned thieves, int n, std::uint32_t seed) {
   int* spill[kCap / 2];
   for (int i = 0; i < n; ++i) {
     int* p = tally.item(i);
+    if (i + 8 < n && rng() % 8 == 0) {  // now and then a batch, as take_global and steals push
+      int* batch[8];
+      for (int j = 0; j < 8; ++j) batch[j] = tally.item(i + j);
+      const std::uint32_t pushed = r.push_bulk(batch, 8);
+      for (std::uint32_t j = pushed; j < 8; ++j) take(batch[j]);  // refused: counted here
+      i += 7;
+      continue;
+    }
     if (!r.push(p)) {
       const std::uint32_t k = r.take_oldest_half(spill);
       for (std::uint32_t j = 0; j < k; ++j) take(spill[j]);

@@ -10,7 +10,7 @@ packages=(
   # toolchain
   build-essential g++ cmake ninja-build pkg-config python3
   # the library's own dependencies
-  libboost-context-dev libconcurrentqueue-dev libdw-dev
+  libboost-context-dev libdw-dev
   # the gdb extension's test (tools/gdb)
   gdb
   # tests and benchmarks

@@ -73,7 +73,7 @@ case "$sanitize" in
   thread)
     : "${build_dir:=build-tsan}"
     cmake_args+=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRT_SANITIZE=thread -DRT_BUILD_BENCH=OFF)
-    export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tools/tsan.supp}"
+    export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
     ;;
   *)
     echo "test.sh: --sanitize takes address,undefined or thread, not '$sanitize'" >&2

@@ -28,8 +28,8 @@ class wait_group {
   // Adds delta (may be negative) to the counter; at zero, wakes every waiter. Throws
   // rt::runtime_error("negative wait_group counter") if it would go below zero.
   void add(int delta = 1);
-  // Decrements the counter by one.
-  void done() { add(-1); }
+  // Decrements the counter by one: add(-1).
+  void done();
   // Blocks until the counter is zero.
   void wait();
 
