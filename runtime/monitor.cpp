@@ -203,7 +203,7 @@ void print_schedtrace(runtime& rt, std::int64_t now, std::uint64_t& last_steals)
                      "ms: workers=" + std::to_string(rt.workers.size()) +
                      " idle=" + std::to_string(rt.n_idle.load(std::memory_order_relaxed)) +
                      " spinning=" + std::to_string(rt.n_spinning.load(std::memory_order_relaxed)) +
-                     " global=" + std::to_string(rt.global.size()) + " local=[";
+                     " global=" + std::to_string(rt.global_size()) + " local=[";
   for (std::size_t i = 0; i < rt.workers.size(); ++i) {
     if (i) line += ' ';
     line += std::to_string(rt.workers[i]->local.size());
@@ -418,7 +418,7 @@ rt::runtime_stats collect(runtime& rt) {
   s.parked_by.rwmutex = parked(wait_reason::rwmutex_read) + parked(wait_reason::rwmutex_write);
   s.sleeping = s.parked_by.sleep;
   s.runnable = sub0(s.live, s.parked + s.running_fibers);
-  s.global_queue = rt.global.size();
+  s.global_queue = rt.global_size();
   s.idle_workers = rt.n_idle.load(std::memory_order_relaxed);
   s.spinning_workers = rt.n_spinning.load(std::memory_order_relaxed);
   const stack_pool::shared_counts sc = rt.stacks.counts();

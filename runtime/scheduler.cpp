@@ -360,8 +360,8 @@ void runtime::make_runnable_here(worker& w, fiber* f, bool prefer_next) noexcept
     // behind a burst of spawns that have not started yet (bench/timers: p99 lateness).
     fiber* batch[spawned_cap / 2];
     const std::size_t n = w.spawned.take_oldest(batch, spawned_cap / 2);
-    global.push_bulk(batch, n);
-    if (!w.spawned.push(old)) global.push(old);
+    global_spawns.push_bulk(batch, n);
+    if (!w.spawned.push(old)) global_spawns.push(old);
   }
   // Stealable now, wherever it went: the submitter side of the wake protocol.
   wake_if_needed();
@@ -511,10 +511,18 @@ void runtime::timer_armed(std::int64_t when) noexcept {
 // ---------------------------------------------------------------------------------------------
 
 bool runtime::take_global(worker& w, fiber*& out) {
-  if (global.size() == 0) return false;
+  const std::size_t queued = global_size();
+  if (queued == 0) return false;
   fiber* buf[32];
-  std::size_t fair = global.size() / workers.size() + 1;
-  std::size_t got = global.take_bulk(buf, std::min<std::size_t>(fair, 32));
+  const std::size_t want = std::min<std::size_t>(queued / workers.size() + 1, 32);
+  // The two lanes take turns filling the batch first (see global_spawns): a fiber readied onto
+  // the global queue waits behind at most one batch of a spawn burst, and a burst behind at
+  // most one batch of readied fibers.
+  w.global_turn = !w.global_turn;
+  global_queue<fiber>& first = w.global_turn ? global : global_spawns;
+  global_queue<fiber>& second = w.global_turn ? global_spawns : global;
+  std::size_t got = first.size() != 0 ? first.take_bulk(buf, want) : 0;
+  if (got < want && second.size() != 0) got += second.take_bulk(buf + got, want - got);
   if (got == 0) return false;
   probe_take_global(w, got);
   out = buf[0];
@@ -570,7 +578,7 @@ fiber* runtime::steal_work(worker& w) {
 }
 
 bool runtime::any_work_visible() const noexcept {
-  if (global.size() != 0) return true;
+  if (global_size() != 0) return true;
   for (auto& w : workers) {
     if (w->local.size() != 0 || w->spawned.size() != 0) return true;
   }
@@ -1099,7 +1107,7 @@ template <bool Checked, bool ForExit>
     // The next pick polls the global queue (and, while fibers wait on I/O, epoll): only the
     // scheduler does. With nothing there to poll, the tick passes here instead (a hint: a fiber
     // queued meanwhile is seen on the next tick, 61 picks on, or when this worker runs dry).
-    if (global.size() != 0 || n_io_waiters.load(std::memory_order_relaxed) > 0) return nullptr;
+    if (global_size() != 0 || n_io_waiters.load(std::memory_order_relaxed) > 0) return nullptr;
     w.picks_to_global_poll = global_poll_interval + 1;  // the pick below counts one
   }
   // The suspending fiber may hold a channel's or select's spinlocks until the switch completes

@@ -1,7 +1,8 @@
 // tests/yield_test.cpp — rt::yield is fair: a yielding fiber goes to the back of the run queue,
 // so with one worker K yielding fibers take turns round-robin; with several workers every fiber
 // keeps making progress; a pair of fibers waking each other back and forth (the run_next fast
-// path) cannot starve a third; and yield on a plain thread is just std::this_thread::yield.
+// path) cannot starve a third; a fiber readied onto the global queue does not wait behind a
+// burst of spawns queued there; and yield on a plain thread is just std::this_thread::yield.
 // No timing: only orders and counts are checked.
 #include <gtest/gtest.h>
 #include <rt/csp.hpp>
@@ -10,6 +11,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "test_support.hpp"
@@ -204,6 +206,45 @@ TEST(Yield, MainFiberYieldLetsOthersRun) {
         EXPECT_LT(spins, 1000);
       },
       with_workers(1));
+}
+
+// One worker: main spawns a burst that overflows its spawned deque into the global queue, then a
+// plain thread readies a parked fiber, which also goes to the global queue (behind the burst, in
+// time). That fiber must run after a few batches of the burst, not after all of it: the global
+// queue's two lanes take turns (scheduler.hpp, global_spawns). With one FIFO it ran after about
+// kBurst - 64 of them (bench/timers: woken sleepers 300-490 ms late at a million fibers).
+TEST(QueueFairness, FiberReadiedOntoGlobalQueueIsNotBehindASpawnBurst) {
+  RT_SKIP_UNDER_CHAOS();  // chaos scheduling moves spawns through other queues on purpose
+  constexpr int kBurst = 20'000;
+  std::atomic<int> started{0};
+  int started_when_woken = -1;
+  rt::run(
+      [&] {
+        auto wake = rt::make_chan<int>();
+        rt::wait_group done;
+        done.add(kBurst + 1);
+        rt::go([&, wake]() mutable {
+          wake.recv();  // readied below by a plain thread: onto the global queue
+          started_when_woken = started.load(std::memory_order_relaxed);
+          done.done();
+        });
+        rt::yield();  // it is parked in recv now (one worker: it ran to its park)
+        for (int i = 0; i < kBurst; ++i) {
+          rt::go([&] {
+            started.fetch_add(1, std::memory_order_relaxed);
+            done.done();
+          });
+        }
+        // Main keeps the only worker while the plain thread sends: nothing runs meanwhile, so
+        // the woken fiber is queued after the whole burst.
+        std::thread([wake]() mutable { wake.send(1); }).join();
+        done.wait();
+      },
+      with_workers(1));
+  ASSERT_GE(started_when_woken, 0);
+  EXPECT_LT(started_when_woken, 1'000)
+      << "the readied fiber ran after " << started_when_woken << " of the " << kBurst
+      << " spawned fibers: it waited behind the spawn burst in the global queue";
 }
 
 }  // namespace
