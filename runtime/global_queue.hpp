@@ -114,8 +114,13 @@ class global_queue {
     if (s) {
       spare_ = s->next;
     } else {
-      s = new (std::nothrow) segment;
-      if (!s) fatal_error("out of memory growing the global run queue past %zu fibers", size());
+      // The plain operator new, matching free_list's delete (a program may replace that pair
+      // alone, as select_order_test does to count allocations).
+      try {
+        s = new segment;
+      } catch (const std::bad_alloc&) {
+        fatal_error("out of memory growing the global run queue past %zu fibers", size());
+      }
     }
     s->next = nullptr;
     if (tail_) {
