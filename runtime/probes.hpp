@@ -30,8 +30,7 @@
 
 namespace rt::detail {
 
-// Whether the profiling probes are compiled in (CMake option RT_PROFILING).
-inline constexpr bool profiling_compiled = RT_PROFILING != 0;
+// profiling_compiled (stats.hpp): whether the probes are compiled in (CMake option RT_PROFILING).
 
 // A fiber was spawned (by the running fiber of w, or by a plain thread when w is null).
 inline void probe_spawn(worker* w, fiber* f) noexcept {

@@ -324,19 +324,6 @@ void runtime::make_runnable(fiber* f, bool prefer_next) noexcept {
   wake_if_needed();
 }
 
-void runtime::make_runnable_here(worker& w, fiber* f, bool prefer_next) noexcept {
-  // release: as in make_runnable.
-  f->state.store(fiber_state::runnable, std::memory_order_release);
-  // The common case — a wake into an empty run_next, no trace running — ends here with no call
-  // made (a call anywhere, even the trace's, would make every wake save registers).
-  if (prefer_next && !w.run_next && chaos_seed == 0 && !trace_on()) [[likely]] {
-    if constexpr (profiling_compiled) w.counters.wakes.add();  // probe_wake, the trace off
-    w.run_next = f;  // not stealable: nothing for an idle worker to take
-    return;
-  }
-  queue_woken(w, f, prefer_next);
-}
-
 [[gnu::noinline]] void runtime::queue_woken(worker& w, fiber* f, bool prefer_next) noexcept {
   probe_wake(&w, f);
   if (chaos_seed != 0 && chaos_random(w) % 2 == 0) prefer_next = false;  // chaos: bypass

@@ -193,6 +193,7 @@
 #include "stack_pool.hpp"
 #include "stats.hpp"
 #include "timer.hpp"
+#include "trace.hpp"
 
 namespace rt::detail {
 
@@ -343,8 +344,21 @@ class runtime {
   // Makes a fiber runnable: on a worker into its run_next (`prefer_next`) or local queue;
   // elsewhere into the global queue. Wakes an idle worker when the fiber is stealable.
   void make_runnable(fiber* f, bool prefer_next) noexcept;
-  // As make_runnable, called by w's own thread (a fiber or the scheduler running on w).
-  void make_runnable_here(worker& w, fiber* f, bool prefer_next) noexcept;
+  // As make_runnable, called by w's own thread (a fiber or the scheduler running on w). Inline:
+  // a channel's wake (wait.cpp) passes prefer_next as a constant, and its common case then
+  // makes no call at all.
+  void make_runnable_here(worker& w, fiber* f, bool prefer_next) noexcept {
+    // release: as in make_runnable.
+    f->state.store(fiber_state::runnable, std::memory_order_release);
+    // The common case — a wake into an empty run_next, no trace running — ends here with no
+    // call made (a call anywhere, even the trace's, would make every wake save registers).
+    if (prefer_next && !w.run_next && chaos_seed == 0 && !trace_on()) [[likely]] {
+      if constexpr (profiling_compiled) w.counters.wakes.add();  // probe_wake, the trace off
+      w.run_next = f;  // not stealable: nothing for an idle worker to take
+      return;
+    }
+    queue_woken(w, f, prefer_next);
+  }
   // make_runnable_here's other cases: run_next taken, not preferred, or chaos scheduling.
   void queue_woken(worker& w, fiber* f, bool prefer_next) noexcept;
   // Makes a fiber that worker w's running fiber just spawned runnable: into w's run_next, the

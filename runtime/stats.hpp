@@ -43,6 +43,9 @@
 
 namespace rt::detail {
 
+// Whether the profiling probes are compiled in (CMake option RT_PROFILING).
+inline constexpr bool profiling_compiled = RT_PROFILING != 0;
+
 struct fiber;
 struct worker;
 class runtime;
