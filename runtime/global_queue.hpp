@@ -143,13 +143,16 @@ class global_queue {
     spare_ = s;
   }
 
-  spinlock lock_;
-  segment* head_ = nullptr;           // the oldest element's segment; lock_
-  std::size_t head_pos_ = 0;          // its slot there; lock_
-  segment* tail_ = nullptr;           // where the next element goes; lock_
-  std::size_t tail_pos_ = 0;          // its slot there; lock_
-  segment* spare_ = nullptr;          // used-up segments, kept for reuse; lock_
-  std::atomic<std::size_t> size_{0};  // written under lock_; see the argument at the top
+  // The lock and the ring's state on one cache line, `size_` on another: workers looking for
+  // work poll size() and should not pull the line a pusher holds (spawn_million run at two
+  // workers, 30 alternations: 147.8 ms with one line, 139.4 ms with two; stop 20: 145.0 ms).
+  alignas(64) spinlock lock_;
+  segment* head_ = nullptr;                       // the oldest element's segment; lock_
+  std::size_t head_pos_ = 0;                      // its slot there; lock_
+  segment* tail_ = nullptr;                       // where the next element goes; lock_
+  std::size_t tail_pos_ = 0;                      // its slot there; lock_
+  segment* spare_ = nullptr;                      // used-up segments, kept for reuse; lock_
+  alignas(64) std::atomic<std::size_t> size_{0};  // written under lock_; see the top
 };
 
 }  // namespace rt::detail
