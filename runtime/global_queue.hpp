@@ -17,7 +17,7 @@
 // It never refuses: if a segment cannot be allocated, the process ends with a message (a
 // runnable fiber must not be lost).
 //
-// Memory-ordering argument: every access to the ring is under `lock_` (a spinlock: acquire on
+// Memory-ordering argument: every access to the segments is under `lock_` (a spinlock: acquire on
 // lock, release on unlock), so a taker sees each slot, and what the pusher wrote to the fiber
 // before pushing it. `size_` is written under the lock and read outside it (relaxed) only as a
 // hint — "is there anything" — by workers deciding whether to take the lock; the wake protocol
@@ -143,7 +143,7 @@ class global_queue {
     spare_ = s;
   }
 
-  // The lock and the ring's state on one cache line, `size_` on another: workers looking for
+  // The lock and the segment list on one cache line, `size_` on another: workers looking for
   // work poll size() and should not pull the line a pusher holds (spawn_million run at two
   // workers, 30 alternations: 147.8 ms with one line, 139.4 ms with two; stop 20: 145.0 ms).
   alignas(64) spinlock lock_;

@@ -1267,24 +1267,18 @@ namespace {
 
 }  // namespace
 
-// new_fiber and start_fiber read tls_worker directly, not through current_worker(): neither
-// switches, and neither is ever inlined into a caller that might (see Migration in
-// scheduler.hpp). Their common case then makes no call at all.
+// new_fiber, new_fiber_inline and start_fiber read tls_worker directly, not through
+// current_worker(): none switches, and none is ever inlined into a caller that might (see
+// Migration in scheduler.hpp).
+// spawn() calls new_fiber only for a callable too big for the control block (new_fiber_inline
+// takes the others), so it has no fast path of its own.
 [[gnu::noinline]] fiber* new_fiber(std::size_t size, std::size_t align, const task_ops* ops,
                                    void** storage) {
-  void* pc = __builtin_return_address(0);
-  worker* w = tls_worker;
-  // Anything but the common case is a tail call, so that the common case is a leaf (no
-  // registers to save): a cached control block, an id from the worker's block, the callable
-  // inline.
-  if (!w || !w->free_fibers || w->next_id == w->id_limit || size > inline_task_bytes ||
-      align > alignof(std::max_align_t)) [[unlikely]]
-    return new_fiber_slow(w, size, align, ops, storage, pc);
-  fiber* f = w->rt.take_fiber(*w);
-  fill_new_fiber(f, ops, pc, w->next_id++, f->inline_task, storage);
-  return f;
+  return new_fiber_slow(tls_worker, size, align, ops, storage, __builtin_return_address(0));
 }
 
+// The common case is a leaf (no registers to save): a cached control block, an id from the
+// worker's block; anything else is a tail call.
 [[gnu::noinline]] fiber* new_fiber_inline(const task_ops* ops, void** storage) {
   void* pc = __builtin_return_address(0);  // as new_fiber's: the spawn site
   worker* w = tls_worker;
