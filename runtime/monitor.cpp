@@ -424,6 +424,11 @@ rt::runtime_stats collect(runtime& rt) {
   const stack_pool::shared_counts sc = rt.stacks.counts();
   s.stacks_pooled += sc.warm + sc.cold;
   s.stack_bytes_mapped = sc.mapped_bytes;
+  {
+    std::lock_guard lk(rt.chunks_mu);
+    s.control_blocks = rt.chunks.size() * fiber_chunk;
+    s.control_block_bytes_mapped = rt.chunk_memory.slab_bytes_mapped();
+  }
   // The workers' caches and the shared pool are read one after the other, not at one instant: a
   // stack a worker trims into the shared pool in between is counted in both (seen: 69,992,448
   // pooled against 67,108,864 mapped). What is pooled is mapped, so never show more.
@@ -470,7 +475,8 @@ std::string to_string(const runtime_stats& s) {
     << " blocking=" << s.parked_by.blocking << " forever=" << s.parked_by.forever
     << ") global_queue=" << s.global_queue << " stacks_pooled=" << s.stacks_pooled
     << " stack_bytes_pooled=" << s.stack_bytes_pooled
-    << " stack_bytes_mapped=" << s.stack_bytes_mapped << " hogs=" << s.hogs;
+    << " stack_bytes_mapped=" << s.stack_bytes_mapped << " control_blocks=" << s.control_blocks
+    << " control_block_bytes_mapped=" << s.control_block_bytes_mapped << " hogs=" << s.hogs;
   if (s.hogs) {
     o << " last_hog=fiber " << s.last_hog_fiber << " on worker " << s.last_hog_worker << " for "
       << ms(s.last_hog_time) << "ms";

@@ -225,9 +225,8 @@ runtime::~runtime() = default;
   if (!shared_free) {
     // Each block constructed (its member initialisers) and linked into the free list in one
     // pass, on a path every spawn beyond the cached blocks takes.
-    fiber* raw = static_cast<fiber*>(
-        ::operator new (sizeof(fiber) * fiber_chunk, std::align_val_t{alignof(fiber)}));
-    std::unique_ptr<fiber[], chunk_free> block(raw);
+    chunks.reserve(chunks.size() + 1);  // first: a chunk is always listed once built
+    fiber* raw = static_cast<fiber*>(chunk_memory.take(sizeof(fiber) * fiber_chunk));
     fiber* list = nullptr;
     for (std::size_t i = fiber_chunk; i-- > 0;) {
       fiber* f = ::new (&raw[i]) fiber;
@@ -235,7 +234,7 @@ runtime::~runtime() = default;
       f->next = list;
       list = f;
     }
-    chunks.push_back(std::move(block));
+    chunks.push_back(raw);
     if (w) {
       // The whole chunk to the worker's cache (empty, or we would not be here), in one pass.
       w->free_fibers = list->next;
@@ -291,7 +290,7 @@ bool runtime::owns_control_block(const void* p) noexcept {
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
   std::lock_guard lk(chunks_mu);
   for (auto& c : chunks) {
-    const auto first = reinterpret_cast<std::uintptr_t>(c.get());
+    const auto first = reinterpret_cast<std::uintptr_t>(c);
     if (addr >= first && addr < first + fiber_chunk * sizeof(fiber) &&
         (addr - first) % sizeof(fiber) == 0) {
       return true;

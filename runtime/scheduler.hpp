@@ -183,6 +183,7 @@
 #include <thread>
 #include <vector>
 
+#include "block_arena.hpp"
 #include "blocking.hpp"
 #include "fiber.hpp"
 #include "global_queue.hpp"
@@ -510,14 +511,12 @@ class runtime {
 
   // Every control block ever allocated, in chunks, for shutdown and fatal reports.
   std::mutex chunks_mu;
-  // A chunk's storage is freed without running destructors: fiber has none to run.
-  struct chunk_free {
-    void operator()(fiber* p) const noexcept {
-      ::operator delete (static_cast<void*>(p), std::align_val_t{alignof(fiber)});
-    }
-  };
+  // Each chunk is fiber_chunk control blocks, in memory block_arena owns (chunks_mu). The
+  // arena frees it without running destructors: fiber has none to run.
   static_assert(std::is_trivially_destructible_v<fiber>);
-  std::vector<std::unique_ptr<fiber[], chunk_free>> chunks;
+  static_assert(alignof(fiber) <= block_arena::alignment);
+  block_arena chunk_memory;
+  std::vector<fiber*> chunks;
   fiber* shared_free = nullptr;   // extra control blocks from workers' caches (chunks_mu)
   std::size_t n_shared_free = 0;  // how many (chunks_mu)
   std::atomic<std::uint64_t> id_counter{2};  // 1 is the main fiber

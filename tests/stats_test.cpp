@@ -113,6 +113,10 @@ TEST(StatsTest, CountersAddUpAfterBurstAndAtEnd) {
           EXPECT_GT(s.stack_bytes_mapped, 0u);
           EXPECT_EQ(s.stack_bytes_pooled % 4096, 0u);
           EXPECT_GE(s.stack_bytes_mapped, s.stack_bytes_pooled);
+          // Every live fiber has a control block (and blocks are allocated a chunk at a time).
+          EXPECT_GE(s.control_blocks, s.live);
+          EXPECT_GT(s.control_blocks, 0u);
+          EXPECT_EQ(s.control_block_bytes_mapped % (std::size_t{2} << 20), 0u);
         },
         with_workers(n));
   }

@@ -50,10 +50,8 @@ def _fibers():
     chunks = rt["chunks"]["_M_impl"]
     start, finish = chunks["_M_start"], chunks["_M_finish"]
     n = int(finish - start)
-    fiber_ptr = start.dereference().type.template_argument(0).target().pointer()
     for i in range(n):
-        # A std::unique_ptr<fiber[]> with the default deleter is its pointer (libstdc++).
-        ptr = (start + i).cast(fiber_ptr.pointer()).dereference()
+        ptr = (start + i).dereference()  # a chunk: FIBER_CHUNK control blocks in a row
         for j in range(FIBER_CHUNK):
             f = (ptr + j).dereference()
             state = int(_atomic(f["state"]))

@@ -85,9 +85,12 @@ struct runtime_stats {
   std::size_t stacks_pooled = 0;       // free stacks kept for reuse (worker caches + shared)
   std::size_t stack_bytes_pooled = 0;  // their bytes (usable part + guard region, reserved)
   std::size_t stack_bytes_mapped = 0;  // address space of every stack slab (free and in use)
-  std::uint64_t hogs = 0;              // hogs reported so far (every worker)
-  std::uint64_t last_hog_fiber = 0;    // the most recent one (0: none)
-  unsigned last_hog_worker = 0;        // the worker it held
+  std::size_t control_blocks = 0;      // fiber control blocks allocated (in use or kept for reuse)
+  std::size_t control_block_bytes_mapped = 0;  // of their memory, the 2 MiB slabs mapped outside
+                                               // malloc (runtime/block_arena.hpp)
+  std::uint64_t hogs = 0;                      // hogs reported so far (every worker)
+  std::uint64_t last_hog_fiber = 0;            // the most recent one (0: none)
+  unsigned last_hog_worker = 0;                // the worker it held
   std::chrono::nanoseconds last_hog_time{0};   // how long it held it, at least
   std::chrono::milliseconds hog_threshold{0};  // the threshold in force
   std::uint64_t schedtrace_lines = 0;          // RT_SCHEDTRACE lines printed so far
