@@ -33,16 +33,16 @@ char* block_arena::map_slab() noexcept {
 void* block_arena::take(std::size_t bytes) {
   bytes = (bytes + alignment - 1) & ~(alignment - 1);
   if (built_with_sanitizer || heap_.size() < heap_chunks || bytes > slab_bytes) {
-    heap_.reserve(heap_.size() + 1);  // before the allocation: nothing leaks if this throws
+    reserve_one_more(heap_);  // before the allocation: nothing leaks if this throws
     void* p = ::operator new (bytes, std::align_val_t{alignment});
     heap_.push_back(p);
     return p;
   }
   if (left_ < bytes) {
-    slabs_.reserve(slabs_.size() + 1);
+    reserve_one_more(slabs_);
     char* s = map_slab();
     if (!s) {  // no address space for a slab: maybe still for a chunk (else std::bad_alloc)
-      heap_.reserve(heap_.size() + 1);
+      reserve_one_more(heap_);
       void* p = ::operator new (bytes, std::align_val_t{alignment});
       heap_.push_back(p);
       return p;

@@ -27,6 +27,14 @@
 
 namespace rt::detail {
 
+// Makes room in v for one more element, growing it geometrically (reserve(size() + 1) alone would
+// reallocate on every call). Call before an allocation that v must then record, so that recording
+// it cannot throw.
+template <class Vector>
+void reserve_one_more(Vector& v) {
+  if (v.size() == v.capacity()) v.reserve(v.capacity() < 8 ? 8 : 2 * v.capacity());
+}
+
 class block_arena {
  public:
   // How many chunks come from operator new before slabs are used.

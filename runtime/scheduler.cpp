@@ -225,7 +225,7 @@ runtime::~runtime() = default;
   if (!shared_free) {
     // Each block constructed (its member initialisers) and linked into the free list in one
     // pass, on a path every spawn beyond the cached blocks takes.
-    chunks.reserve(chunks.size() + 1);  // first: a chunk is always listed once built
+    reserve_one_more(chunks);  // first: a chunk is always listed once built
     fiber* raw = static_cast<fiber*>(chunk_memory.take(sizeof(fiber) * fiber_chunk));
     fiber* list = nullptr;
     for (std::size_t i = fiber_chunk; i-- > 0;) {
