@@ -12,8 +12,8 @@
 
 One command builds what it needs (Release into build/, the Go peer into build/peers/peer-go, the
 Boost.Fiber peer target peer-boost-fiber), then runs every workload for every runtime
-interleaved -- one warm-up round (A B C), then --runs measured rounds in a rotating order
-(B C A, C A B, A B C, ...: no runtime always runs right after the same one) -- each
+interleaved -- one warm-up round (A B C), then --runs measured rounds, each in its own seeded
+shuffled order (so no runtime always runs right after the same one) -- each
 run a fresh process printing one JSON line (bench/bench_common.hpp; the peers print the same
 fields). It writes
 
@@ -42,6 +42,7 @@ import json
 import math
 import os
 import platform
+import random
 import re
 import shutil
 import socket
@@ -504,19 +505,24 @@ class Runner:
 
 
 def round_order(rts: list, rnd: int) -> list:
-    """The runtimes in the order round `rnd` runs them: rotated by one each round (A B C, B C A,
-    C A B, ...), so that no runtime always runs right after the same one. A run's aftermath
-    reaches the next one on a small machine: Boost.Fiber's spawn_million peaks at ~9 GiB, and
-    the process run right after it was measured ~15 % slower (median of 5, spawn_million run)
-    than right after Go's -- in a fixed A B C order that was always librt-csp."""
-    k = rnd % len(rts) if rts else 0
-    return rts[k:] + rts[:k]
+    """The runtimes in the order round `rnd` runs them: the warm-up round in the listed order,
+    every measured round in its own shuffled order (seeded by the round number, so a rerun
+    repeats it), so that each runtime follows each other one about equally often. A run's
+    aftermath may reach the next one on a small machine -- Boost.Fiber's spawn_million peaks at
+    ~9 GiB -- and in a fixed A B C order librt-csp always ran right after it (once measured ~15 %
+    slower there than right after Go, medians of 5; a later series showed no clear effect). A
+    rotation by one is not enough: with three runtimes it still puts librt-csp after Boost.Fiber
+    in two rounds of three."""
+    order = list(rts)
+    if rnd > 0:
+        random.Random(rnd).shuffle(order)
+    return order
 
 
 def interleaved(runner: Runner, label: str, rts: list[Runtime], rounds: int,
                 argv_of, env: dict | None = None) -> dict[str, list[dict]]:
-    """One warm-up round then `rounds` measured rounds, each runtime once per round in an order
-    that rotates (round_order); a runtime that fails or times out is not run again for this
+    """One warm-up round then `rounds` measured rounds, each runtime once per round in the order
+    round_order gives; a runtime that fails or times out is not run again for this
     workload. Returns runtime -> records."""
     recs: dict[str, list[dict]] = {rt.name: [] for rt in rts}
     dropped: set[str] = set()

@@ -116,7 +116,10 @@ TEST(StatsTest, CountersAddUpAfterBurstAndAtEnd) {
           // Every live fiber has a control block (and blocks are allocated a chunk at a time).
           EXPECT_GE(s.control_blocks, s.live);
           EXPECT_GT(s.control_blocks, 0u);
-          EXPECT_EQ(s.control_block_bytes_mapped % (std::size_t{2} << 20), 0u);
+          // The first 2,048 control blocks (8 chunks) come from malloc: no slab for a small run.
+          if (s.control_blocks <= 2048) {
+            EXPECT_EQ(s.control_block_bytes_mapped, 0u);
+          }
         },
         with_workers(n));
   }
