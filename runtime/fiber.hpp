@@ -60,7 +60,8 @@ struct fiber {
   void (*park_unlock)(void*) noexcept = nullptr;
   void* park_arg = nullptr;
   // While parked in block_with(): the waiters it has in queues (one; a select's cases), for
-  // shutdown to unlink if the fiber is abandoned. Written by the fiber itself.
+  // shutdown to unlink if the fiber is abandoned. Written by the fiber itself; once it is
+  // resumed only the count is cleared (park_waiters is read up to n_park_waiters only).
   waiter* park_waiters = nullptr;
   std::uint32_t n_park_waiters = 0;
   // The rt::mutexes this fiber holds, linked through the mutexes (rt/mutex.hpp), for shutdown
@@ -130,12 +131,17 @@ inline void reset_dump_fields(fiber* f) noexcept {
 // sees `running` and does not touch the stack, or this sees the claim and waits until the dump
 // has released it — after it finished reading. Cost on the switch path: an exchange (a locked
 // instruction instead of a plain store) and one load of a line the resumer touches anyway.
+// One test in the common case: a plain `while` was laid out as a loop entered by a jump (two
+// more instructions per switch), and a call, even a cold one, would make the switch paths that
+// make no call (switch_to) save registers.
 inline void publish_running(fiber* f) noexcept {
   f->state.exchange(fiber_state::running);
-  while (f->dump_claim.load()) {
+  if (f->dump_claim.load()) [[unlikely]] {
+    do {
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
+      __builtin_ia32_pause();
 #endif
+    } while (f->dump_claim.load());
   }
 }
 

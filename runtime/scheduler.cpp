@@ -856,7 +856,7 @@ template <bool MayCall>
 // fiber that has run before — makes no call before the jump.
 [[gnu::always_inline]] inline bctx::transfer_t switch_out(worker* w, fiber* f) noexcept {
   runtime& rt = w->rt;
-  if (rt.pick_makes_calls(*w) || trace_on()) [[unlikely]]
+  if (runtime::pick_makes_calls(*w)) [[unlikely]]  // a timer here, chaos, a trace, a stop
     return switch_out_with_calls(w, f);
   fiber* next = rt.pick_for_direct_switch_as<false, false>(*w);
   if (next && !next->context) [[unlikely]]
@@ -993,8 +993,9 @@ void runtime::report_canary_overwritten(fiber* f) noexcept {
 void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
   check_canary(f);
   // With a trace running, out of line: the trace's record is a call, and a call anywhere here
-  // would make every switch save registers.
-  if (trace_on()) [[unlikely]]
+  // would make every switch save registers. (slow_paths_on() is one test where trace_on() was
+  // two; chaos and a stop take the traced path too, which records only while a trace runs.)
+  if (slow_paths_on()) [[unlikely]]
     return finish_switch_out_traced(w, f);
   // Read once: the counter's add could alias it for the compiler.
   const after_switch after = f->after;
@@ -1086,7 +1087,7 @@ template <bool WithChaos>
 
 template <bool Checked, bool ForExit>
 [[gnu::always_inline]] inline fiber* runtime::pick_for_direct_switch_as(worker& w) noexcept {
-  if (stopping.load(std::memory_order_relaxed)) return nullptr;
+  if (Checked && stopping.load(std::memory_order_relaxed)) return nullptr;
   // Leave to the scheduler loop what only it does: polling the global queue on its tick, and
   // running due timers.
   if (w.picks_to_global_poll == 1) [[unlikely]] {
@@ -1151,6 +1152,7 @@ void runtime::stop() noexcept {
   // Like a Go program when main returns: stop now. Workers pick up no more fibers from here on
   // (each finishes the one it is running up to its next switch point).
   stopping.store(true);
+  g_slow_paths.fetch_or(slow_stopping, std::memory_order_relaxed);
   main_done.store(1, std::memory_order_release);  // pairs with run_main's acquire load
   futex_wake(&main_done);
 }
@@ -1177,6 +1179,13 @@ void runtime::run_main(void (*body)(void*), void* ctx) {
     }
     chaos_enabled.store(true, std::memory_order_relaxed);
   }
+  // Before the workers start (trace.hpp): this run's chaos, and no stop of an earlier run.
+  if (chaos_seed != 0) {
+    g_slow_paths.fetch_or(slow_chaos, std::memory_order_relaxed);
+  } else {
+    g_slow_paths.fetch_and(~std::uint32_t{slow_chaos}, std::memory_order_relaxed);
+  }
+  g_slow_paths.fetch_and(~std::uint32_t{slow_stopping}, std::memory_order_relaxed);
   start_profiling(*this);  // counters, and the monitor thread (monitor.cpp)
   g_current_runtime.store(this);
   start_sigquit_watcher(*this);  // dump.cpp: SIGQUIT dumps every fiber (opt-out)

@@ -353,7 +353,8 @@ class runtime {
     f->state.store(fiber_state::runnable, std::memory_order_release);
     // The common case — a wake into an empty run_next, no trace running — ends here with no
     // call made (a call anywhere, even the trace's, would make every wake save registers).
-    if (prefer_next && !w.run_next && chaos_seed == 0 && !trace_on()) [[likely]] {
+    // slow_paths_on(): chaos or a trace (or a stop: then the general path is as good).
+    if (prefer_next && !w.run_next && !slow_paths_on()) [[likely]] {
       if constexpr (profiling_compiled) w.counters.wakes.add();  // probe_wake, the trace off
       w.run_next = f;  // not stealable: nothing for an idle worker to take
       return;
@@ -470,11 +471,13 @@ class runtime {
   // run, so none need be cached).
   template <bool ForExit>
   fiber* pick_for_direct_switch(worker& w) noexcept;
-  // Whether that pick makes a call: a timer armed on w (the clock must be read), or chaos.
-  bool pick_makes_calls(const worker& w) const noexcept {
-    return w.next_timer.load(std::memory_order_relaxed) != no_deadline || chaos_seed != 0;
+  // Whether that pick takes its checked path: a timer armed on w (the clock must be read), chaos,
+  // a trace, or the runtime stopping (slow_paths_on(): one test for the last three).
+  static bool pick_makes_calls(const worker& w) noexcept {
+    return w.next_timer.load(std::memory_order_relaxed) != no_deadline || slow_paths_on();
   }
-  // The pick, with (`Checked`) or without the cases pick_makes_calls() names.
+  // The pick, with (`Checked`) or without the cases pick_makes_calls() names (without them it
+  // does not look at `stopping` either: slow_paths_on() covers it).
   template <bool Checked, bool ForExit>
   fiber* pick_for_direct_switch_as(worker& w) noexcept;
   // pick_for_direct_switch_as<true, ForExit>, out of line.
@@ -591,8 +594,7 @@ inline void unlock_spinlock(void* lk) noexcept {
   f->n_park_waiters = n_queued;
   f->reason.store(why, std::memory_order_relaxed);
   suspend(wk, f, after_switch::park);
-  f->park_waiters = nullptr;
-  f->n_park_waiters = 0;
+  f->n_park_waiters = 0;  // park_waiters is read only up to this count
 }
 
 }  // namespace rt::detail

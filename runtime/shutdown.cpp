@@ -147,6 +147,7 @@ void runtime::shutdown() {
 
   // 2. Stop and join the workers.
   stopping.store(true);
+  g_slow_paths.fetch_or(slow_stopping, std::memory_order_relaxed);
   {
     std::lock_guard lk(idle_mu);
     for (worker* w : idle_list) {
@@ -217,6 +218,7 @@ void runtime::shutdown() {
 
   t_plain_depth = 0;
   chaos_enabled.store(false, std::memory_order_relaxed);
+  g_slow_paths.fetch_and(~std::uint32_t{slow_chaos}, std::memory_order_relaxed);
   g_teardown.store(0);
   futex_wake(&g_teardown, 1 << 30);
 

@@ -37,6 +37,7 @@
 namespace rt::detail {
 
 std::atomic<trace_session*> g_trace [[gnu::visibility("hidden")]]{nullptr};
+std::atomic<std::uint32_t> g_slow_paths [[gnu::visibility("hidden")]]{0};
 
 namespace {
 
@@ -713,6 +714,7 @@ void activate(std::unique_ptr<trace_session> s, FILE* out, const std::string& pa
   }
   g_sessions.push_back(std::move(s));
   g_active = p;
+  g_slow_paths.fetch_or(slow_trace, std::memory_order_relaxed);  // see trace.hpp
   g_trace.store(p, std::memory_order_release);  // pairs with the probes' acquire load
 }
 
@@ -723,6 +725,7 @@ bool deactivate() noexcept {
   if (!s) return true;
   g_active = nullptr;
   g_trace.store(nullptr);  // seq_cst: probes see null from here on (a racing one is harmless)
+  g_slow_paths.fetch_and(~std::uint32_t{slow_trace}, std::memory_order_relaxed);
   if (!s->full) return true;
   s->stop_writer.store(true, std::memory_order_release);
   if (s->writer.joinable()) s->writer.join();

@@ -58,6 +58,21 @@ inline bool trace_on() noexcept {
   return g_trace.load(std::memory_order_relaxed) != nullptr;
 }
 
+// The hot paths of a switch — the direct switch's pick, the wake into run_next, the after-switch
+// step — test this one word instead of three flags: nonzero while a trace runs (slow_trace, set
+// just before g_trace is published and cleared just after it is), while chaos scheduling is on
+// (slow_chaos, for a whole rt::run) and once the runtime stops (slow_stopping, from stop() until
+// the next rt::run). Nonzero sends them to their general paths, which test each condition on
+// its own, so the word only ever costs time, never correctness. relaxed: each flag it mirrors is
+// a hint read relaxed where it is tested (trace_on(), `stopping`), and chaos is set before the
+// workers start and cleared after they are joined.
+enum slow_path_bits : std::uint32_t { slow_trace = 1, slow_chaos = 2, slow_stopping = 4 };
+extern std::atomic<std::uint32_t> g_slow_paths [[gnu::visibility("hidden")]];
+
+inline bool slow_paths_on() noexcept {
+  return g_slow_paths.load(std::memory_order_relaxed) != 0;
+}
+
 // Records one event on w's ring (w null: the calling thread is not a worker: the shared ring).
 // Out of line (the probes' off path stays a compare), but not [[gnu::cold]]: GCC would optimise
 // it for size, and it is the hot path while a trace runs.

@@ -71,6 +71,9 @@ void block_with(waiter& w, void (*unlock)(void*) noexcept, void* arg, wait_reaso
   }
   note_plain_thread_use();
   w.owner = nullptr;
+  // Before the unlock, while nobody can pop w to wake it (a channel's waiter comes here with
+  // the word unset: see waiter::queued_at_once).
+  w.thread_woken.store(0, std::memory_order_relaxed);
   unlock(arg);
   // Asleep, this thread touches nothing: let rt::run tear down meanwhile if it must.
   const int depth = suspend_plain_thread_scope();

@@ -108,13 +108,16 @@ struct waiter {
         slot(nullptr),
         sel(nullptr),
         case_index(0) {}
-  // For a waiter that waiter_queue::push_back() queues before anything reads it and whose
-  // party then parks (block() or park_fiber() sets `owner`): the fields those fill in are left
-  // to them, instead of being zeroed first (a channel park is a hot path). Not for select cases.
+  // For a channel's waiter, which waiter_queue::push_back() queues before anything reads it and
+  // whose party then parks (block() or park_fiber() sets `owner`): the fields others fill in
+  // are left to them instead of being zeroed first (a channel park is a hot path) — the links to
+  // push_back, `thread_woken` to block_with (a plain thread's park, before it unlocks),
+  // `success` to whoever pops the waiter (the channel's hand-off sets it true, close() false;
+  // nothing else pops a channel's waiter), `case_index` to nobody (read only with `sel`). Not
+  // for select cases.
   struct queued_at_once_t {};
   static constexpr queued_at_once_t queued_at_once{};
-  waiter(queued_at_once_t, void* payload) noexcept
-      : thread_woken(0), success(false), slot(payload), sel(nullptr), case_index(0) {}
+  waiter(queued_at_once_t, void* payload) noexcept : slot(payload), sel(nullptr) {}
 };
 
 // A select parked on several queues at once: one waiter per case, all pointing here. The first
