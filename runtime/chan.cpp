@@ -67,18 +67,6 @@ chan_core::~chan_core() {
   lock.unlock();
 }
 
-bool wait_on_channel(chan_core& c, waiter_queue& q, void* slot, wait_reason why) {
-  waiter w(waiter::queued_at_once, slot);
-  q.push_back(&w, c.lock);
-  worker* const wk = tls_worker;  // directly: read before the switch, never after it
-  if (fiber* f = wk ? static_cast<fiber*>(wk->current) : nullptr) [[likely]] {
-    park_fiber(wk, f, w, unlock_spinlock, &c.lock, why, &w, 1);
-  } else {
-    block(w, c.lock, why);
-  }
-  return w.success;
-}
-
 namespace {
 
 // The distinct channels of a select, in lock order.

@@ -107,7 +107,7 @@ struct fiber {
 // (4% of a pingpong round trip) and the TSC is slow and unsynchronised on some virtual machines.
 // A stamp is therefore early by at most a sample period: dumps print waits in ms, s and minutes.
 // relaxed: a diagnostic time, not an order.
-extern std::atomic<std::int64_t> g_park_clock_ns;
+extern std::atomic<std::int64_t> g_park_clock_ns [[gnu::visibility("hidden")]];
 
 // The stamp of a park now (0, meaning "unknown", when the probes are compiled out).
 inline std::int64_t park_stamp() noexcept {

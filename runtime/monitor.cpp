@@ -302,7 +302,7 @@ void resolve_profiling_options(options& o) {
   }
 }
 
-std::atomic<std::int64_t> g_park_clock_ns{0};
+std::atomic<std::int64_t> g_park_clock_ns [[gnu::visibility("hidden")]]{0};
 
 void start_profiling(runtime& rt) {
   runtime_profile& p = rt.prof;

@@ -21,6 +21,7 @@
 #include "futex.hpp"
 #include "netpoll.hpp"
 #include "probes.hpp"
+#include "rt/chan.hpp"
 #include "rt/errors.hpp"
 #include "rt/mutex.hpp"
 #include "rt/runtime.hpp"
@@ -843,11 +844,30 @@ template <bool MayCall>
   return resume_context(w->sched_ctx, w);
 }
 
+// A next fiber that has never run needs a stack. With w's cache empty, taking one locks the
+// pool's mutex and may map and advise a new slab: not while the suspending fiber may hold a
+// channel's or select's spinlocks (released by its after-switch step, on the other side). Such
+// a fiber goes back — into run_next, or the `spawned` deque if run_next is taken — for the
+// scheduler context, which runs with no lock held. Returns next, or nullptr if it went back.
+// (The check is here rather than in the pick: only a fiber that has never run needs it, and
+// the pick of every direct switch saved its three instructions.)
+fiber* keep_fresh_for_scheduler(worker* w, fiber* next) noexcept {
+  if (!next || next->context || w->stacks.size() != 0) return next;
+  if (!w->run_next) {
+    w->run_next = next;  // not stealable: as when it was woken or spawned into run_next
+  } else {
+    w->rt.push_spawned(*w, next);  // stealable: wakes a worker if none is searching
+  }
+  return nullptr;
+}
+
 // switch_out's cases that make calls before the jump, out of line (see switch_to).
 [[gnu::noinline]] bctx::transfer_t switch_out_with_calls(worker* w, fiber* f) noexcept {
-  return switch_to<true>(w, f, w->rt.pick_for_direct_switch<false>(*w), /*exiting=*/false);
+  fiber* next = keep_fresh_for_scheduler(w, w->rt.pick_for_direct_switch<false>(*w));
+  return switch_to<true>(w, f, next, /*exiting=*/false);
 }
 [[gnu::noinline]] bctx::transfer_t switch_to_fresh(worker* w, fiber* f, fiber* next) noexcept {
+  next = keep_fresh_for_scheduler(w, next);
   return switch_to<true>(w, f, next, /*exiting=*/false);  // binds next a stack first
 }
 
@@ -1063,7 +1083,7 @@ template <bool WithChaos>
   if (WithChaos && chaos_seed != 0 && chaos_random(w) % 2 == 0 && (f = w.local.pop())) {
     return f;  // chaos: the queue before run_next
   }
-  if (w.run_next && w.run_next_streak < run_next_streak_cap) {
+  if (w.run_next && w.run_next_streak < run_next_streak_cap) [[likely]] {
     f = w.run_next;
     w.run_next = nullptr;
     ++w.run_next_streak;
@@ -1097,13 +1117,10 @@ template <bool Checked, bool ForExit>
     if (global_size() != 0 || n_io_waiters.load(std::memory_order_relaxed) > 0) return nullptr;
     w.picks_to_global_poll = global_poll_interval + 1;  // the pick below counts one
   }
-  // The suspending fiber may hold a channel's or select's spinlocks until the switch completes
-  // (they are released by after_switch::park on the next fiber's stack). A next fiber that has
-  // never run needs a stack, and with an empty cache taking one locks the pool's mutex and may
-  // mmap and madvise a new slab: leave that to the scheduler context, which runs with no lock
-  // held. With a stack cached, binding one is a pop from a vector. An exiting fiber needs none:
-  // a next fiber that has never run takes over its stack (adopt_stack).
-  if (!ForExit && w.stacks.size() == 0) return nullptr;
+  // A next fiber that has never run needs a stack, which a suspending fiber takes from w's cache
+  // only if one is there: keep_fresh_for_scheduler, after the pick, sends it back otherwise. An
+  // exiting fiber needs none: a next fiber that has never run takes over its stack
+  // (adopt_stack).
   if constexpr (Checked) {
     if (const std::int64_t next = w.next_timer.load(std::memory_order_relaxed);
         next != no_deadline && now_ns() >= next) {
@@ -1129,7 +1146,9 @@ template <bool ForExit>
   return pick_for_direct_switch_as<true, ForExit>(w);
 }
 
-void suspend(worker* w, fiber* f, after_switch after) {
+namespace {
+
+[[gnu::always_inline]] inline void suspend_inline(worker* w, fiber* f, after_switch after) {
   // errno, per thread, is saved by the switch and restored by whoever resumes f (switch_to,
   // run_fiber): f may resume on another thread, and whatever runs meanwhile changes this one's.
   f->after = after;
@@ -1138,6 +1157,47 @@ void suspend(worker* w, fiber* f, after_switch after) {
   // worker. (A fiber still suspended when rt::run shuts down is never resumed: see shutdown.cpp.)
   sanitizer_after_switch(f->san);
   arrived(t);
+}
+
+[[gnu::always_inline]] inline void park_fiber_inline(worker* wk, fiber* f, waiter& w,
+                                                     void (*unlock)(void*) noexcept, void* arg,
+                                                     wait_reason why, waiter* queued,
+                                                     std::uint32_t n_queued) {
+  w.owner = f;
+  f->park_unlock = unlock;
+  f->park_arg = arg;
+  // The waiters are in the caller's frame, and the caller takes the remaining ones (a select's
+  // other cases) off their queues before its next switch point.
+  f->park_waiters = queued;
+  f->n_park_waiters = n_queued;
+  f->reason.store(why, std::memory_order_relaxed);
+  suspend_inline(wk, f, after_switch::park);
+  f->n_park_waiters = 0;  // park_waiters is read only up to this count
+}
+
+}  // namespace
+
+void suspend(worker* w, fiber* f, after_switch after) {
+  suspend_inline(w, f, after);
+}
+
+void park_fiber(worker* wk, fiber* f, waiter& w, void (*unlock)(void*) noexcept, void* arg,
+                wait_reason why, waiter* queued, std::uint32_t n_queued) {
+  park_fiber_inline(wk, f, w, unlock, arg, why, queued, n_queued);
+}
+
+// Here rather than in chan.cpp: a channel park is one call below the channel operation, the park
+// and the switch inlined into it (a call to suspend cost its frame and its arguments).
+bool wait_on_channel(chan_core& c, waiter_queue& q, void* slot, wait_reason why) {
+  waiter w(waiter::queued_at_once, slot);
+  q.push_back(&w, c.lock);
+  worker* const wk = tls_worker;  // directly: read before the switch, never after it
+  if (fiber* f = wk ? static_cast<fiber*>(wk->current) : nullptr) [[likely]] {
+    park_fiber_inline(wk, f, w, unlock_spinlock, &c.lock, why, &w, 1);
+  } else {
+    block(w, c.lock, why);
+  }
+  return w.success;
 }
 
 void suspend(fiber* f, after_switch after) {

@@ -580,21 +580,9 @@ inline void unlock_spinlock(void* lk) noexcept {
 // Parks the fiber f running on worker wk (the caller's tls_worker, read before this) on waiter
 // w, queued by the caller; `unlock(arg)` runs once f is off its stack (after_switch::park).
 // `queued` are the waiters shutdown unlinks if f is abandoned here (w itself, or a select's
-// cases). block_with() for fibers, inline for the channel path (wait_on_channel).
-[[gnu::always_inline]] inline void park_fiber(worker* wk, fiber* f, waiter& w,
-                                              void (*unlock)(void*) noexcept, void* arg,
-                                              wait_reason why, waiter* queued,
-                                              std::uint32_t n_queued) {
-  w.owner = f;
-  f->park_unlock = unlock;
-  f->park_arg = arg;
-  // Cleared once resumed: the waiters are in the caller's frame, and the caller takes the
-  // remaining ones (a select's other cases) off their queues before its next switch point.
-  f->park_waiters = queued;
-  f->n_park_waiters = n_queued;
-  f->reason.store(why, std::memory_order_relaxed);
-  suspend(wk, f, after_switch::park);
-  f->n_park_waiters = 0;  // park_waiters is read only up to this count
-}
+// cases). block() and block_with() for fibers; the channel path (wait_on_channel, in
+// scheduler.cpp) inlines it with suspend.
+void park_fiber(worker* wk, fiber* f, waiter& w, void (*unlock)(void*) noexcept, void* arg,
+                wait_reason why, waiter* queued, std::uint32_t n_queued);
 
 }  // namespace rt::detail
