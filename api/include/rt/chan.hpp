@@ -95,16 +95,16 @@ struct chan_state final : chan_core {
       // acquire: as in claim(); a select once claimed stays claimed, so this is only a shortcut
       // that skips a hand-off to a case already lost.
       if (w->sel && w->sel->done.load(std::memory_order_acquire) != 0) {
-        q.pop_front();
+        q.pop_front(w);
         continue;
       }
       put(w);
       if (claim(w)) {
-        q.pop_front();
+        q.pop_front(w);
         return w;
       }
       undo(w);
-      q.pop_front();
+      q.pop_front(w);
     }
     return nullptr;
   }

@@ -162,10 +162,14 @@ class waiter_queue {
   waiter* pop_front() noexcept {
     waiter* w = head_;
     if (!w) return nullptr;
+    pop_front(w);
+    return w;
+  }
+  // Removes w, the oldest waiter, which front() just returned (a hand-off: no second look).
+  void pop_front(waiter* w) noexcept {
     head_ = w->next;
     (head_ ? head_->prev : tail_) = nullptr;
     w->queued = false;
-    return w;
   }
   // Removes and returns the oldest waiter that claim() grants, dropping the select cases that
   // another party already won; nullptr when none is left.
