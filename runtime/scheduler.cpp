@@ -118,6 +118,7 @@ std::atomic<runtime*> g_current_runtime{nullptr};
 
 // The worker this OS thread is (scheduler.hpp).
 [[gnu::tls_model("initial-exec")]] constinit thread_local worker* tls_worker = nullptr;
+[[gnu::tls_model("initial-exec")]] constinit thread_local bool tls_fast_ops = false;
 
 void free_task_storage(fiber* f) noexcept {
   if (f->task != f->inline_task) ::operator delete(f->task, heap_task_align);
@@ -753,6 +754,7 @@ fiber* runtime::find_runnable_or_park(worker& w) {
 
 void runtime::worker_main(worker& w) {
   tls_worker = &w;
+  tls_fast_ops = chaos_seed == 0;  // fixed before the workers start (run_main)
   w.thread_errno = &errno;
   init_thread_context(w.san);
   void* sigstack = install_signal_stack();
@@ -763,6 +765,7 @@ void runtime::worker_main(worker& w) {
     n_spinning.fetch_sub(1);
   }
   free_signal_stack(sigstack);
+  tls_fast_ops = false;
   tls_worker = nullptr;
 }
 

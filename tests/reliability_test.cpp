@@ -8,9 +8,12 @@
 
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "test_support.hpp"
 
@@ -92,6 +95,41 @@ TEST(Chaos, OneWorkerReplaysASeedExactly) {
   // Different seeds give different schedules (the same seed twice, two others: at least one of
   // them differs, or chaos would not be perturbing anything).
   EXPECT_TRUE(trace_with_seed(43) != a || trace_with_seed(44) != a);
+}
+
+// Channel operations take a version without chaos points and without a plain thread's scope
+// where rt::detail::tls_fast_ops holds (chan.hpp): it must hold on no plain thread, and on no
+// worker of a chaos run — else chaos would skip channel operations, and a plain thread could
+// wake a fiber while rt::run tears down.
+TEST(Chaos, ChannelFastPathOnlyOnWorkersOfARunWithoutChaos) {
+  for (unsigned w : {1u, 2u, 4u, 8u}) {
+    for (std::uint64_t seed : {std::uint64_t{0}, std::uint64_t{9}}) {
+      rt::options o = rt_test::with_workers(w);
+      o.chaos_seed = seed;
+      const bool chaos = seed != 0 || std::getenv("RT_CHAOS") != nullptr;
+      std::atomic<int> fast_fibers{0}, slow_fibers{0};
+      bool plain_thread_fast = true;
+      rt::run(
+          [&] {
+            rt::wait_group wg;
+            for (int i = 0; i < 64; ++i) {
+              wg.add(1);
+              rt::go([&] {
+                rt::yield();  // run on whichever worker takes it
+                (rt::detail::tls_fast_ops ? fast_fibers : slow_fibers).fetch_add(1);
+                wg.done();
+              });
+            }
+            wg.wait();
+            std::thread([&] { plain_thread_fast = rt::detail::tls_fast_ops; }).join();
+          },
+          o);
+      EXPECT_EQ(fast_fibers.load(), chaos ? 0 : 64) << w << " workers, seed " << seed;
+      EXPECT_EQ(slow_fibers.load(), chaos ? 64 : 0) << w << " workers, seed " << seed;
+      EXPECT_FALSE(plain_thread_fast);
+      EXPECT_FALSE(rt::detail::tls_fast_ops) << "the thread that called rt::run";
+    }
+  }
 }
 
 TEST(Chaos, ResultsStayExactUnderChaos) {

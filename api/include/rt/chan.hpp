@@ -184,6 +184,76 @@ struct chan_state final : chan_core {
 // channel's lock is held on entry and released. Returns waiter::success.
 bool wait_on_channel(chan_core& c, waiter_queue& q, void* slot, wait_reason why);
 
+// chan::send and chan::recv, in two versions (see tls_fast_ops): the General one, for any thread,
+// runs chaos points and a plain thread's scope; the other, for a worker thread while chaos
+// scheduling is off, runs neither — there it would only test that they are off. Here in detail,
+// not in chan, so that a fiber dump shows chan::recv() as the user's call (dump.cpp hides
+// rt::detail frames). Always inlined, as chan's members were: a call here costs a pingpong
+// round trip about 25 instructions.
+template <bool General, class T>
+[[gnu::always_inline]] inline void chan_send(chan_state<T>* s, T& v) {
+  if (!s) block_forever(wait_reason::chan_send_nil);
+  if constexpr (General) chaos_point();
+  [[maybe_unused]] plain_thread_scope_if<General> scope;
+  waiter* to_wake = nullptr;
+  s->lock.lock();
+  try_result r;
+  try {
+    r = s->try_send(v, to_wake);
+  } catch (...) {
+    s->lock.unlock();
+    throw;
+  }
+  if (r == try_result::would_block) {
+    if (wait_on_channel(*s, s->sendq, &v, wait_reason::chan_send)) {
+      if constexpr (General) chaos_point();
+      return;
+    }
+    r = try_result::closed;
+  } else {
+    s->lock.unlock();
+  }
+  if (r == try_result::closed) throw channel_closed("send on closed channel");
+  if (to_wake) wake(*to_wake);
+  if constexpr (General) chaos_point();
+}
+
+template <bool General, class T>
+[[gnu::always_inline]] inline std::optional<T> chan_recv(chan_state<T>* s) {
+  if (!s) block_forever(wait_reason::chan_receive_nil);
+  if constexpr (General) chaos_point();
+  [[maybe_unused]] plain_thread_scope_if<General> scope;
+  std::optional<T> out;
+  waiter* to_wake = nullptr;
+  s->lock.lock();
+  try_result r;
+  try {
+    r = s->try_recv(out, to_wake);
+  } catch (...) {
+    s->lock.unlock();
+    throw;
+  }
+  if (r == try_result::would_block) {
+    wait_on_channel(*s, s->recvq, &out, wait_reason::chan_receive);
+    if constexpr (General) chaos_point();
+    return out;
+  }
+  s->lock.unlock();
+  if (to_wake) wake(*to_wake);
+  if constexpr (General) chaos_point();
+  return out;
+}
+
+// The general versions out of line: a plain thread's or a chaos run's, not on the fast path.
+template <class T>
+[[gnu::noinline]] void chan_send_general(chan_state<T>* s, T& v) {
+  chan_send<true>(s, v);
+}
+template <class T>
+[[gnu::noinline]] std::optional<T> chan_recv_general(chan_state<T>* s) {
+  return chan_recv<true>(s);
+}
+
 }  // namespace detail
 
 // A channel handle. Copies refer to the same channel; the default-constructed handle is the nil
@@ -201,57 +271,17 @@ class chan {
   // happen. Throws rt::channel_closed("send on closed channel") if the channel is or becomes
   // closed (v is then not delivered).
   void send(T v) {
-    if (!state_) detail::block_forever(detail::wait_reason::chan_send_nil);
-    detail::chaos_point();
-    detail::plain_thread_scope scope;
-    detail::waiter* to_wake = nullptr;
-    state_->lock.lock();
-    detail::try_result r;
-    try {
-      r = state_->try_send(v, to_wake);
-    } catch (...) {
-      state_->lock.unlock();
-      throw;
-    }
-    if (r == detail::try_result::would_block) {
-      if (detail::wait_on_channel(*state_, state_->sendq, &v, detail::wait_reason::chan_send)) {
-        detail::chaos_point();
-        return;
-      }
-      r = detail::try_result::closed;
-    } else {
-      state_->lock.unlock();
-    }
-    if (r == detail::try_result::closed) throw channel_closed("send on closed channel");
-    if (to_wake) detail::wake(*to_wake);
-    detail::chaos_point();
+    if (detail::tls_fast_ops) [[likely]]
+      return detail::chan_send<false>(state_.get(), v);
+    detail::chan_send_general(state_.get(), v);
   }
 
   // Receives a value, blocking until one is available; std::nullopt once the channel is closed
   // and drained (Go's `v, ok := <-ch` with ok false).
   std::optional<T> recv() {
-    if (!state_) detail::block_forever(detail::wait_reason::chan_receive_nil);
-    detail::chaos_point();
-    detail::plain_thread_scope scope;
-    std::optional<T> out;
-    detail::waiter* to_wake = nullptr;
-    state_->lock.lock();
-    detail::try_result r;
-    try {
-      r = state_->try_recv(out, to_wake);
-    } catch (...) {
-      state_->lock.unlock();
-      throw;
-    }
-    if (r == detail::try_result::would_block) {
-      detail::wait_on_channel(*state_, state_->recvq, &out, detail::wait_reason::chan_receive);
-      detail::chaos_point();
-      return out;
-    }
-    state_->lock.unlock();
-    if (to_wake) detail::wake(*to_wake);
-    detail::chaos_point();
-    return out;
+    if (detail::tls_fast_ops) [[likely]]
+      return detail::chan_recv<false>(state_.get());
+    return detail::chan_recv_general(state_.get());
   }
 
   // Sends v only if that can happen without blocking; false otherwise (v is left as it was).

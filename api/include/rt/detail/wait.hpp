@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace rt::detail {
 
@@ -25,6 +26,14 @@ struct worker;
 // a switch (see Migration in scheduler.hpp). initial-exec: one load, no __tls_get_addr call;
 // constinit: no TLS wrapper call.
 [[gnu::tls_model("initial-exec")]] extern constinit thread_local worker* tls_worker;
+
+// True on a worker thread while chaos scheduling is off: then a channel operation has no chaos
+// point to run and no plain_thread_scope to open, and takes a version without them (one test
+// instead of four). Set by each worker thread as it starts, from the run's chaos setting, which
+// is fixed before any worker starts and for the whole run; false on every other thread. A fiber
+// that tested it before a switch may rely on the answer after it, on whichever worker it then
+// runs: every worker of the run holds the same value (see Migration in scheduler.hpp).
+[[gnu::tls_model("initial-exec")]] extern constinit thread_local bool tls_fast_ops;
 
 // A test-and-test-and-set lock for critical sections of a few dozen instructions.
 class spinlock {
@@ -239,6 +248,13 @@ class plain_thread_scope {
  private:
   bool held_;
 };
+
+// plain_thread_scope where an operation may run on a plain thread (General), nothing where it
+// runs on a worker thread only (the tls_fast_ops version).
+struct no_plain_thread_scope {};
+template <bool General>
+using plain_thread_scope_if =
+    std::conditional_t<General, plain_thread_scope, no_plain_thread_scope>;
 
 // Blocks the caller (fiber or plain thread) until wake(w). Precondition: `lk` is held and `w` is
 // queued; block() releases `lk`. It never throws: a fiber still blocked when rt::run shuts down
