@@ -119,6 +119,11 @@ std::atomic<runtime*> g_current_runtime{nullptr};
 // The worker this OS thread is (scheduler.hpp).
 [[gnu::tls_model("initial-exec")]] constinit thread_local worker* tls_worker = nullptr;
 [[gnu::tls_model("initial-exec")]] constinit thread_local bool tls_fast_ops = false;
+#if !(defined(__x86_64__) && defined(__ELF__))
+bool fast_ops_here() noexcept {
+  return tls_fast_ops;
+}
+#endif
 
 void free_task_storage(fiber* f) noexcept {
   if (f->task != f->inline_task) ::operator delete(f->task, heap_task_align);

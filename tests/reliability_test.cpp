@@ -116,18 +116,18 @@ TEST(Chaos, ChannelFastPathOnlyOnWorkersOfARunWithoutChaos) {
               wg.add(1);
               rt::go([&] {
                 rt::yield();  // run on whichever worker takes it
-                (rt::detail::tls_fast_ops ? fast_fibers : slow_fibers).fetch_add(1);
+                (rt::detail::fast_ops_here() ? fast_fibers : slow_fibers).fetch_add(1);
                 wg.done();
               });
             }
             wg.wait();
-            std::thread([&] { plain_thread_fast = rt::detail::tls_fast_ops; }).join();
+            std::thread([&] { plain_thread_fast = rt::detail::fast_ops_here(); }).join();
           },
           o);
       EXPECT_EQ(fast_fibers.load(), chaos ? 0 : 64) << w << " workers, seed " << seed;
       EXPECT_EQ(slow_fibers.load(), chaos ? 64 : 0) << w << " workers, seed " << seed;
       EXPECT_FALSE(plain_thread_fast);
-      EXPECT_FALSE(rt::detail::tls_fast_ops) << "the thread that called rt::run";
+      EXPECT_FALSE(rt::detail::fast_ops_here()) << "the thread that called rt::run";
     }
   }
 }

@@ -271,7 +271,7 @@ class chan {
   // happen. Throws rt::channel_closed("send on closed channel") if the channel is or becomes
   // closed (v is then not delivered).
   void send(T v) {
-    if (detail::tls_fast_ops) [[likely]]
+    if (detail::fast_ops_here()) [[likely]]
       return detail::chan_send<false>(state_.get(), v);
     detail::chan_send_general(state_.get(), v);
   }
@@ -279,7 +279,7 @@ class chan {
   // Receives a value, blocking until one is available; std::nullopt once the channel is closed
   // and drained (Go's `v, ok := <-ch` with ok false).
   std::optional<T> recv() {
-    if (detail::tls_fast_ops) [[likely]]
+    if (detail::fast_ops_here()) [[likely]]
       return detail::chan_recv<false>(state_.get());
     return detail::chan_recv_general(state_.get());
   }

@@ -32,8 +32,29 @@ struct worker;
 // instead of four). Set by each worker thread as it starts, from the run's chaos setting, which
 // is fixed before any worker starts and for the whole run; false on every other thread. A fiber
 // that tested it before a switch may rely on the answer after it, on whichever worker it then
-// runs: every worker of the run holds the same value (see Migration in scheduler.hpp).
-[[gnu::tls_model("initial-exec")]] extern constinit thread_local bool tls_fast_ops;
+// runs: every worker of the run holds the same value (see Migration in scheduler.hpp). Read it
+// with fast_ops_here(). (The asm name lets fast_ops_here() name it.)
+[[gnu::tls_model("initial-exec")]] extern constinit thread_local bool tls_fast_ops __asm__(
+    "rt_detail_tls_fast_ops");
+
+// This thread's tls_fast_ops, read where the call is. A plain read is not enough in a loop that
+// switches: a build that computes a thread-local's address from the thread pointer
+// (ThreadSanitizer's, to pass the address to its check) lets the compiler compute it once per
+// function, so a fiber that moved to another worker went on reading the first worker's flag — and
+// once that worker thread had ended, its freed thread-local block. On x86-64 the read is one
+// %fs-relative compare in inline asm, which the compiler cannot hoist or merge (volatile), and
+// which is this thread's by construction; elsewhere a call that is never inlined.
+#if defined(__x86_64__) && defined(__ELF__)
+[[gnu::always_inline]] inline bool fast_ops_here() noexcept {
+  long offset;  // the variable's place in the thread's block: fixed for the process
+  __asm__("movq rt_detail_tls_fast_ops@gottpoff(%%rip), %0" : "=r"(offset));
+  bool on;
+  __asm__ volatile("cmpb $0, %%fs:(%1)" : "=@ccne"(on) : "r"(offset) : "memory");
+  return on;
+}
+#else
+[[gnu::noinline]] bool fast_ops_here() noexcept;
+#endif
 
 // A test-and-test-and-set lock for critical sections of a few dozen instructions.
 class spinlock {
