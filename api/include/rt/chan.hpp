@@ -219,11 +219,10 @@ template <bool General, class T>
 }
 
 template <bool General, class T>
-[[gnu::always_inline]] inline std::optional<T> chan_recv(chan_state<T>* s) {
+[[gnu::always_inline]] inline void chan_recv(chan_state<T>* s, std::optional<T>& out) {
   if (!s) block_forever(wait_reason::chan_receive_nil);
   if constexpr (General) chaos_point();
   [[maybe_unused]] plain_thread_scope_if<General> scope;
-  std::optional<T> out;
   waiter* to_wake = nullptr;
   s->lock.lock();
   try_result r;
@@ -236,12 +235,11 @@ template <bool General, class T>
   if (r == try_result::would_block) {
     wait_on_channel(*s, s->recvq, &out, wait_reason::chan_receive);
     if constexpr (General) chaos_point();
-    return out;
+    return;
   }
   s->lock.unlock();
   if (to_wake) wake(*to_wake);
   if constexpr (General) chaos_point();
-  return out;
 }
 
 // The general versions out of line: a plain thread's or a chaos run's, not on the fast path.
@@ -250,8 +248,8 @@ template <class T>
   chan_send<true>(s, v);
 }
 template <class T>
-[[gnu::noinline]] std::optional<T> chan_recv_general(chan_state<T>* s) {
-  return chan_recv<true>(s);
+[[gnu::noinline]] void chan_recv_general(chan_state<T>* s, std::optional<T>& out) {
+  chan_recv<true>(s, out);
 }
 
 }  // namespace detail
@@ -279,9 +277,16 @@ class chan {
   // Receives a value, blocking until one is available; std::nullopt once the channel is closed
   // and drained (Go's `v, ok := <-ch` with ok false).
   std::optional<T> recv() {
-    if (detail::fast_ops_here()) [[likely]]
-      return detail::chan_recv<false>(state_.get());
-    return detail::chan_recv_general(state_.get());
+    std::optional<T> out;  // one result object for both versions: built in the caller's place
+    if (detail::fast_ops_here()) [[likely]] {
+      detail::chan_recv<false>(state_.get(), out);
+    } else {
+      detail::chan_recv_general(state_.get(), out);
+      // Not a tail call: recv's frame stays, so a fiber dump shows chan::recv() as the user's
+      // call (as send's does: its argument lives in that frame).
+      asm volatile("");
+    }
+    return out;
   }
 
   // Sends v only if that can happen without blocking; false otherwise (v is left as it was).

@@ -16,7 +16,7 @@ import (
 
 const (
 	maxFetches   = 3
-	fetchTimeout = 500 * time.Millisecond // generous: a normal fetch takes `latency`
+	fetchTimeout = 2 * time.Second // generous: a normal fetch takes `latency` (as crawler.cpp)
 	latency      = 2 * time.Millisecond
 	hangURL      = "slow.example/"
 )
