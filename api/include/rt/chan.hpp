@@ -184,6 +184,19 @@ struct chan_state final : chan_core {
 // channel's lock is held on entry and released. Returns waiter::success.
 bool wait_on_channel(chan_core& c, waiter_queue& q, void* slot, wait_reason why);
 
+// Runs `op` (the channel's try_send or try_recv) with c's lock taken, and returns with the lock
+// still held, for the caller to release or to park with; a throw (T's copy or move) releases it.
+template <class Op>
+[[gnu::always_inline]] inline try_result try_locked(chan_core& c, Op&& op) {
+  c.lock.lock();
+  try {
+    return op();
+  } catch (...) {
+    c.lock.unlock();
+    throw;
+  }
+}
+
 // chan::send and chan::recv, in two versions (see tls_fast_ops): the General one, for any thread,
 // runs chaos points and a plain thread's scope; the other, for a worker thread while chaos
 // scheduling is off, runs neither — there it would only test that they are off. Here in detail,
@@ -196,14 +209,7 @@ template <bool General, class T>
   if constexpr (General) chaos_point();
   [[maybe_unused]] plain_thread_scope_if<General> scope;
   waiter* to_wake = nullptr;
-  s->lock.lock();
-  try_result r;
-  try {
-    r = s->try_send(v, to_wake);
-  } catch (...) {
-    s->lock.unlock();
-    throw;
-  }
+  try_result r = try_locked(*s, [&] { return s->try_send(v, to_wake); });
   if (r == try_result::would_block) {
     if (wait_on_channel(*s, s->sendq, &v, wait_reason::chan_send)) {
       if constexpr (General) chaos_point();
@@ -224,14 +230,7 @@ template <bool General, class T>
   if constexpr (General) chaos_point();
   [[maybe_unused]] plain_thread_scope_if<General> scope;
   waiter* to_wake = nullptr;
-  s->lock.lock();
-  try_result r;
-  try {
-    r = s->try_recv(out, to_wake);
-  } catch (...) {
-    s->lock.unlock();
-    throw;
-  }
+  const try_result r = try_locked(*s, [&] { return s->try_recv(out, to_wake); });
   if (r == try_result::would_block) {
     wait_on_channel(*s, s->recvq, &out, wait_reason::chan_receive);
     if constexpr (General) chaos_point();

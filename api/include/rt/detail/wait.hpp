@@ -258,7 +258,8 @@ class try_plain_thread_scope {
 };
 class plain_thread_scope {
  public:
-  // On a worker thread (every fiber's channel operation): one load, no call.
+  // On a worker thread: one load, no call. (A channel's send and recv on a worker open none
+  // unless chaos is on: see tls_fast_ops.)
   plain_thread_scope() noexcept : held_(!tls_worker && enter_plain_thread_scope()) {}
   ~plain_thread_scope() {
     if (held_) leave_plain_thread_scope();
