@@ -96,7 +96,8 @@ void runtime::check_deadlock() noexcept {
 
 void runtime::report_deadlock() noexcept {
   // Every fiber is parked and no worker runs one: the dump's claims never wait here.
-  fatal_deadlock(format_fiber_dump(*this, nullptr, 1000));
+  const std::int64_t found_at_ns = now_ns();  // before the dump symbolises every stack (slow)
+  fatal_deadlock(format_fiber_dump(*this, nullptr, 1000), found_at_ns);
 }
 
 }  // namespace rt::detail

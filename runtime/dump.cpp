@@ -777,8 +777,9 @@ void start_sigquit_watcher(runtime& rt) {
       return;
     }
     if (c != 'q') return;  // 's': rt::run is stopping
+    const std::int64_t found_at_ns = now_ns();
     std::string text = "SIGQUIT: quit\n\n" + format_fiber_dump(rt, nullptr, 10000);
-    fatal_report(text, "SIGQUIT");  // and the flight recording, when RT_TRACE=flight
+    fatal_report(text, "SIGQUIT", found_at_ns);  // and the flight recording, when RT_TRACE=flight
   });
   quit_fd.store(g_watcher.fds[1], std::memory_order_relaxed);
   struct sigaction sa {};

@@ -17,6 +17,7 @@
 
 #include "dump.hpp"
 #include "fiber.hpp"
+#include "timer.hpp"
 #include "trace.hpp"
 
 namespace rt::detail {
@@ -122,26 +123,28 @@ void fatal_error(const char* fmt, ...) noexcept {
   _exit(2);
 }
 
-void fatal_deadlock(const std::string& fibers) noexcept {
+void fatal_deadlock(const std::string& fibers, std::int64_t found_at_ns) noexcept {
   flush_program_output();
   std::lock_guard lk(report_mutex());
   std::fputs("fatal error: all goroutines are asleep - deadlock!\n\n", stderr);
   std::fputs(fibers.c_str(), stderr);
-  flight_recorder_dump_on_fatal("deadlock");  // the schedule that led here (RT_TRACE=flight)
+  flight_recorder_dump_on_fatal("deadlock", found_at_ns);  // what led here (RT_TRACE=flight)
   std::fflush(stderr);
   _exit(2);
 }
 
-void fatal_report(const std::string& text, const char* flight_why) noexcept {
+void fatal_report(const std::string& text, const char* flight_why,
+                  std::int64_t found_at_ns) noexcept {
   flush_program_output();
   std::lock_guard lk(report_mutex());
   std::fputs(text.c_str(), stderr);
-  if (flight_why) flight_recorder_dump_on_fatal(flight_why);  // RT_TRACE=flight
+  if (flight_why) flight_recorder_dump_on_fatal(flight_why, found_at_ns);  // RT_TRACE=flight
   std::fflush(stderr);
   _exit(2);
 }
 
 void panic_from(std::exception_ptr e, const fiber* f) noexcept {
+  const std::int64_t found_at_ns = now_ns();  // before the stack is symbolised (slow)
   flush_program_output();
   std::lock_guard lk(report_mutex());
   std::string what;
@@ -162,7 +165,7 @@ void panic_from(std::exception_ptr e, const fiber* f) noexcept {
   std::fprintf(stderr, "panic: %s\n\nfiber %llu [running]:\n%s\n", what.c_str(),
                static_cast<unsigned long long>(f ? f->id.load(std::memory_order_relaxed) : 0),
                stack.c_str());
-  flight_recorder_dump_on_fatal("panic");  // the schedule that led here (RT_TRACE=flight)
+  flight_recorder_dump_on_fatal("panic", found_at_ns);  // what led here (RT_TRACE=flight)
   std::fflush(stderr);
   _exit(2);
 }

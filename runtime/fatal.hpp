@@ -22,12 +22,15 @@ struct fiber;
 [[noreturn]] void panic_from(std::exception_ptr e, const fiber* f) noexcept;
 
 // Prints Go's deadlock report — "fatal error: all goroutines are asleep - deadlock!", then
-// `fibers` (a fiber dump, dump.hpp) — and exits with status 2.
-[[noreturn]] void fatal_deadlock(const std::string& fibers) noexcept;
+// `fibers` (a fiber dump, dump.hpp) — and exits with status 2. found_at_ns: now_ns() when the
+// deadlock was found, before the dump was formatted; the flight recording's window ends there.
+[[noreturn]] void fatal_deadlock(const std::string& fibers, std::int64_t found_at_ns) noexcept;
 
 // Flushes the program's output, prints `text` to stderr (one report at a time) and exits with
-// status 2: SIGQUIT's dump. With flight_why, the flight recorder (RT_TRACE=flight) is written too.
-[[noreturn]] void fatal_report(const std::string& text, const char* flight_why = nullptr) noexcept;
+// status 2: SIGQUIT's dump. With flight_why, the flight recorder (RT_TRACE=flight) is written too,
+// its window ending at found_at_ns (now_ns() before `text` was formatted).
+[[noreturn]] void fatal_report(const std::string& text, const char* flight_why,
+                               std::int64_t found_at_ns) noexcept;
 
 // Installs the SIGSEGV handler that turns a fault on a fiber's guard page into
 // "fatal error: fiber N: stack overflow (stack size K KiB)". Idempotent, process-wide.

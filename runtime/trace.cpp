@@ -752,10 +752,11 @@ bool deactivate() noexcept {
   return ok;
 }
 
-// Writes what the flight recorder holds to `out`.
-void dump_flight(trace_session& s, FILE* out) {
+// Writes what the flight recorder holds to `out`: the events of the window that ends at
+// `window_end_ns` (steady clock), and any after it up to now.
+void dump_flight(trace_session& s, FILE* out, std::int64_t window_end_ns) {
   const std::int64_t now = tick_to_ns(ticks());
-  const std::int64_t cutoff = now - s.window_ns;
+  const std::int64_t cutoff = std::min(now, window_end_ns) - s.window_ns;
   json_converter conv(out, s.nworkers, s.fiber_tracks, cutoff);
   conv.begin();
   raw_event e;
@@ -885,7 +886,7 @@ std::size_t trace_threads() noexcept {
   return g_threads.load();
 }
 
-void flight_recorder_dump_on_fatal(const char* why) noexcept {
+void flight_recorder_dump_on_fatal(const char* why, std::int64_t found_at_ns) noexcept {
   // The fatal path may run while another thread holds g_mu (starting or stopping a trace):
   // try a while rather than deadlock the report.
   std::unique_lock lk(g_mu, std::defer_lock);
@@ -908,7 +909,7 @@ void flight_recorder_dump_on_fatal(const char* why) noexcept {
                    std::strerror(errno));
       return;
     }
-    dump_flight(*g_active, out);
+    dump_flight(*g_active, out, found_at_ns);
     std::fclose(out);
     std::fprintf(stderr, "rt: flight recording of the last %lld ms before the %s written to %s\n",
                  static_cast<long long>(g_active->window_ns / 1'000'000), why, path.c_str());
@@ -991,7 +992,7 @@ void write_flight_recording(const std::string& path) {
                             "\" for writing: " + std::strerror(errno));
   }
   try {
-    dump_flight(*g_active, out);
+    dump_flight(*g_active, out, now_ns());
   } catch (...) {
     std::fclose(out);
     throw rt::runtime_error("rt::trace::write_flight_recording: writing \"" + path + "\" failed");

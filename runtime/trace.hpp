@@ -92,7 +92,10 @@ void trace_run_ended() noexcept;
 std::size_t trace_threads() noexcept;
 // Called from the deadlock and panic reports: if the flight recorder runs, writes its events to
 // rt-flight-<pid>.json ($RT_TRACE_DIR, else the current directory) and says so on stderr; if a
-// full trace runs, flushes and closes its file.
-void flight_recorder_dump_on_fatal(const char* why) noexcept;
+// full trace runs, flushes and closes its file. The recording's window ends at `found_at_ns`
+// (now_ns() where the failure was found), not at the dump: formatting the report first
+// symbolises every fiber's stack, which under a sanitizer on a loaded machine took over a second
+// and pushed the events that led to the failure out of a one-second window.
+void flight_recorder_dump_on_fatal(const char* why, std::int64_t found_at_ns) noexcept;
 
 }  // namespace rt::detail
