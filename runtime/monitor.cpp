@@ -346,13 +346,20 @@ rt::runtime_stats collect(runtime& rt) {
   s.running = true;
   const std::size_t n = rt.workers.size();
   s.workers.resize(n);
+  // The totals are the sums of the per-worker counts read here, not a second read (a fiber that
+  // finished between two reads made the workers' finished sum one short of s.finished). Every
+  // finished before every spawned, as in sum_counters: live never goes negative.
+  for (std::size_t i = 0; i < n; ++i)
+    s.workers[i].finished = rt.workers[i]->counters.finished().get();
+  s.spawned = rt.prof.outside_spawned.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < n; ++i) s.workers[i].spawned = rt.workers[i]->counters.spawned.get();
   for (std::size_t i = 0; i < n; ++i) {
     const worker_counters& c = rt.workers[i]->counters;
     rt::worker_stats& ws = s.workers[i];
     ws.index = static_cast<unsigned>(i);
     ws.fibers_run = c.runs.get();
-    ws.spawned = c.spawned.get();
-    ws.finished = c.finished().get();
+    s.spawned += ws.spawned;
+    s.finished += ws.finished;
     ws.yields = c.yields().get();
     ws.parks = c.parks().get();
     ws.wakes = c.wakes.get();
@@ -393,10 +400,7 @@ rt::runtime_stats collect(runtime& rt) {
       for (std::size_t v = 0; v < n; ++v) s.workers[v].stolen_from += c.stolen_from[v].get();
     }
   }
-  const totals t = sum_counters(rt);
-  s.spawned = t.spawned;
-  s.finished = t.finished;
-  s.live = t.live();
+  s.live = sub0(s.spawned, s.finished);
   note_peak(rt, s.live);
   s.peak_live = rt.prof.peak_live.load(std::memory_order_relaxed);
   std::uint64_t by_reason[n_wait_reasons] = {};
