@@ -123,6 +123,9 @@ std::atomic<runtime*> g_current_runtime{nullptr};
 bool fast_ops_here() noexcept {
   return tls_fast_ops;
 }
+bool worker_thread_here() noexcept {
+  return tls_worker != nullptr;
+}
 #endif
 
 void free_task_storage(fiber* f) noexcept {

@@ -548,9 +548,8 @@ extern std::atomic<runtime*> g_current_runtime;
 void free_task_storage(fiber* f) noexcept;
 // The worker the calling thread is, or nullptr on a plain thread. Never inlined: see Migration.
 worker* current_worker() noexcept;
-// The same, read directly: only in a function that does not switch, or before its switch (see
-// Migration). initial-exec: one load, no __tls_get_addr call; constinit: no TLS wrapper call.
-[[gnu::tls_model("initial-exec")]] extern constinit thread_local worker* tls_worker;
+// The same, read directly, is tls_worker (rt/detail/wait.hpp): only in a function that does not
+// switch, or before its switch (see Migration).
 
 // Lets go of the calling plain thread's scope (see plain_thread_scope) while it sleeps; returns
 // the depth to give back to resume_plain_thread_scope() when it wakes.

@@ -20,12 +20,13 @@ struct fiber;
 struct select_state;
 struct worker;
 
-// The worker the calling thread is, or nullptr on a plain thread (runtime/scheduler.hpp). Read
-// inline by plain_thread_scope, before any switch: whether a thread is a worker does not change
-// when a fiber moves between workers, but which worker it is does, so it is never cached across
-// a switch (see Migration in scheduler.hpp). initial-exec: one load, no __tls_get_addr call;
-// constinit: no TLS wrapper call.
-[[gnu::tls_model("initial-exec")]] extern constinit thread_local worker* tls_worker;
+// The worker the calling thread is, or nullptr on a plain thread (runtime/scheduler.hpp). Whether
+// a thread is a worker does not change when a fiber moves between workers, but which worker it
+// is does, so it is never cached across a switch (see Migration in scheduler.hpp). Inline code
+// asks worker_thread_here() below. initial-exec: one load, no __tls_get_addr call; constinit: no
+// TLS wrapper call. (The asm name lets worker_thread_here() name it.)
+[[gnu::tls_model("initial-exec")]] extern constinit thread_local worker* tls_worker __asm__(
+    "rt_detail_tls_worker");
 
 // True on a worker thread while chaos scheduling is off: then a channel operation has no chaos
 // point to run and no plain_thread_scope to open, and takes a version without them (one test
@@ -54,6 +55,21 @@ struct worker;
 }
 #else
 [[gnu::noinline]] bool fast_ops_here() noexcept;
+#endif
+
+// Whether the calling thread is a worker (tls_worker is set), read where the call is, for the
+// reason given at fast_ops_here(): plain_thread_scope runs inline in the caller's loop of
+// selects or try-operations, between which the fiber may move to another worker.
+#if defined(__x86_64__) && defined(__ELF__)
+[[gnu::always_inline]] inline bool worker_thread_here() noexcept {
+  long offset;  // the variable's place in the thread's block: fixed for the process
+  __asm__("movq rt_detail_tls_worker@gottpoff(%%rip), %0" : "=r"(offset));
+  bool on;
+  __asm__ volatile("cmpq $0, %%fs:(%1)" : "=@ccne"(on) : "r"(offset) : "memory");
+  return on;
+}
+#else
+[[gnu::noinline]] bool worker_thread_here() noexcept;
 #endif
 
 // A test-and-test-and-set lock for critical sections of a few dozen instructions.
@@ -260,7 +276,7 @@ class plain_thread_scope {
  public:
   // On a worker thread: one load, no call. (A channel's send and recv on a worker open none
   // unless chaos is on: see tls_fast_ops.)
-  plain_thread_scope() noexcept : held_(!tls_worker && enter_plain_thread_scope()) {}
+  plain_thread_scope() noexcept : held_(!worker_thread_here() && enter_plain_thread_scope()) {}
   ~plain_thread_scope() {
     if (held_) leave_plain_thread_scope();
   }
