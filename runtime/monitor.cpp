@@ -78,15 +78,24 @@ struct totals {
   std::uint64_t live() const noexcept { return sub0(spawned, finished); }
 };
 
-totals sum_counters(const runtime& rt) noexcept {
+// Reads every worker's counts once and returns their sums; with `per_worker` (one per worker),
+// also stores each worker's finished and spawned counts there, so that rt::stats()'s totals are
+// the sums of the per-worker figures it shows (a second read could differ from the first).
+totals sum_counters(const runtime& rt, rt::worker_stats* per_worker = nullptr) noexcept {
   totals t;
-  // finished before spawned: a fiber spawned and finished between the two reads counts as
-  // spawned only, which keeps live from going negative.
-  for (auto& w : rt.workers) t.finished += w->counters.finished().get();
+  // Every finished before every spawned: a fiber spawned and finished between the two reads
+  // counts as spawned only, which keeps live from going negative.
+  for (std::size_t i = 0; i < rt.workers.size(); ++i) {
+    const std::uint64_t finished = rt.workers[i]->counters.finished().get();
+    t.finished += finished;
+    if (per_worker) per_worker[i].finished = finished;
+  }
   t.spawned = rt.prof.outside_spawned.load(std::memory_order_relaxed);
-  for (auto& w : rt.workers) {
-    t.spawned += w->counters.spawned.get();
-    t.steals += w->counters.steals.get();
+  for (std::size_t i = 0; i < rt.workers.size(); ++i) {
+    const std::uint64_t spawned = rt.workers[i]->counters.spawned.get();
+    t.spawned += spawned;
+    t.steals += rt.workers[i]->counters.steals.get();
+    if (per_worker) per_worker[i].spawned = spawned;
   }
   return t;
 }
@@ -346,20 +355,14 @@ rt::runtime_stats collect(runtime& rt) {
   s.running = true;
   const std::size_t n = rt.workers.size();
   s.workers.resize(n);
-  // The totals are the sums of the per-worker counts read here, not a second read (a fiber that
-  // finished between two reads made the workers' finished sum one short of s.finished). Every
-  // finished before every spawned, as in sum_counters: live never goes negative.
-  for (std::size_t i = 0; i < n; ++i)
-    s.workers[i].finished = rt.workers[i]->counters.finished().get();
-  s.spawned = rt.prof.outside_spawned.load(std::memory_order_relaxed);
-  for (std::size_t i = 0; i < n; ++i) s.workers[i].spawned = rt.workers[i]->counters.spawned.get();
+  const totals t = sum_counters(rt, s.workers.data());
+  s.spawned = t.spawned;
+  s.finished = t.finished;
   for (std::size_t i = 0; i < n; ++i) {
     const worker_counters& c = rt.workers[i]->counters;
     rt::worker_stats& ws = s.workers[i];
     ws.index = static_cast<unsigned>(i);
     ws.fibers_run = c.runs.get();
-    s.spawned += ws.spawned;
-    s.finished += ws.finished;
     ws.yields = c.yields().get();
     ws.parks = c.parks().get();
     ws.wakes = c.wakes.get();
@@ -400,7 +403,7 @@ rt::runtime_stats collect(runtime& rt) {
       for (std::size_t v = 0; v < n; ++v) s.workers[v].stolen_from += c.stolen_from[v].get();
     }
   }
-  s.live = sub0(s.spawned, s.finished);
+  s.live = t.live();
   note_peak(rt, s.live);
   s.peak_live = rt.prof.peak_live.load(std::memory_order_relaxed);
   std::uint64_t by_reason[n_wait_reasons] = {};
