@@ -737,6 +737,16 @@ fiber* runtime::find_runnable_or_park(worker& w) {
       // not block — so readiness is seen even while every worker is busy.
       if (n_io_waiters.load(std::memory_order_relaxed) > 0) poll_io(w, 0);
       if (take_global(w, f)) return f;
+      // Then the local queues' turn before run_next, so that a pair of fibers waking each other
+      // through run_next cannot starve the fibers queued here (Go's runnext shares its time
+      // slice with the fiber that readied it, to the same end). run_next's fiber moves to the
+      // top of `spawned`: next in line here, and stealable meanwhile — left in run_next, which
+      // no thief sees, it would wait for good behind a fiber that never yields while another
+      // worker sits idle.
+      if (w.run_next && (f = pick_queues(w))) {
+        push_spawned(w, std::exchange(w.run_next, nullptr));  // wakes a worker if none searches
+        return f;
+      }
     }
     if ((f = pick_local(w))) return f;
     if (take_global(w, f)) return f;
@@ -799,7 +809,10 @@ namespace bctx = boost::context::detail;
 // the switch delivered: t.data the worker it happened on (this fiber's worker now), t.fctx the
 // context that switched away: the worker's scheduler context when w->switching_from is nullptr
 // (the worker keeps it), else that fiber, now off its stack, whose after-switch step runs now.
-void arrived(bctx::transfer_t t) noexcept {
+// `InlineFinish`: the previous fiber's after-switch step inlined here (a channel park's resume,
+// the hottest arrival) rather than called.
+template <bool InlineFinish = false>
+[[gnu::always_inline]] inline void arrived(bctx::transfer_t t) noexcept {
   worker* w = static_cast<worker*>(t.data);
   fiber* prev = w->switching_from;
   if (!prev) {
@@ -807,7 +820,11 @@ void arrived(bctx::transfer_t t) noexcept {
     return;
   }
   prev->context = t.fctx;
-  w->rt.finish_switch_out(*w, prev);
+  if constexpr (InlineFinish) {
+    w->rt.finish_switch_out_inline(*w, prev);
+  } else {
+    w->rt.finish_switch_out(*w, prev);
+  }
 }
 
 // Switches away from the running fiber f on worker w: to `next` (one stack switch instead of
@@ -936,7 +953,7 @@ void run_task(fiber* f) noexcept {
   // f has ended: it is done with its stack but for this frame (fiber_entry's), which next takes
   // over. The thread's C++ exception state is empty (f's callable returned, or its exception
   // was handled), as a fresh fiber's is; errno is reset by the caller.
-  check_canary(f);
+  check_canary(w, f);
   next->stack = f->stack;
   next->canary = f->canary;
   // The sanitizers' view of this stack (ASan's extent and fake stack, TSan's logical thread)
@@ -1013,27 +1030,31 @@ void runtime::report_canary_overwritten(fiber* f) noexcept {
     // release: a fiber dump that reads `runnable` reads the stack f just left (dump.cpp).
     f->state.store(fiber_state::runnable, std::memory_order_release);
     if (!w.local.push(f)) [[unlikely]]
-      return push_local_slow_and_wake(w, f);
+      return w.rt.push_local_slow_and_wake(w, f);
     // Stealable: the submitter side of the wake protocol, as for any other enqueue. Without
     // it, a yielded fiber could wait behind a long CPU-bound fiber while other workers sleep.
-    return wake_if_needed();
+    return w.rt.wake_if_needed();
   }
-  return retire_fiber(w, f);  // after_switch::exit
+  return w.rt.retire_fiber(w, f);  // after_switch::exit
 }
 
-void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
-  check_canary(f);
+[[gnu::always_inline]] inline void runtime::finish_switch_out_inline(worker& w, fiber* f) noexcept {
+  check_canary(w, f);
   // With a trace running, out of line: the trace's record is a call, and a call anywhere here
   // would make every switch save registers. (slow_paths_on() is one test where trace_on() was
   // two; chaos and a stop take the traced path too, which records only while a trace runs.)
   if (slow_paths_on()) [[unlikely]]
-    return finish_switch_out_traced(w, f);
+    return w.rt.finish_switch_out_traced(w, f);
   // Read once: the counter's add could alias it for the compiler.
   const after_switch after = f->after;
   if constexpr (profiling_compiled) {  // probe_switch_out, the trace off
     w.counters.switch_outs[static_cast<std::size_t>(after)].add();
   }
   return run_after_switch_step(w, f, after);
+}
+
+void runtime::finish_switch_out(worker& w, fiber* f) noexcept {
+  finish_switch_out_inline(w, f);
 }
 
 [[gnu::noinline]] void runtime::finish_switch_out_traced(worker& w, fiber* f) noexcept {
@@ -1088,45 +1109,55 @@ void runtime::run_fiber(worker& w, fiber* f) {
   finish_switch_out(w, back);
 }
 
-template <bool WithChaos>
-[[gnu::always_inline]] inline fiber* runtime::pick_local(worker& w) noexcept {
+[[gnu::always_inline]] inline fiber* runtime::pick_queues(worker& w) noexcept {
   fiber* f = nullptr;
-  if (WithChaos && chaos_seed != 0 && chaos_random(w) % 2 == 0 && (f = w.local.pop())) {
-    return f;  // chaos: the queue before run_next
-  }
-  if (w.run_next && w.run_next_streak < run_next_streak_cap) [[likely]] {
-    f = w.run_next;
-    w.run_next = nullptr;
-    ++w.run_next_streak;
-    probe_run_next_hit(w);
-    return f;
-  }
-  w.run_next_streak = 0;
   // spawned.pop() costs a fence: look first whether there is anything (a stale `top` can only
   // make it look non-empty, and then pop() finds out).
   const bool any_spawned = w.spawned.size() != 0;
   if (any_spawned && ++w.spawned_picks % spawned_turn != 0 && (f = w.spawned.pop())) return f;
   if ((f = w.local.pop())) return f;
   if (any_spawned && (f = w.spawned.pop())) return f;
-  if (w.run_next) {
+  return nullptr;
+}
+
+template <bool WithChaos>
+[[gnu::always_inline]] inline fiber* runtime::pick_local(worker& w) noexcept {
+  fiber* f = nullptr;
+  if (WithChaos && w.rt.chaos_seed != 0 && chaos_random(w) % 2 == 0 && (f = w.local.pop())) {
+    return f;  // chaos: the queue before run_next
+  }
+  // run_next first: the local queues' turn before it comes on the global poll's tick
+  // (find_runnable_or_park), so a pair waking each other cannot starve the rest. (A count of
+  // run_next's streak here cost every pick five instructions.)
+  if (w.run_next) [[likely]] {
     f = w.run_next;
     w.run_next = nullptr;
-    w.run_next_streak = 1;
+    probe_run_next_hit(w);
+    return f;
   }
-  return f;
+  return pick_queues(w);
 }
 
 template <bool Checked, bool ForExit>
 [[gnu::always_inline]] inline fiber* runtime::pick_for_direct_switch_as(worker& w) noexcept {
-  if (Checked && stopping.load(std::memory_order_relaxed)) return nullptr;
+  if (Checked && w.rt.stopping.load(std::memory_order_relaxed)) return nullptr;
   // Leave to the scheduler loop what only it does: polling the global queue on its tick, and
   // running due timers.
-  if (w.picks_to_global_poll == 1) [[unlikely]] {
-    // The next pick polls the global queue (and, while fibers wait on I/O, epoll): only the
-    // scheduler does. With nothing there to poll, the tick passes here instead (a hint: a fiber
-    // queued meanwhile is seen on the next tick, 61 picks on, or when this worker runs dry).
-    if (global_size() != 0 || n_io_waiters.load(std::memory_order_relaxed) > 0) return nullptr;
-    w.picks_to_global_poll = global_poll_interval + 1;  // the pick below counts one
+  // This pick counts one, whether or not it finds a fiber (decrement and test in one
+  // instruction; a pick that finds none only brings the next poll one pick closer).
+  if (--w.picks_to_global_poll == 0) [[unlikely]] {
+    // This pick polls the global queue (and, while fibers wait on I/O, epoll): only the
+    // scheduler does, so it is left to the scheduler, whose pick then counts the last one. With
+    // nothing there to poll, the tick passes here instead (a hint: a fiber queued meanwhile is
+    // seen on the next tick, 61 picks on, or when this worker runs dry).
+    // So does the local queue's turn before run_next (see find_runnable_or_park), when
+    // anything waits there.
+    if (w.rt.global_size() != 0 || w.rt.n_io_waiters.load(std::memory_order_relaxed) > 0 ||
+        (w.run_next && (w.local.size() != 0 || w.spawned.size() != 0))) {
+      w.picks_to_global_poll = 1;
+      return nullptr;
+    }
+    w.picks_to_global_poll = global_poll_interval;
   }
   // A next fiber that has never run needs a stack, which a suspending fiber takes from w's cache
   // only if one is there: keep_fresh_for_scheduler, after the pick, sends it back otherwise. An
@@ -1138,9 +1169,7 @@ template <bool Checked, bool ForExit>
       return nullptr;  // a timer is due: the scheduler runs it
     }
   }
-  fiber* f = pick_local<Checked>(w);
-  if (f) --w.picks_to_global_poll;  // not 0: it was above 1
-  return f;
+  return pick_local<Checked>(w);
 }
 
 template <bool ForExit>
@@ -1159,6 +1188,7 @@ template <bool ForExit>
 
 namespace {
 
+template <bool InlineFinish = false>
 [[gnu::always_inline]] inline void suspend_inline(worker* w, fiber* f, after_switch after) {
   // errno, per thread, is saved by the switch and restored by whoever resumes f (switch_to,
   // run_fiber): f may resume on another thread, and whatever runs meanwhile changes this one's.
@@ -1167,9 +1197,10 @@ namespace {
   // Resumed, by a worker's scheduler context or directly by another fiber, possibly on another
   // worker. (A fiber still suspended when rt::run shuts down is never resumed: see shutdown.cpp.)
   sanitizer_after_switch(f->san);
-  arrived(t);
+  arrived<InlineFinish>(t);
 }
 
+template <bool InlineFinish = false>
 [[gnu::always_inline]] inline void park_fiber_inline(worker* wk, fiber* f, waiter& w,
                                                      void (*unlock)(void*) noexcept, void* arg,
                                                      wait_reason why, waiter* queued,
@@ -1182,7 +1213,7 @@ namespace {
   f->park_waiters = queued;
   f->n_park_waiters = n_queued;
   f->reason.store(why, std::memory_order_relaxed);
-  suspend_inline(wk, f, after_switch::park);
+  suspend_inline<InlineFinish>(wk, f, after_switch::park);
   f->n_park_waiters = 0;  // park_waiters is read only up to this count
 }
 
@@ -1199,16 +1230,28 @@ void park_fiber(worker* wk, fiber* f, waiter& w, void (*unlock)(void*) noexcept,
 
 // Here rather than in chan.cpp: a channel park is one call below the channel operation, the park
 // and the switch inlined into it (a call to suspend cost its frame and its arguments).
-bool wait_on_channel(chan_core& c, waiter_queue& q, void* slot, wait_reason why) {
+// `OnWorker`: the caller knows this thread is a worker (fast_ops_here() was true), so tls_worker
+// is not tested. The resume runs the previous fiber's after-switch step inline.
+template <bool OnWorker>
+[[gnu::always_inline]] inline bool wait_on_channel_as(chan_core& c, waiter_queue& q, void* slot,
+                                                      wait_reason why) {
   waiter w(waiter::queued_at_once, slot);
   q.push_back(&w, c.lock);
   worker* const wk = tls_worker;  // directly: read before the switch, never after it
-  if (fiber* f = wk ? static_cast<fiber*>(wk->current) : nullptr) [[likely]] {
-    park_fiber_inline(wk, f, w, unlock_spinlock, &c.lock, why, &w, 1);
+  if (fiber* f = OnWorker || wk ? static_cast<fiber*>(wk->current) : nullptr) [[likely]] {
+    park_fiber_inline<true>(wk, f, w, unlock_spinlock, &c.lock, why, &w, 1);
   } else {
     block(w, c.lock, why);
   }
   return w.success;
+}
+
+bool wait_on_channel(chan_core& c, waiter_queue& q, void* slot, wait_reason why) {
+  return wait_on_channel_as<false>(c, q, slot, why);
+}
+
+bool wait_on_channel_on_worker(chan_core& c, waiter_queue& q, void* slot, wait_reason why) {
+  return wait_on_channel_as<true>(c, q, slot, why);
 }
 
 void suspend(fiber* f, after_switch after) {

@@ -26,9 +26,9 @@
 // Queues. Each worker owns:
 //   - run_next: one fiber, the one it most recently spawned or readied. A communicating pair
 //     (a sender waking its receiver) runs back to back on one worker, cache-warm, without a trip
-//     through a queue. Only the owner touches it. At most `run_next_streak_cap` fibers in a row
-//     are taken from run_next, then the local queue gets a turn, so a ping-pong pair cannot starve
-//     the rest.
+//     through a queue. Only the owner touches it. Every `global_poll_interval`th pick (the global
+//     poll's tick) `spawned` and `local` go before it, so a ping-pong pair cannot starve the
+//     rest.
 //   - spawned: a spawn_deque (spawn_deque.hpp) of the fibers it spawned that run_next had to give
 //     up. The owner takes the newest first, so a tree of spawns (skynet, fork-join) runs depth
 //     first: a few hundred fibers alive instead of a whole level of the tree, with cache-warm
@@ -200,8 +200,6 @@ namespace rt::detail {
 
 class runtime;
 
-// Picks from run_next at most this many times in a row before the local queue gets a turn.
-inline constexpr unsigned run_next_streak_cap = 16;
 // Capacity of a worker's `local` ring (a power of two). Larger than Go's 256: yields go here (Go
 // sends them to its global queue), and a worker with a thousand yielding fibers should not churn
 // them through the global queue (bench yield_many: 25 % slower at 256).
@@ -233,7 +231,6 @@ struct alignas(64) worker {
   // The owner pushes (runtime::push_local), the owner and thieves take: FIFO (run_ring.hpp).
   run_ring<fiber, local_cap> local;
   fiber* run_next = nullptr;
-  unsigned run_next_streak = 0;
   spawn_deque<fiber, spawned_cap> spawned;  // see "Queues" above
   unsigned spawned_picks = 0;
   bool global_turn = false;  // which lane of the global queue take_global serves first
@@ -348,7 +345,9 @@ class runtime {
   // As make_runnable, called by w's own thread (a fiber or the scheduler running on w). Inline:
   // a channel's wake (wait.cpp) passes prefer_next as a constant, and its common case then
   // makes no call at all.
-  void make_runnable_here(worker& w, fiber* f, bool prefer_next) noexcept {
+  // Static, the runtime reached through w only on the other cases: the common case does not
+  // load it.
+  static void make_runnable_here(worker& w, fiber* f, bool prefer_next) noexcept {
     // release: as in make_runnable.
     f->state.store(fiber_state::runnable, std::memory_order_release);
     // The common case — a wake into an empty run_next, no trace running — ends here with no
@@ -359,7 +358,7 @@ class runtime {
       w.run_next = f;  // not stealable: nothing for an idle worker to take
       return;
     }
-    queue_woken(w, f, prefer_next);
+    w.rt.queue_woken(w, f, prefer_next);
   }
   // make_runnable_here's other cases: run_next taken, not preferred, or chaos scheduling.
   void queue_woken(worker& w, fiber* f, bool prefer_next) noexcept;
@@ -446,10 +445,13 @@ class runtime {
   void run_fiber(worker& w, fiber* f);
   void bind_stack(worker& w, fiber* f);
   void finish_switch_out(worker& w, fiber* f) noexcept;
+  // Its body, inlined where a channel park resumes (wait_on_channel): no call, no return.
+  // Static, as the other parts of a switch below: their common cases do not load w.rt.
+  static void finish_switch_out_inline(worker& w, fiber* f) noexcept;
   // finish_switch_out with a trace running, and its full-ring case.
   void finish_switch_out_traced(worker& w, fiber* f) noexcept;
   // The part both run: f's after-switch step (requeue, park or exit).
-  void run_after_switch_step(worker& w, fiber* f, after_switch after) noexcept;
+  static void run_after_switch_step(worker& w, fiber* f, after_switch after) noexcept;
   void push_local_slow_and_wake(worker& w, fiber* f) noexcept;
   // f has ended on w and next (picked to run next on w) has never run: next takes over f's
   // stack and runs on it without a switch; f's control block is recycled. Returns next.
@@ -457,15 +459,17 @@ class runtime {
   // An ended fiber is off its stack: gives the stack back to w's cache, recycles the block.
   void retire_fiber(worker& w, fiber* f) noexcept;
   // Ends the program with a stack-overflow report if f's stack canary was overwritten.
-  void check_canary(fiber* f) noexcept {
+  static void check_canary(worker& w, fiber* f) noexcept {
     if (f->canary && *f->canary != stack_pool::canary_value) [[unlikely]]
-      report_canary_overwritten(f);
+      w.rt.report_canary_overwritten(f);
   }
   [[noreturn]] void report_canary_overwritten(fiber* f) noexcept;
   // The next fiber from w's own queues; `WithChaos` false leaves out chaos scheduling's case
   // (and its call), for callers that checked chaos_seed is 0.
   template <bool WithChaos = true>
-  fiber* pick_local(worker& w) noexcept;
+  static fiber* pick_local(worker& w) noexcept;
+  // Its part after run_next: the `spawned` deque and the `local` ring.
+  static fiber* pick_queues(worker& w) noexcept;
   // The fiber a suspending fiber on w switches straight to, or nullptr (back to the scheduler).
   // `ForExit`: the suspending fiber has ended (its stack is free for a next fiber that has never
   // run, so none need be cached).
@@ -479,7 +483,7 @@ class runtime {
   // The pick, with (`Checked`) or without the cases pick_makes_calls() names (without them it
   // does not look at `stopping` either: slow_paths_on() covers it).
   template <bool Checked, bool ForExit>
-  fiber* pick_for_direct_switch_as(worker& w) noexcept;
+  static fiber* pick_for_direct_switch_as(worker& w) noexcept;
   // pick_for_direct_switch_as<true, ForExit>, out of line.
   template <bool ForExit>
   fiber* pick_for_direct_switch_checked(worker& w) noexcept;

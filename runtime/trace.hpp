@@ -27,6 +27,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "flag_test.hpp"
+
 namespace rt::detail {
 
 class runtime;
@@ -70,7 +72,7 @@ enum slow_path_bits : std::uint32_t { slow_trace = 1, slow_chaos = 2, slow_stopp
 extern std::atomic<std::uint32_t> g_slow_paths [[gnu::visibility("hidden")]];
 
 inline bool slow_paths_on() noexcept {
-  return g_slow_paths.load(std::memory_order_relaxed) != 0;
+  return flag_is_set(g_slow_paths);  // one compare: a switch tests it up to three times
 }
 
 // Records one event on w's ring (w null: the calling thread is not a worker: the shared ring).

@@ -139,11 +139,16 @@ const char* wait_reason_text(wait_reason r) noexcept {
   return "?";
 }
 
-void wake(waiter& target) noexcept {
+namespace {
+
+// `OnWorker`: the caller knows this thread is a worker, so tls_worker is not tested.
+template <bool OnWorker>
+[[gnu::always_inline]] inline void wake_as(waiter& target) noexcept {
   // A select case wakes its select's one waiter, which knows the fiber or thread.
   waiter& w = target.sel ? *target.sel->target : target;
   if (fiber* f = w.owner) {
-    if (worker* wk = tls_worker) [[likely]] {  // directly: no switch here
+    worker* const wk = tls_worker;  // directly: no switch here
+    if (OnWorker || wk) [[likely]] {
       wk->rt.make_runnable_here(*wk, f, /*prefer_next=*/true);
     } else {
       make_runnable_from_anywhere(f);
@@ -154,6 +159,16 @@ void wake(waiter& target) noexcept {
   // w may be gone by now (the thread may have seen the store and returned), but futex_wake on
   // its address is harmless: at worst it wakes nobody.
   futex_wake(&w.thread_woken);
+}
+
+}  // namespace
+
+void wake(waiter& target) noexcept {
+  wake_as<false>(target);
+}
+
+void wake_on_worker(waiter& target) noexcept {
+  wake_as<true>(target);
 }
 
 void wake_all(waiter* list) noexcept {

@@ -139,7 +139,7 @@ TEST(YieldFairness, EveryFiberProgressesOnSeveralWorkers) {
 // With one worker, fibers A and B wake each other through wait_groups for N rounds: each wake
 // puts the woken fiber in the worker's run_next slot. A third fiber C only yields. If run_next
 // always won, C would not run until the ping-pong ended; the scheduler must give the queue a
-// turn after a bounded streak, so C runs many times while the ping-pong is still going.
+// turn every so many picks, so C runs many times while the ping-pong is still going.
 TEST(YieldFairness, PingPongPairDoesNotStarveAYielder) {
   constexpr int N = 2000;
   std::vector<std::unique_ptr<rt::wait_group>> turn_a, turn_b;
@@ -186,8 +186,8 @@ TEST(YieldFairness, PingPongPairDoesNotStarveAYielder) {
       },
       with_workers(1));
   EXPECT_EQ(round.load(), N - 1);
-  // Round-robin between "the pair" and C would give about N runs of C; a streak cap of 16 gives
-  // about 2N/17. Demand a conservative fraction of that.
+  // Round-robin between "the pair" and C would give about N runs of C; the local queue's turn on
+  // every 61st pick (the global poll's tick) gives about 2N/61. Demand a conservative fraction.
   EXPECT_GE(c_runs_during_pingpong, N / 64) << "the yielding fiber was starved by the pair";
 }
 

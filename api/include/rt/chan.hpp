@@ -183,6 +183,28 @@ struct chan_state final : chan_core {
 // Parks the caller in `q` until a partner completes its operation or the channel closes; the
 // channel's lock is held on entry and released. Returns waiter::success.
 bool wait_on_channel(chan_core& c, waiter_queue& q, void* slot, wait_reason why);
+// The same, called on a worker thread only (fast_ops_here() was true): one test fewer.
+bool wait_on_channel_on_worker(chan_core& c, waiter_queue& q, void* slot, wait_reason why);
+// Parks with wait_on_channel, or on a worker thread outside the General version with
+// wait_on_channel_on_worker.
+template <bool General>
+[[gnu::always_inline]] inline bool wait_on_channel_from(chan_core& c, waiter_queue& q, void* slot,
+                                                        wait_reason why) {
+  if constexpr (General) {
+    return wait_on_channel(c, q, slot, why);
+  } else {
+    return wait_on_channel_on_worker(c, q, slot, why);
+  }
+}
+// wake(), or on a worker thread outside the General version wake_on_worker().
+template <bool General>
+[[gnu::always_inline]] inline void wake_from(waiter& w) noexcept {
+  if constexpr (General) {
+    wake(w);
+  } else {
+    wake_on_worker(w);
+  }
+}
 
 // Runs `op` (the channel's try_send or try_recv) with c's lock taken, and returns with the lock
 // still held, for the caller to release or to park with; a throw (T's copy or move) releases it.
@@ -211,7 +233,7 @@ template <bool General, class T>
   waiter* to_wake = nullptr;
   try_result r = try_locked(*s, [&] { return s->try_send(v, to_wake); });
   if (r == try_result::would_block) {
-    if (wait_on_channel(*s, s->sendq, &v, wait_reason::chan_send)) {
+    if (wait_on_channel_from<General>(*s, s->sendq, &v, wait_reason::chan_send)) {
       if constexpr (General) chaos_point();
       return;
     }
@@ -220,7 +242,7 @@ template <bool General, class T>
     s->lock.unlock();
   }
   if (r == try_result::closed) throw channel_closed("send on closed channel");
-  if (to_wake) wake(*to_wake);
+  if (to_wake) wake_from<General>(*to_wake);
   if constexpr (General) chaos_point();
 }
 
@@ -232,12 +254,12 @@ template <bool General, class T>
   waiter* to_wake = nullptr;
   const try_result r = try_locked(*s, [&] { return s->try_recv(out, to_wake); });
   if (r == try_result::would_block) {
-    wait_on_channel(*s, s->recvq, &out, wait_reason::chan_receive);
+    wait_on_channel_from<General>(*s, s->recvq, &out, wait_reason::chan_receive);
     if constexpr (General) chaos_point();
     return;
   }
   s->lock.unlock();
-  if (to_wake) wake(*to_wake);
+  if (to_wake) wake_from<General>(*to_wake);
   if constexpr (General) chaos_point();
 }
 

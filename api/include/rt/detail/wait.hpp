@@ -324,6 +324,8 @@ inline void chaos_point_nothrow() noexcept {
 std::uint64_t fast_random() noexcept;
 // Wakes w's party: readies the fiber (it runs next on this worker) or wakes the thread.
 void wake(waiter& w) noexcept;
+// The same, called on a worker thread only (fast_ops_here() was true): one test fewer.
+void wake_on_worker(waiter& w) noexcept;
 // Wakes every waiter of a list that take_all() returned (after the lock is released), reading
 // each `next` before the wake, since a woken party's frame may vanish at once.
 void wake_all(waiter* list) noexcept;
