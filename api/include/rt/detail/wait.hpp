@@ -46,12 +46,24 @@ struct worker;
 // %fs-relative compare in inline asm, which the compiler cannot hoist or merge (volatile), and
 // which is this thread's by construction; elsewhere a call that is never inlined.
 #if defined(__x86_64__) && defined(__ELF__)
+// The read itself, shared with worker_thread_here(): whether the `Bytes`-wide thread-local at
+// `offset` in this thread's block is nonzero.
+template <unsigned Bytes>
+[[gnu::always_inline]] inline bool thread_local_set_at(long offset) noexcept {
+  bool on;
+  if constexpr (Bytes == 1) {
+    __asm__ volatile("cmpb $0, %%fs:(%1)" : "=@ccne"(on) : "r"(offset) : "memory");
+  } else {
+    static_assert(Bytes == 8);
+    __asm__ volatile("cmpq $0, %%fs:(%1)" : "=@ccne"(on) : "r"(offset) : "memory");
+  }
+  return on;
+}
+
 [[gnu::always_inline]] inline bool fast_ops_here() noexcept {
   long offset;  // the variable's place in the thread's block: fixed for the process
   __asm__("movq rt_detail_tls_fast_ops@gottpoff(%%rip), %0" : "=r"(offset));
-  bool on;
-  __asm__ volatile("cmpb $0, %%fs:(%1)" : "=@ccne"(on) : "r"(offset) : "memory");
-  return on;
+  return thread_local_set_at<sizeof(bool)>(offset);
 }
 #else
 [[gnu::noinline]] bool fast_ops_here() noexcept;
@@ -62,11 +74,9 @@ struct worker;
 // selects or try-operations, between which the fiber may move to another worker.
 #if defined(__x86_64__) && defined(__ELF__)
 [[gnu::always_inline]] inline bool worker_thread_here() noexcept {
-  long offset;  // the variable's place in the thread's block: fixed for the process
+  long offset;  // as in fast_ops_here()
   __asm__("movq rt_detail_tls_worker@gottpoff(%%rip), %0" : "=r"(offset));
-  bool on;
-  __asm__ volatile("cmpq $0, %%fs:(%1)" : "=@ccne"(on) : "r"(offset) : "memory");
-  return on;
+  return thread_local_set_at<sizeof(worker*)>(offset);
 }
 #else
 [[gnu::noinline]] bool worker_thread_here() noexcept;
